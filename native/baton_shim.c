@@ -1,0 +1,513 @@
+/* baton's native shim: the only C in baton, and as small as it can be.
+ *
+ * It wraps what TypeScript cannot call directly (EAL, ethdev, mempool,
+ * rte_ring) and keeps every hot call to u32/i32 arguments so Deno's FFI
+ * takes its fast path. Packet bytes are never copied here: the mempool is
+ * one memory region that TypeScript maps once, and each rx burst fills a
+ * caller-visible descriptor table of [offset, length, action, _] int32s
+ * per packet. TypeScript rewrites bytes in place through its one view, sets
+ * each packet's action (a port to send on, or BT_DROP), and hands the burst
+ * back with bt_tx_burst.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <rte_bus_vdev.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+#include <rte_ring.h>
+
+#define BT_MAX_SLOTS 16     /* one slot per Worker pipeline */
+#define BT_MAX_BURST 512    /* testpmd's MAX_PKT_BURST */
+#define BT_DESC_WORDS 4     /* offset, length, action, spare */
+#define BT_DROP (-1)
+#define BT_MAX_RINGS 64
+#define BT_ERR_LEN 256
+
+struct bt_slot {
+	struct rte_mbuf *mbufs[BT_MAX_BURST];
+	int32_t desc[BT_MAX_BURST * BT_DESC_WORDS];
+	/* per-port grouping scratch for bt_tx_burst */
+	struct rte_mbuf *out[BT_MAX_BURST];
+};
+
+static struct bt_slot slots[BT_MAX_SLOTS];
+static struct rte_mempool *pool;
+static uintptr_t region_base;
+static size_t region_len;
+static struct rte_ring *rings[BT_MAX_RINGS];
+static char last_error[BT_ERR_LEN];
+
+static int fail(int code, const char *fmt, const char *detail)
+{
+	snprintf(last_error, sizeof(last_error), fmt, detail);
+	return code;
+}
+
+/* ---- errors -------------------------------------------------------- */
+
+/* Copies the last error message into buf (NUL-terminated); returns its length. */
+int32_t bt_last_error(char *buf, uint32_t cap)
+{
+	if (cap == 0)
+		return 0;
+	snprintf(buf, cap, "%s", last_error);
+	return (int32_t)strlen(buf);
+}
+
+/* ---- EAL ----------------------------------------------------------- */
+
+/* args: argc NUL-terminated strings back to back. Returns the number of
+ * arguments EAL consumed, or a negative errno-style code. */
+int32_t bt_eal_init(const char *args, int32_t argc)
+{
+	char **argv = calloc((size_t)argc + 1, sizeof(char *));
+	if (argv == NULL)
+		return fail(-ENOMEM, "%s", "out of memory for argv");
+	const char *p = args;
+	for (int i = 0; i < argc; i++) {
+		argv[i] = strdup(p);
+		p += strlen(p) + 1;
+	}
+	int ret = rte_eal_init(argc, argv);
+	/* EAL keeps pointers into argv: leak it on purpose. */
+	if (ret < 0)
+		return fail(-rte_errno, "rte_eal_init failed: %s",
+			    rte_strerror(rte_errno));
+	return ret;
+}
+
+int32_t bt_eal_cleanup(void)
+{
+	return rte_eal_cleanup();
+}
+
+int32_t bt_lcore_count(void)
+{
+	return (int32_t)rte_lcore_count();
+}
+
+/* Writes the cpu ids of enabled lcores, main first; returns how many. */
+int32_t bt_lcore_cpus(int32_t *out, uint32_t cap)
+{
+	uint32_t n = 0;
+	unsigned int main_lcore = rte_get_main_lcore();
+	if (n < cap)
+		out[n++] = (int32_t)rte_lcore_to_cpu_id((int)main_lcore);
+	unsigned int lcore;
+	RTE_LCORE_FOREACH_WORKER(lcore) {
+		if (n < cap)
+			out[n++] = (int32_t)rte_lcore_to_cpu_id((int)lcore);
+	}
+	return (int32_t)n;
+}
+
+/* Pins the calling thread to one cpu and makes it an EAL thread, so that
+ * mempool per-lcore caches apply to it. */
+int32_t bt_thread_register(int32_t cpu)
+{
+	if (cpu >= 0) {
+		cpu_set_t set;
+		CPU_ZERO(&set);
+		CPU_SET(cpu, &set);
+		int r = pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+		if (r != 0)
+			return fail(-r, "pin to cpu failed: %s", strerror(r));
+	}
+	if (rte_thread_register() != 0)
+		return fail(-rte_errno, "rte_thread_register: %s",
+			    rte_strerror(rte_errno));
+	return (int32_t)rte_lcore_id();
+}
+
+void bt_thread_unregister(void)
+{
+	rte_thread_unregister();
+}
+
+/* ---- mempool ------------------------------------------------------- */
+
+static void region_span(struct rte_mempool *mp, void *opaque,
+			struct rte_mempool_memhdr *memhdr, unsigned int idx)
+{
+	(void)mp;
+	(void)opaque;
+	(void)idx;
+	uintptr_t lo = (uintptr_t)memhdr->addr;
+	uintptr_t hi = lo + memhdr->len;
+	if (region_base == 0 || lo < region_base) {
+		if (region_base != 0)
+			region_len += region_base - lo;
+		region_base = lo;
+	}
+	if (hi > region_base + region_len)
+		region_len = hi - region_base;
+}
+
+int32_t bt_pool_create(uint32_t nb_mbufs, uint32_t data_room)
+{
+	if (pool != NULL)
+		return 0;
+	pool = rte_pktmbuf_pool_create("baton_pool", nb_mbufs, 256, 0,
+				       (uint16_t)data_room, (int)rte_socket_id());
+	if (pool == NULL)
+		return fail(-rte_errno, "mbuf pool: %s",
+			    rte_strerror(rte_errno));
+	region_base = 0;
+	region_len = 0;
+	rte_mempool_mem_iter(pool, region_span, NULL);
+	return 0;
+}
+
+/* The one memory region TypeScript maps: [base, base+len). */
+void *bt_region_base(void)
+{
+	return (void *)region_base;
+}
+
+uint32_t bt_region_len(void)
+{
+	return (uint32_t)region_len;
+}
+
+uint32_t bt_pool_available(void)
+{
+	return pool ? rte_mempool_avail_count(pool) : 0;
+}
+
+/* ---- ports --------------------------------------------------------- */
+
+int32_t bt_port_count(void)
+{
+	return (int32_t)rte_eth_dev_count_avail();
+}
+
+int32_t bt_port_name(uint32_t port, char *buf, uint32_t cap)
+{
+	char name[RTE_ETH_NAME_MAX_LEN];
+	if (rte_eth_dev_get_name_by_port((uint16_t)port, name) != 0)
+		return fail(-ENODEV, "no port %s", "");
+	snprintf(buf, cap, "%s", name);
+	return (int32_t)strlen(buf);
+}
+
+int32_t bt_port_configure(uint32_t port, uint32_t nb_rxq, uint32_t nb_txq,
+			  uint32_t nb_rxd, uint32_t nb_txd)
+{
+	uint16_t id = (uint16_t)port;
+	if (!rte_eth_dev_is_valid_port(id))
+		return fail(-ENODEV, "port %s does not exist", "");
+	struct rte_eth_conf conf;
+	memset(&conf, 0, sizeof(conf));
+	int r = rte_eth_dev_configure(id, (uint16_t)nb_rxq, (uint16_t)nb_txq,
+				      &conf);
+	if (r < 0)
+		return fail(r, "rte_eth_dev_configure: %s", rte_strerror(-r));
+	uint16_t rxd = (uint16_t)nb_rxd, txd = (uint16_t)nb_txd;
+	r = rte_eth_dev_adjust_nb_rx_tx_desc(id, &rxd, &txd);
+	if (r < 0)
+		return fail(r, "adjust descriptors: %s", rte_strerror(-r));
+	int socket = rte_eth_dev_socket_id(id);
+	if (socket < 0)
+		socket = (int)rte_socket_id();
+	for (uint16_t q = 0; q < nb_rxq; q++) {
+		r = rte_eth_rx_queue_setup(id, q, rxd, (unsigned int)socket,
+					   NULL, pool);
+		if (r < 0)
+			return fail(r, "rx queue setup: %s", rte_strerror(-r));
+	}
+	for (uint16_t q = 0; q < nb_txq; q++) {
+		r = rte_eth_tx_queue_setup(id, q, txd, (unsigned int)socket,
+					   NULL);
+		if (r < 0)
+			return fail(r, "tx queue setup: %s", rte_strerror(-r));
+	}
+	return 0;
+}
+
+int32_t bt_port_start(uint32_t port)
+{
+	int r = rte_eth_dev_start((uint16_t)port);
+	if (r < 0)
+		return fail(r, "rte_eth_dev_start: %s", rte_strerror(-r));
+	return 0;
+}
+
+int32_t bt_port_stop(uint32_t port)
+{
+	return rte_eth_dev_stop((uint16_t)port);
+}
+
+/* Closing is what makes net_pcap flush its tx_pcap file. */
+int32_t bt_port_close(uint32_t port)
+{
+	return rte_eth_dev_close((uint16_t)port);
+}
+
+int32_t bt_port_promiscuous(uint32_t port, uint32_t on)
+{
+	return on ? rte_eth_promiscuous_enable((uint16_t)port)
+		  : rte_eth_promiscuous_disable((uint16_t)port);
+}
+
+/* Writes the 6-byte MAC address into out. */
+int32_t bt_port_mac(uint32_t port, uint8_t *out)
+{
+	struct rte_ether_addr addr;
+	int r = rte_eth_macaddr_get((uint16_t)port, &addr);
+	if (r < 0)
+		return r;
+	memcpy(out, addr.addr_bytes, RTE_ETHER_ADDR_LEN);
+	return 0;
+}
+
+/* out[0] = up, out[1] = speed in Mbps, out[2] = full duplex. */
+int32_t bt_port_link(uint32_t port, int32_t *out)
+{
+	struct rte_eth_link link;
+	int r = rte_eth_link_get_nowait((uint16_t)port, &link);
+	if (r < 0)
+		return r;
+	out[0] = link.link_status;
+	out[1] = (int32_t)link.link_speed;
+	out[2] = link.link_duplex;
+	return 0;
+}
+
+/* out: ipackets, opackets, ibytes, obytes, imissed, ierrors, oerrors,
+ * rx_nombuf, as doubles (exact to 2^53) so TypeScript needs no BigInt. */
+int32_t bt_port_stats(uint32_t port, double *out)
+{
+	struct rte_eth_stats s;
+	int r = rte_eth_stats_get((uint16_t)port, &s);
+	if (r < 0)
+		return r;
+	out[0] = (double)s.ipackets;
+	out[1] = (double)s.opackets;
+	out[2] = (double)s.ibytes;
+	out[3] = (double)s.obytes;
+	out[4] = (double)s.imissed;
+	out[5] = (double)s.ierrors;
+	out[6] = (double)s.oerrors;
+	out[7] = (double)s.rx_nombuf;
+	return 0;
+}
+
+int32_t bt_port_stats_reset(uint32_t port)
+{
+	return rte_eth_stats_reset((uint16_t)port);
+}
+
+/* ---- bursts (the hot path) ---------------------------------------- */
+
+/* The descriptor table of a slot, which TypeScript maps once. */
+int32_t *bt_slot_desc(uint32_t slot)
+{
+	return slot < BT_MAX_SLOTS ? slots[slot].desc : NULL;
+}
+
+static inline void describe(struct bt_slot *s, uint32_t i, struct rte_mbuf *m)
+{
+	int32_t *d = &s->desc[i * BT_DESC_WORDS];
+	d[0] = (int32_t)((uintptr_t)rte_pktmbuf_mtod(m, char *) - region_base);
+	d[1] = (int32_t)m->data_len;
+	d[2] = BT_DROP;
+	d[3] = 0;
+}
+
+/* Receives up to max packets into the slot, from index 0. Chained
+ * (multi-segment) mbufs are freed and not reported: baton only handles
+ * single-segment frames, and data_len is what TypeScript may touch. */
+uint32_t bt_rx_burst(uint32_t port, uint32_t queue, uint32_t slot, uint32_t max)
+{
+	struct bt_slot *s = &slots[slot];
+	if (max > BT_MAX_BURST)
+		max = BT_MAX_BURST;
+	uint16_t n = rte_eth_rx_burst((uint16_t)port, (uint16_t)queue,
+				      s->mbufs, (uint16_t)max);
+	uint32_t kept = 0;
+	for (uint16_t i = 0; i < n; i++) {
+		struct rte_mbuf *m = s->mbufs[i];
+		if (unlikely(m->nb_segs != 1)) {
+			rte_pktmbuf_free(m);
+			continue;
+		}
+		s->mbufs[kept] = m;
+		describe(s, kept, m);
+		kept++;
+	}
+	return kept;
+}
+
+/* Sends packets [0, n) of the slot, each to the port in its action word,
+ * grouped by port in arrival order; frees drops and whatever the port
+ * did not take. A length word changed by TypeScript is applied first.
+ * Returns the number sent. */
+uint32_t bt_tx_burst(uint32_t queue, uint32_t slot, uint32_t n)
+{
+	struct bt_slot *s = &slots[slot];
+	uint32_t sent = 0;
+	uint32_t done = 0;
+	int32_t first_port = BT_DROP;
+	/* Common case: every packet goes to the same port. */
+	for (uint32_t i = 0; i < n; i++) {
+		int32_t *d = &s->desc[i * BT_DESC_WORDS];
+		struct rte_mbuf *m = s->mbufs[i];
+		if (unlikely((uint32_t)d[1] != m->data_len)) {
+			m->data_len = (uint16_t)d[1];
+			m->pkt_len = (uint32_t)d[1];
+		}
+		if (i == 0)
+			first_port = d[2];
+		else if (d[2] != first_port)
+			first_port = -2; /* mixed */
+	}
+	if (first_port >= 0 && rte_eth_dev_is_valid_port((uint16_t)first_port)) {
+		uint16_t k = rte_eth_tx_burst((uint16_t)first_port,
+					      (uint16_t)queue, s->mbufs,
+					      (uint16_t)n);
+		for (uint32_t i = k; i < n; i++)
+			rte_pktmbuf_free(s->mbufs[i]);
+		return k;
+	}
+	/* Mixed: free the drops, then one tx per distinct port. */
+	for (uint32_t i = 0; i < n; i++) {
+		if (s->desc[i * BT_DESC_WORDS + 2] < 0) {
+			rte_pktmbuf_free(s->mbufs[i]);
+			s->mbufs[i] = NULL;
+			done++;
+		}
+	}
+	while (done < n) {
+		int32_t port = BT_DROP;
+		uint16_t k = 0;
+		for (uint32_t i = 0; i < n; i++) {
+			if (s->mbufs[i] == NULL)
+				continue;
+			int32_t p = s->desc[i * BT_DESC_WORDS + 2];
+			if (port == BT_DROP)
+				port = p;
+			if (p == port) {
+				s->out[k++] = s->mbufs[i];
+				s->mbufs[i] = NULL;
+			}
+		}
+		uint16_t t = 0;
+		if (rte_eth_dev_is_valid_port((uint16_t)port))
+			t = rte_eth_tx_burst((uint16_t)port, (uint16_t)queue,
+					     s->out, k);
+		for (uint16_t i = t; i < k; i++)
+			rte_pktmbuf_free(s->out[i]);
+		sent += t;
+		done += k;
+	}
+	return sent;
+}
+
+/* Frees packets [0, n) of the slot (for flushing rx queues). */
+void bt_free_burst(uint32_t slot, uint32_t n)
+{
+	rte_pktmbuf_free_bulk(slots[slot].mbufs, n);
+}
+
+/* Allocates one mbuf into slot position index with length len, so that
+ * TypeScript can write a packet it builds (ARP reply, SYN/ACK, ...).
+ * Returns the data offset in the region, or -1 when the pool is empty. */
+int32_t bt_alloc(uint32_t slot, uint32_t index, uint32_t len)
+{
+	struct bt_slot *s = &slots[slot];
+	if (index >= BT_MAX_BURST)
+		return -1;
+	struct rte_mbuf *m = rte_pktmbuf_alloc(pool);
+	if (m == NULL)
+		return -1;
+	if (rte_pktmbuf_append(m, (uint16_t)len) == NULL) {
+		rte_pktmbuf_free(m);
+		return -1;
+	}
+	s->mbufs[index] = m;
+	describe(s, index, m);
+	return s->desc[index * BT_DESC_WORDS];
+}
+
+/* ---- rings between Workers ---------------------------------------- */
+
+struct bt_msg {
+	uint32_t len;
+	uint8_t data[];
+};
+
+int32_t bt_ring_create(const char *name, uint32_t size)
+{
+	struct rte_ring *r = rte_ring_lookup(name);
+	if (r == NULL)
+		r = rte_ring_create(name, size, (int)rte_socket_id(), 0);
+	if (r == NULL)
+		return fail(-rte_errno, "ring: %s", rte_strerror(rte_errno));
+	for (int i = 0; i < BT_MAX_RINGS; i++) {
+		if (rings[i] == r)
+			return i;
+	}
+	for (int i = 0; i < BT_MAX_RINGS; i++) {
+		if (rings[i] == NULL) {
+			rings[i] = r;
+			return i;
+		}
+	}
+	return fail(-ENOSPC, "%s", "too many rings");
+}
+
+/* Copies len bytes into a new message; returns 0, or -1 when full. */
+int32_t bt_ring_enqueue(uint32_t ring, const uint8_t *buf, uint32_t len)
+{
+	if (ring >= BT_MAX_RINGS || rings[ring] == NULL)
+		return -1;
+	struct bt_msg *m = malloc(sizeof(*m) + len);
+	if (m == NULL)
+		return -1;
+	m->len = len;
+	memcpy(m->data, buf, len);
+	if (rte_ring_enqueue(rings[ring], m) != 0) {
+		free(m);
+		return -1;
+	}
+	return 0;
+}
+
+/* Copies the next message into buf; returns its length, -1 when empty,
+ * -2 when it does not fit (the message is dropped). */
+int32_t bt_ring_dequeue(uint32_t ring, uint8_t *buf, uint32_t cap)
+{
+	if (ring >= BT_MAX_RINGS || rings[ring] == NULL)
+		return -1;
+	void *obj;
+	if (rte_ring_dequeue(rings[ring], &obj) != 0)
+		return -1;
+	struct bt_msg *m = obj;
+	int32_t len = (int32_t)m->len;
+	if (m->len > cap)
+		len = -2;
+	else
+		memcpy(buf, m->data, m->len);
+	free(m);
+	return len;
+}
+
+uint32_t bt_ring_count(uint32_t ring)
+{
+	if (ring >= BT_MAX_RINGS || rings[ring] == NULL)
+		return 0;
+	return rte_ring_count(rings[ring]);
+}
