@@ -84,7 +84,7 @@ int32_t bt_eal_init(const char *args, int32_t argc)
 	int ret = rte_eal_init(argc, argv);
 	/* EAL keeps pointers into argv: leak it on purpose. */
 	if (ret < 0)
-		return fail(-rte_errno, "rte_eal_init failed: %s",
+		return fail(rte_errno > 0 ? -rte_errno : -EINVAL, "rte_eal_init failed: %s",
 			    rte_strerror(rte_errno));
 	return ret;
 }
@@ -510,4 +510,36 @@ uint32_t bt_ring_count(uint32_t ring)
 	if (ring >= BT_MAX_RINGS || rings[ring] == NULL)
 		return 0;
 	return rte_ring_count(rings[ring]);
+}
+
+/* ---- benchmark support --------------------------------------------- */
+
+/* Writes frames (nb_frames of frame_len bytes, back to back) round-robin
+ * into every free mbuf of the pool, then frees them again. PMDs that hand
+ * out pool mbufs without writing them (net_null) then "receive" these
+ * frames, which makes net_null a pktgen-like source of real TCP flows. */
+int32_t bt_pool_fill(const uint8_t *frames, uint32_t frame_len,
+		     uint32_t nb_frames)
+{
+	if (pool == NULL || nb_frames == 0)
+		return fail(-EINVAL, "%s", "no pool or no frames");
+	unsigned int avail = rte_mempool_avail_count(pool);
+	struct rte_mbuf **all = calloc(avail, sizeof(*all));
+	if (all == NULL)
+		return fail(-ENOMEM, "%s", "out of memory");
+	unsigned int got = 0;
+	while (got < avail) {
+		struct rte_mbuf *m = rte_pktmbuf_alloc(pool);
+		if (m == NULL)
+			break;
+		if (rte_pktmbuf_tailroom(m) >= frame_len) {
+			uint32_t k = got % nb_frames;
+			memcpy(rte_pktmbuf_mtod(m, uint8_t *),
+			       frames + (size_t)k * frame_len, frame_len);
+		}
+		all[got++] = m;
+	}
+	rte_pktmbuf_free_bulk(all, got);
+	free(all);
+	return (int32_t)got;
 }

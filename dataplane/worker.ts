@@ -1,0 +1,146 @@
+// A dataplane Worker: one per forwarding lcore. It pins itself to its core,
+// registers with EAL (else mempool caches are bypassed), then polls its
+// pipelines one burst at a time until the main isolate says stop. When
+// every pipeline comes back empty for a while it sleeps, a little longer
+// each time, so an idle baton does not burn a core; the first frame resets
+// that.
+
+/// <reference lib="deno.worker" />
+
+import { open_native } from "../native/mod.ts";
+import {
+  COUNTER_BURSTS,
+  COUNTER_DROPPED,
+  COUNTER_IDLE_SLEEPS,
+  COUNTER_RX,
+  COUNTER_TX,
+  COUNTER_WORDS,
+  io_burst,
+  mac_burst,
+  macswap_burst,
+  rewrite_burst,
+} from "./forward_modes.ts";
+import {
+  CONTROL_STOP,
+  CONTROL_WORDS_PER_WORKER,
+  type PipelineSpec,
+  type WorkerSpec,
+  type WorkerStatus,
+} from "./worker_protocol.ts";
+
+const KIND_IO = 0;
+const KIND_MAC = 1;
+const KIND_MACSWAP = 2;
+const KIND_REWRITE = 3;
+
+/** A pipeline as the loop uses it: plain numbers and typed arrays, made once. */
+interface Pipeline {
+  kind: number;
+  slot: number;
+  rx_port: number;
+  rx_queue: number;
+  tx_port: number;
+  tx_queue: number;
+  burst: number;
+  desc: Int32Array;
+  counters: Float64Array;
+  src_mac: Uint8Array;
+  dst_mac: Uint8Array;
+  dst_ip: number;
+  seq_delta: number;
+}
+
+self.onmessage = (event: MessageEvent<WorkerSpec>) => {
+  const spec = event.data;
+  try {
+    run(spec);
+    self.postMessage({ state: "stopped" } satisfies WorkerStatus);
+  } catch (err) {
+    self.postMessage({ state: "failed", error: (err as Error).message } satisfies WorkerStatus);
+  }
+  self.close();
+};
+
+function run(spec: WorkerSpec): void {
+  const native = open_native();
+  native.thread_register(spec.cpu);
+  const control = new Int32Array(spec.control, spec.index * CONTROL_WORDS_PER_WORKER * 4);
+  const bytes = native.region();
+  const pipelines = spec.pipelines.map((p) => prepare(p, spec, native.slot_descriptors(p.slot)));
+  self.postMessage({ state: "running" } satisfies WorkerStatus);
+  try {
+    poll(native, bytes, pipelines, control, spec);
+  } finally {
+    native.thread_unregister();
+  }
+}
+
+function prepare(p: PipelineSpec, spec: WorkerSpec, desc: Int32Array): Pipeline {
+  const kinds = { io: KIND_IO, mac: KIND_MAC, macswap: KIND_MACSWAP, rewrite: KIND_REWRITE };
+  return {
+    kind: kinds[p.kind],
+    slot: p.slot,
+    rx_port: p.rx_port,
+    rx_queue: p.rx_queue,
+    tx_port: p.tx_port,
+    tx_queue: p.tx_queue,
+    burst: p.burst,
+    desc,
+    counters: new Float64Array(spec.counters, p.counters_index * COUNTER_WORDS * 8, COUNTER_WORDS),
+    src_mac: Uint8Array.from(p.src_mac ?? [0, 0, 0, 0, 0, 0]),
+    dst_mac: Uint8Array.from(p.dst_mac ?? [0, 0, 0, 0, 0, 0]),
+    dst_ip: p.dst_ip ?? 0,
+    seq_delta: p.seq_delta ?? 0,
+  };
+}
+
+function poll(
+  native: ReturnType<typeof open_native>,
+  bytes: Uint8Array,
+  pipelines: Pipeline[],
+  control: Int32Array,
+  spec: WorkerSpec,
+): void {
+  const { rx_burst, tx_burst } = native;
+  let empty_rounds = 0;
+  let sleep_ms = spec.idle.min_sleep_ms;
+  while (Atomics.load(control, CONTROL_STOP) === 0) {
+    let received = 0;
+    for (let k = 0; k < pipelines.length; k++) {
+      const p = pipelines[k];
+      const n = rx_burst(p.rx_port, p.rx_queue, p.slot, p.burst);
+      if (n === 0) continue;
+      received += n;
+      switch (p.kind) {
+        case KIND_IO:
+          io_burst(p.desc, n, p.tx_port);
+          break;
+        case KIND_MAC:
+          mac_burst(bytes, p.desc, n, p);
+          break;
+        case KIND_MACSWAP:
+          macswap_burst(bytes, p.desc, n, p.tx_port, p.counters);
+          break;
+        case KIND_REWRITE:
+          rewrite_burst(bytes, p.desc, n, p);
+          break;
+      }
+      const sent = tx_burst(p.tx_queue, p.slot, n);
+      const c = p.counters;
+      c[COUNTER_RX] += n;
+      c[COUNTER_TX] += sent;
+      c[COUNTER_DROPPED] += n - sent;
+      c[COUNTER_BURSTS]++;
+    }
+    if (received > 0) {
+      empty_rounds = 0;
+      sleep_ms = spec.idle.min_sleep_ms;
+      continue;
+    }
+    if (++empty_rounds < spec.idle.spin_rounds) continue;
+    // Idle: sleep, doubling up to the cap; wakes at once when told to stop.
+    Atomics.wait(control, CONTROL_STOP, 0, sleep_ms);
+    pipelines[0].counters[COUNTER_IDLE_SLEEPS]++;
+    sleep_ms = Math.min(sleep_ms * 2, spec.idle.max_sleep_ms);
+  }
+}
