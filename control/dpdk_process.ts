@@ -70,7 +70,8 @@ export function spawn_dpdk(command: string[], options: SpawnOptions = {}): DpdkP
         }
       };
       const timer = setTimeout(
-        () => done(() => reject(new Error(`timed out waiting for ${pattern}; output:\n${tail(text)}`))),
+        () =>
+          done(() => reject(new Error(`timed out waiting for ${pattern}; output:\n${tail(text)}`))),
         timeout_ms,
       );
       const done = (then: () => void) => {
@@ -104,7 +105,10 @@ export function spawn_dpdk(command: string[], options: SpawnOptions = {}): DpdkP
 }
 
 function signal_number(signal: Deno.Signal): number {
-  return ({ SIGINT: 2, SIGKILL: 9, SIGTERM: 15, SIGSEGV: 11, SIGABRT: 6 } as Record<string, number>)[
+  return ({ SIGINT: 2, SIGKILL: 9, SIGTERM: 15, SIGSEGV: 11, SIGABRT: 6 } as Record<
+    string,
+    number
+  >)[
     signal
   ] ?? 0;
 }

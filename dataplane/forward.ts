@@ -129,7 +129,9 @@ export function plan_pipelines(
 function print_forwarding_config(app: AppOptions, plan: PipelineSpec[][], cpus: number[]) {
   const streams = plan.flat().length;
   console.log(
-    `${app.forward_mode} packet forwarding - ports=${plan.flat().length / app.rxq} - cores=${plan.length} ` +
+    `${app.forward_mode} packet forwarding - ports=${
+      plan.flat().length / app.rxq
+    } - cores=${plan.length} ` +
       `- streams=${streams} - topology=${app.port_topology}`,
   );
   plan.forEach((pipelines, i) => {

@@ -1,0 +1,50 @@
+// Runs baton inside the lab's dp namespace on net_af_packet ports, the way
+// the tests and the demo need it: EAL options for a small shared machine
+// (no hugepages, no PCI, its own file prefix), ports by interface name.
+
+import { af_packet_vdev, type Lab } from "./lab.ts";
+import { baton_command, type DpdkProcess, spawn_dpdk } from "./dpdk_process.ts";
+
+export interface LabBatonOptions {
+  /** Interfaces in the dp namespace, in port order (port 0, 1, ...). */
+  interfaces: string[];
+  /** Application options (after "--"). */
+  app: string[];
+  /** Distinguishes concurrent processes' EAL file prefixes. */
+  name: string;
+  /** EAL lcores (default "0,1": main 0, one forwarding lcore 1). */
+  lcores?: string;
+}
+
+export function lab_eal_args(options: LabBatonOptions): string[] {
+  const vdevs = options.interfaces.flatMap((iface, i) => ["--vdev", af_packet_vdev(i, iface)]);
+  return [
+    "--no-huge",
+    "-m",
+    "512",
+    "--no-pci",
+    "--file-prefix",
+    `bt-${options.name}-${Deno.pid}`,
+    "-l",
+    options.lcores ?? "0,1",
+    "--log-level",
+    "lib.eal:warning",
+    ...vdevs,
+  ];
+}
+
+/** Starts baton in the lab and resolves once it forwards (its first stats block). */
+export async function start_baton_in_lab(
+  lab: Lab,
+  options: LabBatonOptions,
+): Promise<DpdkProcess> {
+  const args = [...lab_eal_args(options), "--", ...options.app];
+  const process = spawn_dpdk(baton_command(args), { netns: lab.namespaces.dp });
+  try {
+    await process.wait_for(/NIC statistics for port/, 30_000);
+  } catch (err) {
+    await process.stop();
+    throw err;
+  }
+  return process;
+}

@@ -1,0 +1,79 @@
+// Real clients in the lab's client namespace: curl for downloads (with the
+// sha256 of what arrived) and wrk for many small requests. Used by the lab
+// tests and the demo; results are parsed from the tools' own output.
+
+import { in_namespace, type Lab } from "./lab.ts";
+
+export interface Download {
+  ok: boolean;
+  sha256: string;
+  bytes: number;
+  seconds: number;
+  http_code: number;
+  error: string;
+}
+
+/** Downloads url from the client namespace; the body is hashed, never stored. */
+export async function curl_download(
+  lab: Lab,
+  url: string,
+  options: { timeout_s?: number } = {},
+): Promise<Download> {
+  const timeout = options.timeout_s ?? 60;
+  // The body goes to sha256sum (stdout); curl's -w summary goes to stderr.
+  const script = `set -o pipefail; curl -sS --max-time ${timeout} ` +
+    `-w '%{stderr}%{http_code} %{size_download} %{time_total}\\n' '${url}' | sha256sum`;
+  const result = await in_namespace(lab.client.ns, ["bash", "-c", script]);
+  const sha = /^([0-9a-f]{64})/.exec(result.stdout)?.[1] ?? "";
+  const summary = /(\d{3}) (\d+) ([\d.]+)\s*$/.exec(result.stderr);
+  return {
+    ok: result.code === 0 && summary !== null && summary[1] === "200",
+    sha256: sha,
+    bytes: summary ? Number(summary[2]) : 0,
+    seconds: summary ? Number(summary[3]) : 0,
+    http_code: summary ? Number(summary[1]) : 0,
+    error: result.code === 0 ? "" : result.stderr.trim().slice(0, 500),
+  };
+}
+
+export interface WrkResult {
+  requests: number;
+  seconds: number;
+  requests_per_s: number;
+  socket_errors: number;
+  non_2xx: number;
+  raw: string;
+}
+
+/** Runs wrk from the client namespace and parses its summary. */
+export async function run_wrk(
+  lab: Lab,
+  url: string,
+  options: { connections?: number; seconds?: number; threads?: number; headers?: string[] } = {},
+): Promise<WrkResult> {
+  const { connections = 10, seconds = 5, threads = 1, headers = [] } = options;
+  const args = ["wrk", `-t${threads}`, `-c${connections}`, `-d${seconds}s`, "--timeout", "5s"];
+  for (const h of headers) args.push("-H", h);
+  args.push(url);
+  const result = await in_namespace(lab.client.ns, args);
+  if (result.code !== 0) throw new Error(`wrk failed (${result.code}): ${result.stderr}`);
+  return parse_wrk(result.stdout);
+}
+
+export function parse_wrk(raw: string): WrkResult {
+  const summary = /(\d+) requests in ([\d.]+)(m?s|m)\b/.exec(raw);
+  const errors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(raw);
+  const non_2xx = /Non-2xx or 3xx responses: (\d+)/.exec(raw);
+  const rate = /Requests\/sec:\s+([\d.]+)/.exec(raw);
+  if (!summary) throw new Error(`wrk: no summary in output:\n${raw}`);
+  const unit = summary[3];
+  const seconds = Number(summary[2]) * (unit === "ms" ? 0.001 : unit === "m" ? 60 : 1);
+  return {
+    requests: Number(summary[1]),
+    seconds,
+    requests_per_s: rate ? Number(rate[1]) : 0,
+    socket_errors: errors ? errors.slice(1).reduce((n, v) => n + Number(v), 0) : 0,
+    non_2xx: non_2xx ? Number(non_2xx[1]) : 0,
+    raw,
+  };
+}
