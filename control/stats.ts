@@ -85,3 +85,44 @@ export function format_forward_stats(
     "  ----------------------------------------------------------------------------",
   ].join("\n");
 }
+
+/** One port's figures as read back from a testpmd-format stats block. */
+export interface ParsedPortStats {
+  port: number;
+  rx_packets: number;
+  tx_packets: number;
+  rx_bytes: number;
+  tx_bytes: number;
+  rx_missed: number;
+  rx_pps: number;
+  tx_pps: number;
+  rx_bps: number;
+  tx_bps: number;
+}
+
+/** The latest stats block of each port in testpmd-format output (baton's or testpmd's). */
+export function parse_latest_port_stats(output: string): ParsedPortStats[] {
+  const latest = new Map<number, ParsedPortStats>();
+  const block = new RegExp(
+    String.raw`NIC statistics for port (\d+)\s+#+\s+RX-packets: (\d+)\s+RX-missed: (\d+)\s+` +
+      String.raw`RX-bytes:\s+(\d+)[\s\S]*?TX-packets: (\d+)\s+TX-errors: \d+\s+TX-bytes:\s+(\d+)` +
+      String.raw`[\s\S]*?Rx-pps:\s+(\d+)\s+Rx-bps:\s+(\d+)\s+Tx-pps:\s+(\d+)\s+Tx-bps:\s+(\d+)`,
+    "g",
+  );
+  for (const m of output.matchAll(block)) {
+    const port = Number(m[1]);
+    latest.set(port, {
+      port,
+      rx_packets: Number(m[2]),
+      rx_missed: Number(m[3]),
+      rx_bytes: Number(m[4]),
+      tx_packets: Number(m[5]),
+      tx_bytes: Number(m[6]),
+      rx_pps: Number(m[7]),
+      rx_bps: Number(m[8]),
+      tx_pps: Number(m[9]),
+      tx_bps: Number(m[10]),
+    });
+  }
+  return [...latest.values()].sort((a, b) => a.port - b.port);
+}
