@@ -171,7 +171,7 @@ export function parse_app_options(args: string[]): AppOptions {
     if (!match) throw new CliError(`unexpected argument '${arg}' (options look like --name=value)`);
     const name = match[1];
     const inline_value = match[3];
-    if (name in UNSUPPORTED) throw new CliError(`--${name}: ${UNSUPPORTED[name]}`);
+    if (name in UNSUPPORTED) throw new CliError(`${arg}: ${UNSUPPORTED[name]}`);
     if (name in FLAG_OPTIONS) {
       if (inline_value !== undefined) throw new CliError(`--${name} takes no value`);
       FLAG_OPTIONS[name](app);

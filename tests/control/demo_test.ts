@@ -1,0 +1,26 @@
+// The main job exactly as a newcomer runs it (no arguments): it builds the
+// lab, drives real traffic through baton, checks every response, tears the
+// lab down and exits 0 only if everything was correct.
+
+import assert from "node:assert/strict";
+import { baton_command, spawn_dpdk } from "../../control/dpdk_process.ts";
+import { lab_status } from "../../control/lab.ts";
+
+Deno.test({
+  name: "main job (no arguments): the lab demo passes and leaves nothing behind",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const demo = spawn_dpdk(baton_command([]));
+    const code = await demo.exited;
+    const output = demo.output();
+    assert.equal(code, 0, output.slice(-3000));
+    assert.match(output, /=== baton demo summary ===/);
+    assert.match(output, /download 3: 10485760 bytes/);
+    assert.match(output, /wrk: \d+ requests .* 0 socket errors, 0 non-2xx/);
+    assert.match(output, /result: every response correct/);
+    const status = await lab_status();
+    assert.equal(status.up, false);
+    assert.ok(status.namespaces.every((ns) => !ns.exists), "demo namespaces removed");
+  },
+});
