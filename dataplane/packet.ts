@@ -1,0 +1,795 @@
+// Packet views over one byte region shared by all packets: header constants,
+// parse_frame (fast path, fills an Int32Array out record, never throws),
+// big-endian field access and MAC helpers; and, not for the fast path,
+// builders for the frames tests and baton emit plus describe_frame.
+//
+// Offsets in the parse out record are absolute positions in `bytes`.
+
+import {
+  icmp_checksum_ok,
+  icmp_checksum_set,
+  ipv4_checksum_ok,
+  ipv4_checksum_set,
+  tcp_checksum_ok,
+  tcp_checksum_set,
+  udp_checksum_ok,
+  udp_checksum_set,
+} from "./checksum.ts";
+import { decode_tcp_options, encode_tcp_options, type TcpOption } from "./tcp_options.ts";
+
+// ------------------------------------------------------------------ constants
+
+export const ETH_HEADER_LENGTH = 14;
+export const ETH_ADDRESS_LENGTH = 6;
+export const VLAN_TAG_LENGTH = 4;
+/** Smallest Ethernet frame without FCS; NICs pad shorter frames to this. */
+export const ETH_MIN_FRAME_LENGTH = 60;
+// Header-relative positions of Ethernet fields.
+export const ETH_DST = 0;
+export const ETH_SRC = 6;
+export const ETH_TYPE = 12;
+
+export const ETHERTYPE_IPV4 = 0x0800;
+export const ETHERTYPE_ARP = 0x0806;
+export const ETHERTYPE_VLAN = 0x8100;
+export const ETHERTYPE_QINQ = 0x88a8;
+export const ETHERTYPE_IPV6 = 0x86dd;
+
+export const IP_PROTOCOL_ICMP = 1;
+export const IP_PROTOCOL_TCP = 6;
+export const IP_PROTOCOL_UDP = 17;
+
+export const IPV4_HEADER_MIN_LENGTH = 20;
+// Header-relative positions of IPv4 fields.
+export const IPV4_VERSION_IHL = 0;
+export const IPV4_TOS = 1;
+export const IPV4_TOTAL_LENGTH = 2;
+export const IPV4_ID = 4;
+export const IPV4_FRAGMENT = 6;
+export const IPV4_TTL = 8;
+export const IPV4_PROTOCOL = 9;
+export const IPV4_CHECKSUM = 10;
+export const IPV4_SRC = 12;
+export const IPV4_DST = 16;
+export const IPV4_FLAG_DF = 0x4000;
+export const IPV4_FLAG_MF = 0x2000;
+export const IPV4_FRAGMENT_OFFSET_MASK = 0x1fff;
+
+export const TCP_HEADER_MIN_LENGTH = 20;
+// Header-relative positions of TCP fields.
+export const TCP_SRC_PORT = 0;
+export const TCP_DST_PORT = 2;
+export const TCP_SEQ = 4;
+export const TCP_ACK = 8;
+export const TCP_DATA_OFFSET = 12;
+export const TCP_FLAGS_BYTE = 13;
+export const TCP_WINDOW = 14;
+export const TCP_CHECKSUM = 16;
+export const TCP_URGENT = 18;
+export const TCP_FLAG_FIN = 0x01;
+export const TCP_FLAG_SYN = 0x02;
+export const TCP_FLAG_RST = 0x04;
+export const TCP_FLAG_PSH = 0x08;
+export const TCP_FLAG_ACK = 0x10;
+export const TCP_FLAG_URG = 0x20;
+export const TCP_FLAG_ECE = 0x40;
+export const TCP_FLAG_CWR = 0x80;
+
+export const UDP_HEADER_LENGTH = 8;
+export const UDP_SRC_PORT = 0;
+export const UDP_DST_PORT = 2;
+export const UDP_LENGTH = 4;
+export const UDP_CHECKSUM = 6;
+
+export const ICMP_HEADER_LENGTH = 8;
+export const ICMP_ECHO_REPLY = 0;
+export const ICMP_ECHO_REQUEST = 8;
+
+export const ARP_LENGTH = 28;
+export const ARP_REQUEST = 1;
+export const ARP_REPLY = 2;
+// Header-relative positions of ARP (Ethernet/IPv4) fields.
+export const ARP_OPERATION_AT = 6;
+export const ARP_SENDER_MAC = 8;
+export const ARP_SENDER_IP = 14;
+export const ARP_TARGET_MAC = 18;
+export const ARP_TARGET_IP = 24;
+
+// ------------------------------------------------------ parse out record
+
+// Indices into the Int32Array that parse_frame fills. -1 means "not present".
+export const ETHERTYPE = 0;
+/** 802.1Q tag control (PCP, DEI, VID) of the (inner) tag, or -1. */
+export const VLAN_TCI = 1;
+/** Outer tag control of a QinQ frame, or -1. */
+export const OUTER_VLAN_TCI = 2;
+export const L3_OFFSET = 3;
+export const IP_HEADER_LENGTH = 4;
+export const IP_TOTAL_LENGTH = 5;
+export const IP_PROTOCOL = 6;
+/** IPv4 (or ARP sender) address as int32 bits: use `out[SRC_IP] >>> 0` for the u32. */
+export const SRC_IP = 7;
+/** IPv4 (or ARP target) address as int32 bits. */
+export const DST_IP = 8;
+export const L4_OFFSET = 9;
+export const L4_LENGTH = 10;
+export const SRC_PORT = 11;
+export const DST_PORT = 12;
+export const TCP_HEADER_LENGTH = 13;
+/** TCP flags byte (FIN..CWR). */
+export const TCP_FLAGS = 14;
+export const TCP_OPTIONS_OFFSET = 15;
+export const TCP_OPTIONS_LENGTH = 16;
+export const PAYLOAD_OFFSET = 17;
+export const PAYLOAD_LENGTH = 18;
+/** ICMP type << 8 | code, or -1. */
+export const ICMP_TYPE_CODE = 19;
+export const ARP_OPERATION = 20;
+/** Number of int32 words an out record for parse_frame needs. */
+export const PARSE_FIELDS = 21;
+
+// ------------------------------------------------------ parse status codes
+
+export const PARSE_OK = 0;
+/** offset/length do not lie inside bytes. */
+export const PARSE_OUT_OF_BOUNDS = 1;
+/** Shorter than an Ethernet header. */
+export const PARSE_ETH_TOO_SHORT = 2;
+/** A VLAN tag announced but cut off. */
+export const PARSE_VLAN_TOO_SHORT = 3;
+export const PARSE_ARP_TOO_SHORT = 4;
+/** ARP that is not Ethernet/IPv4 (hardware 1, protocol 0x0800, lengths 6 and 4). */
+export const PARSE_ARP_UNSUPPORTED = 5;
+/** Fewer than 20 bytes after the L2 header of an IPv4 frame. */
+export const PARSE_IP_TOO_SHORT = 6;
+export const PARSE_IP_BAD_VERSION = 7;
+/** IHL below 5 or the header running past the frame. */
+export const PARSE_IP_BAD_IHL = 8;
+/** Total length below the header length or beyond the frame. */
+export const PARSE_IP_BAD_TOTAL_LENGTH = 9;
+/** MF set or a non-zero fragment offset; L3 fields are filled, L4 is not. */
+export const PARSE_IP_FRAGMENT = 10;
+export const PARSE_TCP_TOO_SHORT = 11;
+/** Data offset below 5 or the TCP header running past the IP payload. */
+export const PARSE_TCP_BAD_DATA_OFFSET = 12;
+export const PARSE_UDP_TOO_SHORT = 13;
+/** UDP length below 8 or beyond the IP payload. */
+export const PARSE_UDP_BAD_LENGTH = 14;
+export const PARSE_ICMP_TOO_SHORT = 15;
+
+export const PARSE_STATUS_NAMES: readonly string[] = [
+  "ok",
+  "out_of_bounds",
+  "eth_too_short",
+  "vlan_too_short",
+  "arp_too_short",
+  "arp_unsupported",
+  "ip_too_short",
+  "ip_bad_version",
+  "ip_bad_ihl",
+  "ip_bad_total_length",
+  "ip_fragment",
+  "tcp_too_short",
+  "tcp_bad_data_offset",
+  "udp_too_short",
+  "udp_bad_length",
+  "icmp_too_short",
+];
+
+// ------------------------------------------------------------- field access
+
+export function read_u16(bytes: Uint8Array, offset: number): number {
+  return (bytes[offset] << 8) | bytes[offset + 1];
+}
+
+/** Big-endian u32 as a non-negative number. */
+export function read_u32(bytes: Uint8Array, offset: number): number {
+  return ((bytes[offset] << 24) | (bytes[offset + 1] << 16) | (bytes[offset + 2] << 8) |
+    bytes[offset + 3]) >>> 0;
+}
+
+export function write_u16(bytes: Uint8Array, offset: number, value: number): void {
+  bytes[offset] = value >>> 8;
+  bytes[offset + 1] = value & 0xff;
+}
+
+export function write_u32(bytes: Uint8Array, offset: number, value: number): void {
+  bytes[offset] = value >>> 24;
+  bytes[offset + 1] = (value >>> 16) & 0xff;
+  bytes[offset + 2] = (value >>> 8) & 0xff;
+  bytes[offset + 3] = value & 0xff;
+}
+
+/** Copies a MAC address (6 bytes); the two views may be the same region. */
+export function mac_copy(
+  dst_bytes: Uint8Array,
+  dst_offset: number,
+  src_bytes: Uint8Array,
+  src_offset: number,
+): void {
+  dst_bytes[dst_offset] = src_bytes[src_offset];
+  dst_bytes[dst_offset + 1] = src_bytes[src_offset + 1];
+  dst_bytes[dst_offset + 2] = src_bytes[src_offset + 2];
+  dst_bytes[dst_offset + 3] = src_bytes[src_offset + 3];
+  dst_bytes[dst_offset + 4] = src_bytes[src_offset + 4];
+  dst_bytes[dst_offset + 5] = src_bytes[src_offset + 5];
+}
+
+export function mac_equal(
+  a_bytes: Uint8Array,
+  a_offset: number,
+  b_bytes: Uint8Array,
+  b_offset: number,
+): boolean {
+  return a_bytes[a_offset] === b_bytes[b_offset] &&
+    a_bytes[a_offset + 1] === b_bytes[b_offset + 1] &&
+    a_bytes[a_offset + 2] === b_bytes[b_offset + 2] &&
+    a_bytes[a_offset + 3] === b_bytes[b_offset + 3] &&
+    a_bytes[a_offset + 4] === b_bytes[b_offset + 4] &&
+    a_bytes[a_offset + 5] === b_bytes[b_offset + 5];
+}
+
+/** Swaps Ethernet source and destination in place (frame starts at eth_offset). */
+export function mac_swap(bytes: Uint8Array, eth_offset: number): void {
+  for (let i = 0; i < ETH_ADDRESS_LENGTH; i++) {
+    const a = bytes[eth_offset + i];
+    bytes[eth_offset + i] = bytes[eth_offset + ETH_SRC + i];
+    bytes[eth_offset + ETH_SRC + i] = a;
+  }
+}
+
+/** Group bit set: broadcast or multicast. */
+export function mac_is_multicast(bytes: Uint8Array, offset: number): boolean {
+  return (bytes[offset] & 1) === 1;
+}
+
+// ------------------------------------------------------------------ parsing
+
+/**
+ * Parses the frame at bytes[offset, offset + length) and fills `out` (PARSE_FIELDS
+ * words, unset fields -1). Returns PARSE_OK or a PARSE_* malformation code. Frames
+ * that are neither IPv4 nor ARP are OK with only the L2 fields set. Never throws,
+ * allocates nothing; checksums are not verified here.
+ */
+export function parse_frame(
+  bytes: Uint8Array,
+  offset: number,
+  length: number,
+  out: Int32Array,
+): number {
+  for (let i = 0; i < PARSE_FIELDS; i++) out[i] = -1;
+  const end = offset + length;
+  if (offset < 0 || length < 0 || end > bytes.length) return PARSE_OUT_OF_BOUNDS;
+  if (length < ETH_HEADER_LENGTH) return PARSE_ETH_TOO_SHORT;
+
+  let p = offset + ETH_TYPE;
+  let type = (bytes[p] << 8) | bytes[p + 1];
+  p += 2;
+  if (type === ETHERTYPE_VLAN || type === ETHERTYPE_QINQ) {
+    if (p + VLAN_TAG_LENGTH > end) return PARSE_VLAN_TOO_SHORT;
+    const first_tci = (bytes[p] << 8) | bytes[p + 1];
+    const first_type = type;
+    type = (bytes[p + 2] << 8) | bytes[p + 3];
+    p += VLAN_TAG_LENGTH;
+    if (type === ETHERTYPE_VLAN) {
+      // two tags: the first is the service (outer) tag, this one the customer tag
+      if (p + VLAN_TAG_LENGTH > end) return PARSE_VLAN_TOO_SHORT;
+      out[OUTER_VLAN_TCI] = first_tci;
+      out[VLAN_TCI] = (bytes[p] << 8) | bytes[p + 1];
+      type = (bytes[p + 2] << 8) | bytes[p + 3];
+      p += VLAN_TAG_LENGTH;
+    } else if (first_type === ETHERTYPE_QINQ) {
+      out[OUTER_VLAN_TCI] = first_tci;
+    } else {
+      out[VLAN_TCI] = first_tci;
+    }
+  }
+  out[ETHERTYPE] = type;
+  out[L3_OFFSET] = p;
+
+  if (type === ETHERTYPE_ARP) {
+    if (p + ARP_LENGTH > end) return PARSE_ARP_TOO_SHORT;
+    if (
+      ((bytes[p] << 8) | bytes[p + 1]) !== 1 ||
+      ((bytes[p + 2] << 8) | bytes[p + 3]) !== ETHERTYPE_IPV4 ||
+      bytes[p + 4] !== ETH_ADDRESS_LENGTH || bytes[p + 5] !== 4
+    ) {
+      return PARSE_ARP_UNSUPPORTED;
+    }
+    out[ARP_OPERATION] = (bytes[p + ARP_OPERATION_AT] << 8) | bytes[p + ARP_OPERATION_AT + 1];
+    out[SRC_IP] = read_i32(bytes, p + ARP_SENDER_IP);
+    out[DST_IP] = read_i32(bytes, p + ARP_TARGET_IP);
+    return PARSE_OK;
+  }
+  if (type !== ETHERTYPE_IPV4) return PARSE_OK;
+
+  const available = end - p;
+  if (available < IPV4_HEADER_MIN_LENGTH) return PARSE_IP_TOO_SHORT;
+  const version_ihl = bytes[p];
+  if (version_ihl >> 4 !== 4) return PARSE_IP_BAD_VERSION;
+  const ihl = (version_ihl & 0x0f) << 2;
+  if (ihl < IPV4_HEADER_MIN_LENGTH || ihl > available) return PARSE_IP_BAD_IHL;
+  // the frame may be longer than the IP packet (Ethernet padding), never shorter
+  const total = (bytes[p + 2] << 8) | bytes[p + 3];
+  if (total < ihl || total > available) return PARSE_IP_BAD_TOTAL_LENGTH;
+  const protocol = bytes[p + IPV4_PROTOCOL];
+  out[IP_HEADER_LENGTH] = ihl;
+  out[IP_TOTAL_LENGTH] = total;
+  out[IP_PROTOCOL] = protocol;
+  out[SRC_IP] = read_i32(bytes, p + IPV4_SRC);
+  out[DST_IP] = read_i32(bytes, p + IPV4_DST);
+  const fragment = (bytes[p + IPV4_FRAGMENT] << 8) | bytes[p + IPV4_FRAGMENT + 1];
+  if ((fragment & (IPV4_FLAG_MF | IPV4_FRAGMENT_OFFSET_MASK)) !== 0) return PARSE_IP_FRAGMENT;
+
+  const l4 = p + ihl;
+  const l4_length = total - ihl;
+  out[L4_OFFSET] = l4;
+  out[L4_LENGTH] = l4_length;
+
+  if (protocol === IP_PROTOCOL_TCP) {
+    if (l4_length < TCP_HEADER_MIN_LENGTH) return PARSE_TCP_TOO_SHORT;
+    out[SRC_PORT] = (bytes[l4] << 8) | bytes[l4 + 1];
+    out[DST_PORT] = (bytes[l4 + 2] << 8) | bytes[l4 + 3];
+    const tcp_length = (bytes[l4 + TCP_DATA_OFFSET] >> 4) << 2;
+    if (tcp_length < TCP_HEADER_MIN_LENGTH || tcp_length > l4_length) {
+      return PARSE_TCP_BAD_DATA_OFFSET;
+    }
+    out[TCP_HEADER_LENGTH] = tcp_length;
+    out[TCP_FLAGS] = bytes[l4 + TCP_FLAGS_BYTE];
+    out[TCP_OPTIONS_OFFSET] = l4 + TCP_HEADER_MIN_LENGTH;
+    out[TCP_OPTIONS_LENGTH] = tcp_length - TCP_HEADER_MIN_LENGTH;
+    out[PAYLOAD_OFFSET] = l4 + tcp_length;
+    out[PAYLOAD_LENGTH] = l4_length - tcp_length;
+    return PARSE_OK;
+  }
+  if (protocol === IP_PROTOCOL_UDP) {
+    if (l4_length < UDP_HEADER_LENGTH) return PARSE_UDP_TOO_SHORT;
+    out[SRC_PORT] = (bytes[l4] << 8) | bytes[l4 + 1];
+    out[DST_PORT] = (bytes[l4 + 2] << 8) | bytes[l4 + 3];
+    const udp_length = (bytes[l4 + UDP_LENGTH] << 8) | bytes[l4 + UDP_LENGTH + 1];
+    if (udp_length < UDP_HEADER_LENGTH || udp_length > l4_length) return PARSE_UDP_BAD_LENGTH;
+    out[PAYLOAD_OFFSET] = l4 + UDP_HEADER_LENGTH;
+    out[PAYLOAD_LENGTH] = udp_length - UDP_HEADER_LENGTH;
+    return PARSE_OK;
+  }
+  if (protocol === IP_PROTOCOL_ICMP) {
+    if (l4_length < ICMP_HEADER_LENGTH) return PARSE_ICMP_TOO_SHORT;
+    out[ICMP_TYPE_CODE] = (bytes[l4] << 8) | bytes[l4 + 1];
+    out[PAYLOAD_OFFSET] = l4 + ICMP_HEADER_LENGTH;
+    out[PAYLOAD_LENGTH] = l4_length - ICMP_HEADER_LENGTH;
+    return PARSE_OK;
+  }
+  out[PAYLOAD_OFFSET] = l4;
+  out[PAYLOAD_LENGTH] = l4_length;
+  return PARSE_OK;
+}
+
+// int32 bits of a big-endian u32: what an Int32Array out record can hold
+function read_i32(bytes: Uint8Array, offset: number): number {
+  return (bytes[offset] << 24) | (bytes[offset + 1] << 16) | (bytes[offset + 2] << 8) |
+    bytes[offset + 3];
+}
+
+/** A fresh out record for parse_frame (allocates: create once, reuse). */
+export function create_parse_out(): Int32Array {
+  return new Int32Array(PARSE_FIELDS);
+}
+
+// -------------------------------------------------- addresses (non-hot)
+
+/** "198.18.0.1" → u32. Throws on anything that is not four decimal octets. */
+export function ip_to_u32(ip: string): number {
+  const parts = ip.split(".");
+  if (parts.length !== 4) throw new TypeError(`not an IPv4 address: ${JSON.stringify(ip)}`);
+  let value = 0;
+  for (const part of parts) {
+    const octet = Number(part);
+    if (!/^\d{1,3}$/.test(part) || octet > 255) {
+      throw new TypeError(`not an IPv4 address: ${JSON.stringify(ip)}`);
+    }
+    value = value * 256 + octet;
+  }
+  return value;
+}
+
+export function u32_to_ip(value: number): string {
+  const v = value >>> 0;
+  return `${v >>> 24}.${(v >>> 16) & 0xff}.${(v >>> 8) & 0xff}.${v & 0xff}`;
+}
+
+/** "02:00:00:00:00:01" (or with '-') → 6 bytes. Throws when malformed. */
+export function mac_to_bytes(mac: string): Uint8Array {
+  const parts = mac.split(/[:-]/);
+  if (parts.length !== 6 || !parts.every((part) => /^[0-9a-fA-F]{2}$/.test(part))) {
+    throw new TypeError(`not a MAC address: ${JSON.stringify(mac)}`);
+  }
+  return new Uint8Array(parts.map((part) => parseInt(part, 16)));
+}
+
+export function bytes_to_mac(bytes: Uint8Array, offset = 0): string {
+  const parts: string[] = [];
+  for (let i = 0; i < ETH_ADDRESS_LENGTH; i++) {
+    parts.push(bytes[offset + i].toString(16).padStart(2, "0"));
+  }
+  return parts.join(":");
+}
+
+// ------------------------------------------------------- builders (non-hot)
+
+export const BROADCAST_MAC = "ff:ff:ff:ff:ff:ff";
+
+/** Payload as bytes, text (UTF-8), or a length filled with a repeating pattern. */
+export type PayloadSpec = Uint8Array | string | number;
+
+/** Fields common to every IPv4 frame a builder makes. */
+export interface Ipv4FrameSpec {
+  src_mac?: string;
+  dst_mac?: string;
+  src_ip: string;
+  dst_ip: string;
+  /** 802.1Q VID (or whole TCI) of a single tag. */
+  vlan?: number;
+  /** Outer 802.1ad (0x88a8) tag; with `vlan` it makes a QinQ frame. */
+  outer_vlan?: number;
+  ip_id?: number;
+  ttl?: number;
+  tos?: number;
+  /** IPv4 flags + fragment offset word; default DF. */
+  fragment?: number;
+  /** IPv4 options, padded with EOL to a multiple of 4. */
+  ip_options?: Uint8Array;
+  /** Pad the frame with zeros to this length (e.g. ETH_MIN_FRAME_LENGTH). */
+  pad_to?: number;
+}
+
+export interface TcpSpec extends Ipv4FrameSpec {
+  src_port: number;
+  dst_port: number;
+  seq?: number;
+  ack?: number;
+  /** TCP_FLAG_* bits; default ACK. */
+  flags?: number;
+  window?: number;
+  options?: readonly TcpOption[];
+  payload?: PayloadSpec;
+  urgent?: number;
+}
+
+export interface UdpSpec extends Ipv4FrameSpec {
+  src_port: number;
+  dst_port: number;
+  payload?: PayloadSpec;
+}
+
+export interface IcmpEchoSpec extends Ipv4FrameSpec {
+  reply?: boolean;
+  id?: number;
+  sequence?: number;
+  payload?: PayloadSpec;
+}
+
+export interface ArpSpec {
+  operation: "request" | "reply";
+  sender_mac: string;
+  sender_ip: string;
+  /** Zero for a request unless given. */
+  target_mac?: string;
+  target_ip: string;
+  /** Ethernet source; default sender_mac. */
+  src_mac?: string;
+  /** Ethernet destination; default broadcast for a request, target_mac for a reply. */
+  dst_mac?: string;
+  vlan?: number;
+  pad_to?: number;
+}
+
+const DEFAULT_SRC_MAC = "02:00:00:00:00:01";
+const DEFAULT_DST_MAC = "02:00:00:00:00:02";
+
+export function payload_bytes(payload: PayloadSpec | undefined): Uint8Array {
+  if (payload === undefined) return new Uint8Array(0);
+  if (typeof payload === "string") return new TextEncoder().encode(payload);
+  if (typeof payload === "number") {
+    const bytes = new Uint8Array(payload);
+    for (let i = 0; i < payload; i++) bytes[i] = 0x61 + (i % 26); // "abc…z", easy to eyeball
+    return bytes;
+  }
+  return payload;
+}
+
+// Ethernet (+ tags) header for the given inner ethertype.
+function l2_header(
+  spec: { src_mac?: string; dst_mac?: string; vlan?: number; outer_vlan?: number },
+  ethertype: number,
+): Uint8Array {
+  const tags = (spec.vlan === undefined ? 0 : 1) + (spec.outer_vlan === undefined ? 0 : 1);
+  const header = new Uint8Array(ETH_HEADER_LENGTH + tags * VLAN_TAG_LENGTH);
+  header.set(mac_to_bytes(spec.dst_mac ?? DEFAULT_DST_MAC), ETH_DST);
+  header.set(mac_to_bytes(spec.src_mac ?? DEFAULT_SRC_MAC), ETH_SRC);
+  let p = ETH_TYPE;
+  if (spec.outer_vlan !== undefined) {
+    write_u16(header, p, ETHERTYPE_QINQ);
+    write_u16(header, p + 2, spec.outer_vlan);
+    p += VLAN_TAG_LENGTH;
+  }
+  if (spec.vlan !== undefined) {
+    write_u16(header, p, ETHERTYPE_VLAN);
+    write_u16(header, p + 2, spec.vlan);
+    p += VLAN_TAG_LENGTH;
+  }
+  write_u16(header, p, ethertype);
+  return header;
+}
+
+// Assembles L2 + IPv4 + l4 bytes; returns the frame and where IPv4 starts.
+function ipv4_frame(spec: Ipv4FrameSpec, protocol: number, l4: Uint8Array) {
+  const l2 = l2_header(spec, ETHERTYPE_IPV4);
+  const raw_options = spec.ip_options ?? new Uint8Array(0);
+  const options_length = Math.ceil(raw_options.length / 4) * 4;
+  if (options_length > 40) throw new RangeError("IPv4 options exceed 40 bytes");
+  const ihl = IPV4_HEADER_MIN_LENGTH + options_length;
+  const total = ihl + l4.length;
+  if (total > 0xffff) throw new RangeError(`IPv4 packet of ${total} bytes`);
+  const frame_length = Math.max(l2.length + total, spec.pad_to ?? 0);
+  const frame = new Uint8Array(frame_length);
+  frame.set(l2, 0);
+  const l3 = l2.length;
+  frame[l3 + IPV4_VERSION_IHL] = 0x40 | (ihl >> 2);
+  frame[l3 + IPV4_TOS] = spec.tos ?? 0;
+  write_u16(frame, l3 + IPV4_TOTAL_LENGTH, total);
+  write_u16(frame, l3 + IPV4_ID, spec.ip_id ?? 0);
+  write_u16(frame, l3 + IPV4_FRAGMENT, spec.fragment ?? IPV4_FLAG_DF);
+  frame[l3 + IPV4_TTL] = spec.ttl ?? 64;
+  frame[l3 + IPV4_PROTOCOL] = protocol;
+  write_u32(frame, l3 + IPV4_SRC, ip_to_u32(spec.src_ip));
+  write_u32(frame, l3 + IPV4_DST, ip_to_u32(spec.dst_ip));
+  frame.set(raw_options, l3 + IPV4_HEADER_MIN_LENGTH);
+  frame.set(l4, l3 + ihl);
+  ipv4_checksum_set(frame, l3);
+  return { frame, l3 };
+}
+
+/** An Ethernet/IPv4/TCP frame with correct IPv4 and TCP checksums. */
+export function build_tcp(spec: TcpSpec): Uint8Array {
+  const options = encode_tcp_options(spec.options ?? []);
+  const payload = payload_bytes(spec.payload);
+  const header_length = TCP_HEADER_MIN_LENGTH + options.length;
+  const l4 = new Uint8Array(header_length + payload.length);
+  write_u16(l4, TCP_SRC_PORT, spec.src_port);
+  write_u16(l4, TCP_DST_PORT, spec.dst_port);
+  write_u32(l4, TCP_SEQ, spec.seq ?? 0);
+  write_u32(l4, TCP_ACK, spec.ack ?? 0);
+  l4[TCP_DATA_OFFSET] = (header_length >> 2) << 4;
+  l4[TCP_FLAGS_BYTE] = spec.flags ?? TCP_FLAG_ACK;
+  write_u16(l4, TCP_WINDOW, spec.window ?? 65535);
+  write_u16(l4, TCP_URGENT, spec.urgent ?? 0);
+  l4.set(options, TCP_HEADER_MIN_LENGTH);
+  l4.set(payload, header_length);
+  const { frame, l3 } = ipv4_frame(spec, IP_PROTOCOL_TCP, l4);
+  tcp_checksum_set(frame, l3);
+  return frame;
+}
+
+/** An Ethernet/IPv4/UDP frame with correct checksums. */
+export function build_udp(spec: UdpSpec): Uint8Array {
+  const payload = payload_bytes(spec.payload);
+  const l4 = new Uint8Array(UDP_HEADER_LENGTH + payload.length);
+  write_u16(l4, UDP_SRC_PORT, spec.src_port);
+  write_u16(l4, UDP_DST_PORT, spec.dst_port);
+  write_u16(l4, UDP_LENGTH, l4.length);
+  l4.set(payload, UDP_HEADER_LENGTH);
+  const { frame, l3 } = ipv4_frame(spec, IP_PROTOCOL_UDP, l4);
+  udp_checksum_set(frame, l3);
+  return frame;
+}
+
+/** An ICMP echo request (or reply) with correct checksums. */
+export function build_icmp_echo(spec: IcmpEchoSpec): Uint8Array {
+  const payload = payload_bytes(spec.payload);
+  const l4 = new Uint8Array(ICMP_HEADER_LENGTH + payload.length);
+  l4[0] = spec.reply ? ICMP_ECHO_REPLY : ICMP_ECHO_REQUEST;
+  write_u16(l4, 4, spec.id ?? 0);
+  write_u16(l4, 6, spec.sequence ?? 0);
+  l4.set(payload, ICMP_HEADER_LENGTH);
+  const { frame, l3 } = ipv4_frame(spec, IP_PROTOCOL_ICMP, l4);
+  icmp_checksum_set(frame, l3);
+  return frame;
+}
+
+/** An Ethernet ARP request or reply (IPv4 over Ethernet). */
+export function build_arp(spec: ArpSpec): Uint8Array {
+  const request = spec.operation === "request";
+  const target_mac = spec.target_mac ?? "00:00:00:00:00:00";
+  const l2 = l2_header({
+    src_mac: spec.src_mac ?? spec.sender_mac,
+    dst_mac: spec.dst_mac ?? (request ? BROADCAST_MAC : target_mac),
+    vlan: spec.vlan,
+  }, ETHERTYPE_ARP);
+  const frame = new Uint8Array(Math.max(l2.length + ARP_LENGTH, spec.pad_to ?? 0));
+  frame.set(l2, 0);
+  const p = l2.length;
+  write_u16(frame, p, 1); // hardware: Ethernet
+  write_u16(frame, p + 2, ETHERTYPE_IPV4);
+  frame[p + 4] = ETH_ADDRESS_LENGTH;
+  frame[p + 5] = 4;
+  write_u16(frame, p + ARP_OPERATION_AT, request ? ARP_REQUEST : ARP_REPLY);
+  frame.set(mac_to_bytes(spec.sender_mac), p + ARP_SENDER_MAC);
+  write_u32(frame, p + ARP_SENDER_IP, ip_to_u32(spec.sender_ip));
+  frame.set(mac_to_bytes(target_mac), p + ARP_TARGET_MAC);
+  write_u32(frame, p + ARP_TARGET_IP, ip_to_u32(spec.target_ip));
+  return frame;
+}
+
+// ------------------------------------------------------- describing (non-hot)
+
+export interface FrameDescription {
+  status: string;
+  dst_mac?: string;
+  src_mac?: string;
+  ethertype?: number;
+  vlan?: number;
+  outer_vlan?: number;
+  arp?: {
+    operation: number;
+    sender_mac: string;
+    sender_ip: string;
+    target_mac: string;
+    target_ip: string;
+  };
+  ipv4?: {
+    header_length: number;
+    total_length: number;
+    id: number;
+    fragment: number;
+    ttl: number;
+    tos: number;
+    protocol: number;
+    src_ip: string;
+    dst_ip: string;
+    checksum: number;
+    checksum_ok: boolean;
+  };
+  tcp?: {
+    src_port: number;
+    dst_port: number;
+    seq: number;
+    ack: number;
+    header_length: number;
+    flags: number;
+    flag_names: string;
+    window: number;
+    checksum: number;
+    checksum_ok: boolean;
+    urgent: number;
+    /** null when the options are malformed. */
+    options: TcpOption[] | null;
+  };
+  udp?: {
+    src_port: number;
+    dst_port: number;
+    length: number;
+    checksum: number;
+    checksum_ok: boolean;
+  };
+  icmp?: { type: number; code: number; checksum: number; checksum_ok: boolean };
+  payload?: Uint8Array;
+}
+
+const FLAG_NAMES = ["FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR"];
+
+/** "SYN|ACK" style names of TCP flag bits. */
+export function tcp_flag_names(flags: number): string {
+  return FLAG_NAMES.filter((_, bit) => (flags & (1 << bit)) !== 0).join("|");
+}
+
+export interface DescribeOptions {
+  offset?: number;
+  length?: number;
+}
+
+/** Decodes a frame into a plain object, for test assertions and debugging. */
+export function describe_frame(bytes: Uint8Array, options: DescribeOptions = {}): FrameDescription {
+  const offset = options.offset ?? 0;
+  const length = options.length ?? bytes.length - offset;
+  const out = create_parse_out();
+  const status = parse_frame(bytes, offset, length, out);
+  const description: FrameDescription = {
+    status: PARSE_STATUS_NAMES[status] ?? `status_${status}`,
+  };
+  if (out[ETHERTYPE] === -1) return description;
+  description.dst_mac = bytes_to_mac(bytes, offset + ETH_DST);
+  description.src_mac = bytes_to_mac(bytes, offset + ETH_SRC);
+  description.ethertype = out[ETHERTYPE];
+  if (out[VLAN_TCI] !== -1) description.vlan = out[VLAN_TCI];
+  if (out[OUTER_VLAN_TCI] !== -1) description.outer_vlan = out[OUTER_VLAN_TCI];
+  const l3 = out[L3_OFFSET];
+  if (out[ARP_OPERATION] !== -1) {
+    description.arp = {
+      operation: out[ARP_OPERATION],
+      sender_mac: bytes_to_mac(bytes, l3 + ARP_SENDER_MAC),
+      sender_ip: u32_to_ip(read_u32(bytes, l3 + ARP_SENDER_IP)),
+      target_mac: bytes_to_mac(bytes, l3 + ARP_TARGET_MAC),
+      target_ip: u32_to_ip(read_u32(bytes, l3 + ARP_TARGET_IP)),
+    };
+    return description;
+  }
+  if (out[IP_HEADER_LENGTH] === -1) return description;
+  description.ipv4 = {
+    header_length: out[IP_HEADER_LENGTH],
+    total_length: out[IP_TOTAL_LENGTH],
+    id: read_u16(bytes, l3 + IPV4_ID),
+    fragment: read_u16(bytes, l3 + IPV4_FRAGMENT),
+    ttl: bytes[l3 + IPV4_TTL],
+    tos: bytes[l3 + IPV4_TOS],
+    protocol: out[IP_PROTOCOL],
+    src_ip: u32_to_ip(out[SRC_IP]),
+    dst_ip: u32_to_ip(out[DST_IP]),
+    checksum: read_u16(bytes, l3 + IPV4_CHECKSUM),
+    checksum_ok: ipv4_checksum_ok(bytes, l3),
+  };
+  if (status !== PARSE_OK) return description;
+  const l4 = out[L4_OFFSET];
+  if (out[IP_PROTOCOL] === IP_PROTOCOL_TCP) {
+    description.tcp = {
+      src_port: out[SRC_PORT],
+      dst_port: out[DST_PORT],
+      seq: read_u32(bytes, l4 + TCP_SEQ),
+      ack: read_u32(bytes, l4 + TCP_ACK),
+      header_length: out[TCP_HEADER_LENGTH],
+      flags: out[TCP_FLAGS],
+      flag_names: tcp_flag_names(out[TCP_FLAGS]),
+      window: read_u16(bytes, l4 + TCP_WINDOW),
+      checksum: read_u16(bytes, l4 + TCP_CHECKSUM),
+      checksum_ok: tcp_checksum_ok(bytes, l3),
+      urgent: read_u16(bytes, l4 + TCP_URGENT),
+      options: decode_tcp_options(bytes, out[TCP_OPTIONS_OFFSET], out[TCP_OPTIONS_LENGTH]),
+    };
+  } else if (out[IP_PROTOCOL] === IP_PROTOCOL_UDP) {
+    description.udp = {
+      src_port: out[SRC_PORT],
+      dst_port: out[DST_PORT],
+      length: read_u16(bytes, l4 + UDP_LENGTH),
+      checksum: read_u16(bytes, l4 + UDP_CHECKSUM),
+      checksum_ok: udp_checksum_ok(bytes, l3),
+    };
+  } else if (out[IP_PROTOCOL] === IP_PROTOCOL_ICMP) {
+    description.icmp = {
+      type: bytes[l4],
+      code: bytes[l4 + 1],
+      checksum: read_u16(bytes, l4 + 2),
+      checksum_ok: icmp_checksum_ok(bytes, l3),
+    };
+  }
+  description.payload = bytes.slice(out[PAYLOAD_OFFSET], out[PAYLOAD_OFFSET] + out[PAYLOAD_LENGTH]);
+  return description;
+}
+
+/** One line, tcpdump-like: for logs and failing-test messages. */
+export function format_frame(bytes: Uint8Array, options: DescribeOptions = {}): string {
+  const d = describe_frame(bytes, options);
+  const vlan = d.vlan === undefined ? "" : ` vlan ${d.vlan & 0x0fff}`;
+  const l2 = `${d.src_mac ?? "?"} > ${d.dst_mac ?? "?"}${vlan}`;
+  if (d.arp) {
+    const what = d.arp.operation === ARP_REQUEST
+      ? `who-has ${d.arp.target_ip} tell ${d.arp.sender_ip}`
+      : `${d.arp.sender_ip} is-at ${d.arp.sender_mac}`;
+    return `${l2} ARP ${what}`;
+  }
+  if (!d.ipv4) return `${l2} ethertype 0x${(d.ethertype ?? 0).toString(16)} ${d.status}`;
+  const ip = d.ipv4;
+  const bad = d.status === "ok" ? "" : ` [${d.status}]`;
+  if (d.tcp) {
+    const t = d.tcp;
+    return `${l2} ${ip.src_ip}:${t.src_port} > ${ip.dst_ip}:${t.dst_port} TCP [${t.flag_names}]` +
+      ` seq ${t.seq} ack ${t.ack} win ${t.window} len ${d.payload?.length ?? 0}` +
+      (t.checksum_ok ? "" : " [bad tcp csum]") + (ip.checksum_ok ? "" : " [bad ip csum]");
+  }
+  if (d.udp) {
+    return `${l2} ${ip.src_ip}:${d.udp.src_port} > ${ip.dst_ip}:${d.udp.dst_port} UDP` +
+      ` len ${d.payload?.length ?? 0}` + (d.udp.checksum_ok ? "" : " [bad udp csum]");
+  }
+  if (d.icmp) {
+    return `${l2} ${ip.src_ip} > ${ip.dst_ip} ICMP type ${d.icmp.type} code ${d.icmp.code}`;
+  }
+  return `${l2} ${ip.src_ip} > ${ip.dst_ip} proto ${ip.protocol}${bad}`;
+}
