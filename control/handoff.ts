@@ -1,0 +1,597 @@
+// The hand-off datagram: one UDP datagram between director control and agent
+// control, carrying everything the agent needs to take over a TCP connection
+// the director accepted (addresses, ISNs, positions, negotiated options and
+// the request bytes), authenticated with HMAC-SHA256 under a shared key.
+//
+// Wire layout, all integers big-endian:
+//
+//   header (16)  magic u16 | version u8 | type u8 | epoch u32 | id u32
+//                | body_length u16 | reason u8 | reserved u8
+//   body         flow key (12) + per-type fields
+//   mac (32)     HMAC-SHA256 over header + body
+//
+// Datagrams arrive from the network, so decoding never throws: every bad
+// datagram maps to one DecodeFailure that the caller counts and drops.
+// epoch + id name a hand-off; a retransmission reuses them so the receiver
+// can answer a duplicate without acting twice.
+
+export const MAGIC = 0xb7a0;
+export const VERSION = 1;
+export const HEADER_BYTES = 16;
+export const MAC_BYTES = 32;
+export const FLOW_KEY_BYTES = 12;
+/** HANDOFF body before the request bytes. */
+export const HANDOFF_FIXED_BODY_BYTES = 56;
+/** A FLOW_END body: flow key + packets_to_server + packets_to_client. */
+export const FLOW_END_BODY_BYTES = FLOW_KEY_BYTES + 8;
+/** Everything in a HANDOFF datagram except the request bytes. */
+export const HANDOFF_OVERHEAD_BYTES = HEADER_BYTES + HANDOFF_FIXED_BODY_BYTES + MAC_BYTES;
+/** One frame at a 1500-byte MTU: 1500 − 20 (IPv4 header) − 8 (UDP header). */
+export const DEFAULT_MAX_DATAGRAM = 1472;
+/** The most one IPv4 UDP datagram can carry: 65535 − 20 − 8. */
+export const MAX_UDP_PAYLOAD = 65507;
+/** Shorter HMAC keys are guessable; RFC 2104 advises at least the hash output, 16 is the floor. */
+export const MIN_KEY_BYTES = 16;
+/** client_wscale / director_wscale when that side sent no window-scale option. */
+export const WSCALE_NONE = 255;
+/** RFC 7323: shifts above 14 are not allowed. */
+export const MAX_WSCALE = 14;
+/** Smaller MSS values are nonsense (and a lever for packet-storm attacks). */
+export const MIN_MSS = 64;
+
+export const NACK_TABLE_FULL = 1;
+export const NACK_STACK_RESET = 2;
+export const NACK_STACK_TIMEOUT = 3;
+export const NACK_BAD_REQUEST = 4;
+export const NACK_DRAINING = 5;
+export const NACK_INTERNAL = 6;
+export type NackReason = 1 | 2 | 3 | 4 | 5 | 6;
+export const NACK_REASON_NAMES: Readonly<Record<NackReason, string>> = {
+  1: "table_full",
+  2: "stack_reset",
+  3: "stack_timeout",
+  4: "bad_request",
+  5: "draining",
+  6: "internal",
+};
+
+export const FLOW_END_FIN = 1;
+export const FLOW_END_CLIENT_RESET = 2;
+export const FLOW_END_SERVER_RESET = 3;
+export const FLOW_END_IDLE_TIMEOUT = 4;
+export type FlowEndReason = 1 | 2 | 3 | 4;
+export const FLOW_END_REASON_NAMES: Readonly<Record<FlowEndReason, string>> = {
+  1: "fin",
+  2: "client_reset",
+  3: "server_reset",
+  4: "idle_timeout",
+};
+
+export type MessageType = "handoff" | "handoff_ack" | "handoff_nack" | "flow_end" | "flow_end_ack";
+
+/** The type byte on the wire. */
+export const MESSAGE_TYPE_CODES: Readonly<Record<MessageType, number>> = {
+  handoff: 1,
+  handoff_ack: 2,
+  handoff_nack: 3,
+  flow_end: 4,
+  flow_end_ack: 5,
+};
+const MESSAGE_TYPES_BY_CODE: readonly (MessageType | undefined)[] = [
+  undefined,
+  "handoff",
+  "handoff_ack",
+  "handoff_nack",
+  "flow_end",
+  "flow_end_ack",
+];
+
+const FLAG_SACK_PERMITTED = 0x01;
+const FLAG_TIMESTAMPS = 0x02;
+const KNOWN_FLAGS = FLAG_SACK_PERMITTED | FLAG_TIMESTAMPS;
+
+// HANDOFF body offsets, after the flow key.
+const OFF_CLIENT_MAC = 12;
+const OFF_MAC_PAD = 18;
+const OFF_CLIENT_ISN = 20;
+const OFF_DIRECTOR_ISN = 24;
+const OFF_CLIENT_NEXT_SEQ = 28;
+const OFF_DIRECTOR_NEXT_SEQ = 32;
+const OFF_CLIENT_WINDOW = 36;
+const OFF_CLIENT_MSS = 38;
+const OFF_DIRECTOR_MSS = 40;
+const OFF_CLIENT_WSCALE = 42;
+const OFF_DIRECTOR_WSCALE = 43;
+const OFF_FLAGS = 44;
+const OFF_FLAGS_PAD = 45;
+const OFF_CLIENT_TSVAL = 46;
+const OFF_DIRECTOR_TSVAL = 50;
+const OFF_REQUEST_LENGTH = 54;
+
+/** A client connection to a VIP. IPs are IPv4 addresses as host-order u32 numbers. */
+export interface FlowKey {
+  client_ip: number;
+  vip: number;
+  client_port: number;
+  vip_port: number;
+}
+
+/** What the agent needs to continue the client's connection from where the director left it. */
+export interface HandoffState {
+  /** The client's next-hop MAC as the director saw it (6 bytes). */
+  client_mac: Uint8Array;
+  client_isn: number;
+  director_isn: number;
+  /** The director's rcv_nxt after the request: client_isn + 1 + request length (mod 2^32). */
+  client_next_seq: number;
+  /** The director's snd_nxt; normally director_isn + 1. */
+  director_next_seq: number;
+  /** The last window the client advertised, as on the wire (unscaled). */
+  client_window: number;
+  client_mss: number;
+  director_mss: number;
+  /** WSCALE_NONE when the client sent no window-scale option. */
+  client_wscale: number;
+  /** WSCALE_NONE when the director sent none. */
+  director_wscale: number;
+  sack_permitted: boolean;
+  timestamps: boolean;
+  /** The latest TSval seen from the client. */
+  client_tsval: number;
+  /** The latest TSval the director sent. */
+  director_tsval: number;
+  request: Uint8Array;
+}
+
+export interface FlowEndCounts {
+  packets_to_server: number;
+  packets_to_client: number;
+}
+
+interface MessageHeader {
+  /** Random per director instance, so ids from a restarted director are not taken as duplicates. */
+  epoch: number;
+  id: number;
+  key: FlowKey;
+}
+
+export interface Handoff extends MessageHeader {
+  type: "handoff";
+  state: HandoffState;
+}
+export interface HandoffAck extends MessageHeader {
+  type: "handoff_ack";
+}
+export interface HandoffNack extends MessageHeader {
+  type: "handoff_nack";
+  reason: NackReason;
+}
+export interface FlowEnd extends MessageHeader {
+  type: "flow_end";
+  reason: FlowEndReason;
+  counts: FlowEndCounts;
+}
+export interface FlowEndAck extends MessageHeader {
+  type: "flow_end_ack";
+}
+export type HandoffMessage = Handoff | HandoffAck | HandoffNack | FlowEnd | FlowEndAck;
+
+export type DecodeFailure =
+  | "truncated"
+  | "oversized"
+  | "bad_magic"
+  | "bad_version"
+  | "bad_type"
+  | "bad_length"
+  | "bad_mac"
+  | "inconsistent";
+export const DECODE_FAILURES: readonly DecodeFailure[] = [
+  "truncated",
+  "oversized",
+  "bad_magic",
+  "bad_version",
+  "bad_type",
+  "bad_length",
+  "bad_mac",
+  "inconsistent",
+];
+
+export type DecodeResult =
+  | { ok: true; message: HandoffMessage }
+  | { ok: false; reason: DecodeFailure };
+
+export interface CodecOptions {
+  /** Largest datagram accepted or produced; DEFAULT_MAX_DATAGRAM unless set, at most MAX_UDP_PAYLOAD. */
+  max_datagram?: number;
+}
+
+/** An HMAC-SHA256 key for signing and verifying hand-off datagrams. */
+export async function import_handoff_key(raw: Uint8Array): Promise<CryptoKey> {
+  if (raw.length < MIN_KEY_BYTES) {
+    throw new RangeError(
+      `hand-off key is ${raw.length} bytes; it must be at least ${MIN_KEY_BYTES} bytes`,
+    );
+  }
+  return await crypto.subtle.importKey(
+    "raw",
+    raw.slice(),
+    { name: "HMAC", hash: "SHA-256" },
+    false,
+    ["sign", "verify"],
+  );
+}
+
+/**
+ * The key bytes from a key file's text: hex, at least 32 hex digits (16 bytes),
+ * surrounding whitespace ignored, so `openssl rand -hex 32 > key` works.
+ */
+export function parse_key_text(text: string): Uint8Array {
+  const hex = text.trim();
+  if (!/^[0-9a-fA-F]*$/.test(hex)) {
+    throw new Error("hand-off key text must be hex digits only (e.g. from `openssl rand -hex 32`)");
+  }
+  if (hex.length % 2 !== 0) {
+    throw new Error(`hand-off key text has an odd number of hex digits (${hex.length})`);
+  }
+  if (hex.length < MIN_KEY_BYTES * 2) {
+    throw new Error(
+      `hand-off key text has ${hex.length} hex digits; it needs at least ${MIN_KEY_BYTES * 2}`,
+    );
+  }
+  const raw = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < raw.length; i++) raw[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  return raw;
+}
+
+/** How many request bytes fit in one HANDOFF datagram of at most max_datagram bytes. */
+export function max_request_bytes(max_datagram: number = DEFAULT_MAX_DATAGRAM): number {
+  check_max_datagram(max_datagram);
+  return max_datagram - HANDOFF_OVERHEAD_BYTES;
+}
+
+/**
+ * The signed datagram for a message. Throws RangeError for a message no
+ * receiver would accept (a caller bug) or a request too large for max_datagram
+ * (check max_request_bytes first to answer the client instead).
+ */
+export async function encode_message(
+  message: HandoffMessage,
+  key: CryptoKey,
+  options: CodecOptions = {},
+): Promise<Uint8Array> {
+  const max_datagram = options.max_datagram ?? DEFAULT_MAX_DATAGRAM;
+  check_max_datagram(max_datagram);
+  const problem = check_message(message);
+  if (problem) throw new RangeError(`encode_message: ${problem}`);
+
+  const body_length = body_length_for(message);
+  const total = HEADER_BYTES + body_length + MAC_BYTES;
+  if (total > max_datagram) {
+    const request_length = message.type === "handoff" ? message.state.request.length : 0;
+    throw new RangeError(
+      `encode_message: request of ${request_length} bytes is over the ` +
+        `${max_request_bytes(max_datagram)}-byte limit for max_datagram ${max_datagram}`,
+    );
+  }
+
+  const bytes = new Uint8Array(total);
+  const view = new DataView(bytes.buffer);
+  view.setUint16(0, MAGIC);
+  view.setUint8(2, VERSION);
+  view.setUint8(3, MESSAGE_TYPE_CODES[message.type]);
+  view.setUint32(4, message.epoch);
+  view.setUint32(8, message.id);
+  view.setUint16(12, body_length);
+  const reason = message.type === "handoff_nack" || message.type === "flow_end"
+    ? message.reason
+    : 0;
+  view.setUint8(14, reason);
+
+  const body = HEADER_BYTES;
+  view.setUint32(body, message.key.client_ip);
+  view.setUint32(body + 4, message.key.vip);
+  view.setUint16(body + 8, message.key.client_port);
+  view.setUint16(body + 10, message.key.vip_port);
+  if (message.type === "handoff") write_handoff_state(view, bytes, message.state);
+  if (message.type === "flow_end") {
+    view.setUint32(body + FLOW_KEY_BYTES, message.counts.packets_to_server);
+    view.setUint32(body + FLOW_KEY_BYTES + 4, message.counts.packets_to_client);
+  }
+
+  const signed = bytes.subarray(0, HEADER_BYTES + body_length);
+  const mac = await crypto.subtle.sign("HMAC", key, signed);
+  bytes.set(new Uint8Array(mac), HEADER_BYTES + body_length);
+  return bytes;
+}
+
+/**
+ * The message in a received datagram, or why it was dropped. Never throws:
+ * structure is checked first, then the HMAC, and only then are the fields
+ * (request length, options, reasons) believed.
+ */
+export async function decode_message(
+  bytes: Uint8Array,
+  key: CryptoKey,
+  options: CodecOptions = {},
+): Promise<DecodeResult> {
+  const max_datagram = decode_limit(options.max_datagram);
+  if (!(bytes instanceof Uint8Array)) return fail("truncated");
+  if (bytes.length > max_datagram) return fail("oversized");
+  if (bytes.length < HEADER_BYTES) return fail("truncated");
+
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (view.getUint16(0) !== MAGIC) return fail("bad_magic");
+  if (view.getUint8(2) !== VERSION) return fail("bad_version");
+  const type = MESSAGE_TYPES_BY_CODE[view.getUint8(3)];
+  if (type === undefined) return fail("bad_type");
+  const body_length = view.getUint16(12);
+  const signed_length = HEADER_BYTES + body_length;
+  if (bytes.length < signed_length + MAC_BYTES) return fail("truncated");
+  if (bytes.length > signed_length + MAC_BYTES) return fail("bad_length");
+  if (!body_length_fits(type, body_length)) return fail("bad_length");
+
+  // slice(): a fresh ArrayBuffer-backed copy, which Web Crypto accepts whatever backs `bytes`
+  const signed = bytes.slice(0, signed_length);
+  const mac = bytes.slice(signed_length, signed_length + MAC_BYTES);
+  let authentic = false;
+  try {
+    authentic = await crypto.subtle.verify("HMAC", key, mac, signed);
+  } catch {
+    // an unusable key cannot authenticate anything; the caller counts it as bad_mac
+    authentic = false;
+  }
+  if (!authentic) return fail("bad_mac");
+
+  const message = read_message(view, type, body_length);
+  if (!message || check_message(message)) return fail("inconsistent");
+  return { ok: true, message };
+}
+
+/** "198.18.0.1:40000>198.18.0.100:80", for logs. */
+export function flow_key_string(key: FlowKey): string {
+  return `${ipv4_string(key.client_ip)}:${key.client_port}>${ipv4_string(key.vip)}:${key.vip_port}`;
+}
+
+export type DecodeCounters = Record<DecodeFailure | "ok", number>;
+
+export function new_decode_counters(): DecodeCounters {
+  const counters = { ok: 0 } as DecodeCounters;
+  for (const failure of DECODE_FAILURES) counters[failure] = 0;
+  return counters;
+}
+
+export function count_decode(counters: DecodeCounters, result: DecodeResult): void {
+  counters[result.ok ? "ok" : result.reason]++;
+}
+
+function fail(reason: DecodeFailure): DecodeResult {
+  return { ok: false, reason };
+}
+
+function check_max_datagram(max_datagram: number): void {
+  if (
+    !Number.isInteger(max_datagram) || max_datagram < HANDOFF_OVERHEAD_BYTES ||
+    max_datagram > MAX_UDP_PAYLOAD
+  ) {
+    throw new RangeError(
+      `max_datagram ${max_datagram} must be an integer from ${HANDOFF_OVERHEAD_BYTES} ` +
+        `(an empty hand-off) to ${MAX_UDP_PAYLOAD} (one UDP datagram)`,
+    );
+  }
+}
+
+// decode must not throw, so a bad limit from a caller bug is clamped, not rejected
+function decode_limit(max_datagram: number | undefined): number {
+  if (typeof max_datagram !== "number" || Number.isNaN(max_datagram)) return DEFAULT_MAX_DATAGRAM;
+  return Math.min(Math.max(Math.floor(max_datagram), 0), MAX_UDP_PAYLOAD);
+}
+
+function body_length_for(message: HandoffMessage): number {
+  if (message.type === "handoff") return HANDOFF_FIXED_BODY_BYTES + message.state.request.length;
+  if (message.type === "flow_end") return FLOW_END_BODY_BYTES;
+  return FLOW_KEY_BYTES;
+}
+
+function body_length_fits(type: MessageType, body_length: number): boolean {
+  if (type === "handoff") return body_length >= HANDOFF_FIXED_BODY_BYTES;
+  if (type === "flow_end") return body_length === FLOW_END_BODY_BYTES;
+  return body_length === FLOW_KEY_BYTES;
+}
+
+function write_handoff_state(view: DataView, bytes: Uint8Array, state: HandoffState): void {
+  const body = HEADER_BYTES;
+  bytes.set(state.client_mac, body + OFF_CLIENT_MAC);
+  view.setUint32(body + OFF_CLIENT_ISN, state.client_isn);
+  view.setUint32(body + OFF_DIRECTOR_ISN, state.director_isn);
+  view.setUint32(body + OFF_CLIENT_NEXT_SEQ, state.client_next_seq);
+  view.setUint32(body + OFF_DIRECTOR_NEXT_SEQ, state.director_next_seq);
+  view.setUint16(body + OFF_CLIENT_WINDOW, state.client_window);
+  view.setUint16(body + OFF_CLIENT_MSS, state.client_mss);
+  view.setUint16(body + OFF_DIRECTOR_MSS, state.director_mss);
+  view.setUint8(body + OFF_CLIENT_WSCALE, state.client_wscale);
+  view.setUint8(body + OFF_DIRECTOR_WSCALE, state.director_wscale);
+  const flags = (state.sack_permitted ? FLAG_SACK_PERMITTED : 0) |
+    (state.timestamps ? FLAG_TIMESTAMPS : 0);
+  view.setUint8(body + OFF_FLAGS, flags);
+  view.setUint32(body + OFF_CLIENT_TSVAL, state.client_tsval);
+  view.setUint32(body + OFF_DIRECTOR_TSVAL, state.director_tsval);
+  view.setUint16(body + OFF_REQUEST_LENGTH, state.request.length);
+  bytes.set(state.request, body + HANDOFF_FIXED_BODY_BYTES);
+}
+
+/**
+ * The message from an authenticated datagram whose structure is already
+ * checked, or undefined when a field that has no place in the message object
+ * (reserved, pad, unknown flags, request_length) is wrong.
+ */
+function read_message(
+  view: DataView,
+  type: MessageType,
+  body_length: number,
+): HandoffMessage | undefined {
+  if (view.getUint8(15) !== 0) return undefined;
+  const body = HEADER_BYTES;
+  const header: MessageHeader = {
+    epoch: view.getUint32(4),
+    id: view.getUint32(8),
+    key: {
+      client_ip: view.getUint32(body),
+      vip: view.getUint32(body + 4),
+      client_port: view.getUint16(body + 8),
+      vip_port: view.getUint16(body + 10),
+    },
+  };
+  const reason = view.getUint8(14);
+  if (type === "handoff_nack") {
+    if (!is_nack_reason(reason)) return undefined;
+    return { type, ...header, reason };
+  }
+  if (type === "flow_end") {
+    if (!is_flow_end_reason(reason)) return undefined;
+    const counts = {
+      packets_to_server: view.getUint32(body + FLOW_KEY_BYTES),
+      packets_to_client: view.getUint32(body + FLOW_KEY_BYTES + 4),
+    };
+    return { type, ...header, reason, counts };
+  }
+  if (reason !== 0) return undefined;
+  if (type !== "handoff") return { type, ...header };
+
+  const request_length = view.getUint16(body + OFF_REQUEST_LENGTH);
+  if (request_length !== body_length - HANDOFF_FIXED_BODY_BYTES) return undefined;
+  if (view.getUint16(body + OFF_MAC_PAD) !== 0) return undefined;
+  if (view.getUint8(body + OFF_FLAGS_PAD) !== 0) return undefined;
+  const flags = view.getUint8(body + OFF_FLAGS);
+  if ((flags & ~KNOWN_FLAGS) !== 0) return undefined;
+  const bytes = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+  const state: HandoffState = {
+    client_mac: bytes.slice(body + OFF_CLIENT_MAC, body + OFF_CLIENT_MAC + 6),
+    client_isn: view.getUint32(body + OFF_CLIENT_ISN),
+    director_isn: view.getUint32(body + OFF_DIRECTOR_ISN),
+    client_next_seq: view.getUint32(body + OFF_CLIENT_NEXT_SEQ),
+    director_next_seq: view.getUint32(body + OFF_DIRECTOR_NEXT_SEQ),
+    client_window: view.getUint16(body + OFF_CLIENT_WINDOW),
+    client_mss: view.getUint16(body + OFF_CLIENT_MSS),
+    director_mss: view.getUint16(body + OFF_DIRECTOR_MSS),
+    client_wscale: view.getUint8(body + OFF_CLIENT_WSCALE),
+    director_wscale: view.getUint8(body + OFF_DIRECTOR_WSCALE),
+    sack_permitted: (flags & FLAG_SACK_PERMITTED) !== 0,
+    timestamps: (flags & FLAG_TIMESTAMPS) !== 0,
+    client_tsval: view.getUint32(body + OFF_CLIENT_TSVAL),
+    director_tsval: view.getUint32(body + OFF_DIRECTOR_TSVAL),
+    request: bytes.slice(
+      body + HANDOFF_FIXED_BODY_BYTES,
+      body + HANDOFF_FIXED_BODY_BYTES + request_length,
+    ),
+  };
+  return { type, ...header, state };
+}
+
+/**
+ * What is wrong with a message, or undefined if it is one a receiver should
+ * act on. The same rules make encode refuse and decode say "inconsistent", so
+ * whatever encode produces decodes.
+ */
+function check_message(message: HandoffMessage): string | undefined {
+  if (!is_uint(message.epoch, 32)) return `epoch ${message.epoch} is not a u32`;
+  if (!is_uint(message.id, 32)) return `id ${message.id} is not a u32`;
+  const key = message.key;
+  if (!is_uint(key.client_ip, 32) || key.client_ip === 0) {
+    return `client_ip ${key.client_ip} is not a non-zero u32`;
+  }
+  if (!is_uint(key.vip, 32) || key.vip === 0) return `vip ${key.vip} is not a non-zero u32`;
+  if (!is_uint(key.client_port, 16) || key.client_port === 0) {
+    return `client_port ${key.client_port} is not a non-zero u16`;
+  }
+  if (!is_uint(key.vip_port, 16) || key.vip_port === 0) {
+    return `vip_port ${key.vip_port} is not a non-zero u16`;
+  }
+  switch (message.type) {
+    case "handoff":
+      return check_handoff_state(message.state);
+    case "handoff_nack":
+      if (!is_nack_reason(message.reason)) {
+        return `NACK reason ${message.reason} is not one of 1..6`;
+      }
+      return undefined;
+    case "flow_end":
+      if (!is_flow_end_reason(message.reason)) {
+        return `FLOW_END reason ${message.reason} is not one of 1..4`;
+      }
+      if (!is_uint(message.counts.packets_to_server, 32)) return "packets_to_server is not a u32";
+      if (!is_uint(message.counts.packets_to_client, 32)) return "packets_to_client is not a u32";
+      return undefined;
+    case "handoff_ack":
+    case "flow_end_ack":
+      return undefined;
+    default:
+      return `unknown message type ${(message as { type: unknown }).type}`;
+  }
+}
+
+function check_handoff_state(state: HandoffState): string | undefined {
+  if (!(state.client_mac instanceof Uint8Array) || state.client_mac.length !== 6) {
+    return "client_mac must be 6 bytes";
+  }
+  if (!(state.request instanceof Uint8Array)) return "request must be a Uint8Array";
+  for (
+    const name of [
+      "client_isn",
+      "director_isn",
+      "client_next_seq",
+      "director_next_seq",
+      "client_tsval",
+      "director_tsval",
+    ] as const
+  ) {
+    if (!is_uint(state[name], 32)) return `${name} ${state[name]} is not a u32`;
+  }
+  for (const name of ["client_window", "client_mss", "director_mss"] as const) {
+    if (!is_uint(state[name], 16)) return `${name} ${state[name]} is not a u16`;
+  }
+  // the agent rebuilds the server's view of the connection from these positions,
+  // so they must describe exactly the request bytes that travel with them
+  const expected_next_seq = (state.client_isn + 1 + state.request.length) >>> 0;
+  if (state.client_next_seq !== expected_next_seq) {
+    return `client_next_seq ${state.client_next_seq} is not client_isn + 1 + ` +
+      `request length (${expected_next_seq})`;
+  }
+  if (state.client_mss < MIN_MSS) return `client_mss ${state.client_mss} is below ${MIN_MSS}`;
+  if (state.director_mss < MIN_MSS) {
+    return `director_mss ${state.director_mss} is below ${MIN_MSS}`;
+  }
+  for (const name of ["client_wscale", "director_wscale"] as const) {
+    const wscale = state[name];
+    if (!is_uint(wscale, 8) || (wscale > MAX_WSCALE && wscale !== WSCALE_NONE)) {
+      return `${name} ${wscale} is neither 0..${MAX_WSCALE} nor ${WSCALE_NONE} (none)`;
+    }
+  }
+  // RFC 7323: a SYN-ACK may carry window scale only if the SYN did
+  if (state.client_wscale === WSCALE_NONE && state.director_wscale !== WSCALE_NONE) {
+    return "director_wscale is set but the client sent no window scale";
+  }
+  if (typeof state.sack_permitted !== "boolean" || typeof state.timestamps !== "boolean") {
+    return "sack_permitted and timestamps must be booleans";
+  }
+  if (state.request.length > MAX_UDP_PAYLOAD) {
+    return `request of ${state.request.length} bytes cannot fit one UDP datagram`;
+  }
+  return undefined;
+}
+
+function is_nack_reason(value: unknown): value is NackReason {
+  return is_uint(value, 8) && Object.hasOwn(NACK_REASON_NAMES, value as number);
+}
+
+function is_flow_end_reason(value: unknown): value is FlowEndReason {
+  return is_uint(value, 8) && Object.hasOwn(FLOW_END_REASON_NAMES, value as number);
+}
+
+function is_uint(value: unknown, bits: 8 | 16 | 32): boolean {
+  return typeof value === "number" && Number.isInteger(value) && value >= 0 &&
+    value < 2 ** bits;
+}
+
+function ipv4_string(ip: number): string {
+  return `${(ip >>> 24) & 255}.${(ip >>> 16) & 255}.${(ip >>> 8) & 255}.${ip & 255}`;
+}
