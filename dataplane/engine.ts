@@ -5,6 +5,7 @@
 import { type Native, NativeError } from "../native/mod.ts";
 import type { AppOptions } from "../control/cli.ts";
 import { COUNTER_WORDS } from "./forward_modes.ts";
+import { AGENT_COUNTER_WORDS } from "./agent_path.ts";
 import {
   CONTROL_STOP,
   CONTROL_WORDS_PER_WORKER,
@@ -151,9 +152,14 @@ export function forwarding_cpus(native: Native, nb_cores: number): number[] {
 export interface RunningWorkers {
   workers: Worker[];
   control: Int32Array;
-  /** COUNTER_WORDS float64 per pipeline, indexed by PipelineSpec.counters_index. */
+  /** Every pipeline's counters, from its PipelineSpec.counters_offset. */
   counters: Float64Array;
   done: Promise<void>[];
+}
+
+/** Counter words a pipeline of this kind uses. */
+export function pipeline_counter_words(kind: PipelineSpec["kind"]): number {
+  return kind === "agent" ? AGENT_COUNTER_WORDS : COUNTER_WORDS;
 }
 
 /** Starts one Worker per CPU with its pipelines; resolves when all are polling. */
@@ -161,9 +167,12 @@ export async function start_workers(
   cpus: number[],
   pipelines_per_worker: PipelineSpec[][],
 ): Promise<RunningWorkers> {
-  const nb_pipelines = pipelines_per_worker.flat().length;
+  const counter_words = pipelines_per_worker.flat().reduce(
+    (end, p) => Math.max(end, p.counters_offset + pipeline_counter_words(p.kind)),
+    1,
+  );
   const control_buffer = new SharedArrayBuffer(cpus.length * CONTROL_WORDS_PER_WORKER * 4);
-  const counters_buffer = new SharedArrayBuffer(Math.max(1, nb_pipelines) * COUNTER_WORDS * 8);
+  const counters_buffer = new SharedArrayBuffer(counter_words * 8);
   const workers: Worker[] = [];
   const started: Promise<void>[] = [];
   const done: Promise<void>[] = [];

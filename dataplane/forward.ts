@@ -106,7 +106,7 @@ export function plan_pipelines(
         tx_port: tx.id,
         tx_queue: queue % app.txq,
         burst: app.burst,
-        counters_index: streams.length,
+        counters_offset: streams.length * COUNTER_WORDS,
         src_mac: Array.from(tx.mac),
         dst_mac: Array.from(app.eth_peers.get(tx.id) ?? default_peer_mac(tx.id)),
         dst_ip: ip_to_u32(REWRITE_DST_IP),
@@ -180,7 +180,7 @@ function print_final_stats(
 ) {
   const totals = new Map(ports.map((p) => [p.id, { rx: 0, rx_dropped: 0, tx: 0, tx_dropped: 0 }]));
   for (const p of pipelines) {
-    const base = p.counters_index * COUNTER_WORDS;
+    const base = p.counters_offset;
     totals.get(p.rx_port)!.rx += counters[base + COUNTER_RX];
     totals.get(p.tx_port)!.tx += counters[base + COUNTER_TX];
     totals.get(p.tx_port)!.tx_dropped += counters[base + COUNTER_DROPPED];

@@ -4,6 +4,7 @@
 
 import { CliError, parse_command_line } from "../control/cli.ts";
 import { SetupError } from "./engine.ts";
+import { ConfigError } from "../control/config.ts";
 
 const USAGE = `usage: deno task run                                  the lab demo
        deno task run -- <EAL options> -- <app options>  e.g.
@@ -24,6 +25,10 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const { eal_args, app } = parse_command_line(argv);
+  if (app.role === "agent") {
+    const { agent_main } = await import("./agent.ts");
+    return await agent_main(eal_args, app);
+  }
   if (app.role !== "forward") {
     throw new CliError(`--role=${app.role} is not available in this build yet`);
   }
@@ -39,7 +44,7 @@ if (import.meta.main) {
       console.error(`baton: ${err.message}\n${USAGE}`);
       Deno.exit(2);
     }
-    if (err instanceof SetupError) {
+    if (err instanceof SetupError || err instanceof ConfigError) {
       console.error(`baton: ${err.message}`);
       Deno.exit(1);
     }

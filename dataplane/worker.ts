@@ -8,6 +8,8 @@
 /// <reference lib="deno.worker" />
 
 import { open_native } from "../native/mod.ts";
+import { AGENT_COUNTER_WORDS } from "./agent_path.ts";
+import { agent_round, type AgentRunner, create_agent_runner } from "./agent_runner.ts";
 import {
   COUNTER_BURSTS,
   COUNTER_DROPPED,
@@ -66,17 +68,33 @@ function run(spec: WorkerSpec): void {
   native.thread_register(spec.cpu);
   const control = new Int32Array(spec.control, spec.index * CONTROL_WORDS_PER_WORKER * 4);
   const bytes = native.region();
-  const pipelines = spec.pipelines.map((p) => prepare(p, spec, native.slot_descriptors(p.slot)));
+  const forwarders = spec.pipelines.filter((p) => p.kind !== "agent");
+  const pipelines = forwarders.map((p) => prepare(p, spec, native.slot_descriptors(p.slot)));
+  const agents = spec.pipelines.filter((p) => p.kind === "agent").map((p) =>
+    create_agent_runner(native, {
+      spec: p.agent!,
+      slot: p.slot,
+      queue: p.rx_queue,
+      burst: p.burst,
+      counters: new Float64Array(spec.counters, p.counters_offset * 8, AGENT_COUNTER_WORDS),
+    })
+  );
   self.postMessage({ state: "running" } satisfies WorkerStatus);
   try {
-    poll(native, bytes, pipelines, control, spec);
+    poll(native, bytes, pipelines, agents, control, spec);
   } finally {
     native.thread_unregister();
   }
 }
 
 function prepare(p: PipelineSpec, spec: WorkerSpec, desc: Int32Array): Pipeline {
-  const kinds = { io: KIND_IO, mac: KIND_MAC, macswap: KIND_MACSWAP, rewrite: KIND_REWRITE };
+  const kinds = {
+    io: KIND_IO,
+    mac: KIND_MAC,
+    macswap: KIND_MACSWAP,
+    rewrite: KIND_REWRITE,
+    agent: -1,
+  };
   return {
     kind: kinds[p.kind],
     slot: p.slot,
@@ -86,7 +104,7 @@ function prepare(p: PipelineSpec, spec: WorkerSpec, desc: Int32Array): Pipeline 
     tx_queue: p.tx_queue,
     burst: p.burst,
     desc,
-    counters: new Float64Array(spec.counters, p.counters_index * COUNTER_WORDS * 8, COUNTER_WORDS),
+    counters: new Float64Array(spec.counters, p.counters_offset * 8, COUNTER_WORDS),
     src_mac: Uint8Array.from(p.src_mac ?? [0, 0, 0, 0, 0, 0]),
     dst_mac: Uint8Array.from(p.dst_mac ?? [0, 0, 0, 0, 0, 0]),
     dst_ip: p.dst_ip ?? 0,
@@ -98,6 +116,7 @@ function poll(
   native: ReturnType<typeof open_native>,
   bytes: Uint8Array,
   pipelines: Pipeline[],
+  agents: AgentRunner[],
   control: Int32Array,
   spec: WorkerSpec,
 ): void {
@@ -106,6 +125,10 @@ function poll(
   let sleep_ms = spec.idle.min_sleep_ms;
   while (Atomics.load(control, CONTROL_STOP) === 0) {
     let received = 0;
+    if (agents.length > 0) {
+      const now = performance.now();
+      for (let k = 0; k < agents.length; k++) received += agent_round(agents[k], now);
+    }
     for (let k = 0; k < pipelines.length; k++) {
       const p = pipelines[k];
       const n = rx_burst(p.rx_port, p.rx_queue, p.slot, p.burst);
@@ -140,7 +163,7 @@ function poll(
     if (++empty_rounds < spec.idle.spin_rounds) continue;
     // Idle: sleep, doubling up to the cap; wakes at once when told to stop.
     Atomics.wait(control, CONTROL_STOP, 0, sleep_ms);
-    pipelines[0].counters[COUNTER_IDLE_SLEEPS]++;
+    if (pipelines.length > 0) pipelines[0].counters[COUNTER_IDLE_SLEEPS]++;
     sleep_ms = Math.min(sleep_ms * 2, spec.idle.max_sleep_ms);
   }
 }

@@ -2,7 +2,7 @@
 // Messages are plain data (structured clone); counters and the stop flag
 // live in SharedArrayBuffers so the poll loop never waits on a message.
 
-export type PipelineKind = "io" | "mac" | "macswap" | "rewrite";
+export type PipelineKind = "io" | "mac" | "macswap" | "rewrite" | "agent";
 
 /** One rx queue → processing → tx port chain, run by one Worker. */
 export interface PipelineSpec {
@@ -14,14 +14,36 @@ export interface PipelineSpec {
   tx_port: number;
   tx_queue: number;
   burst: number;
-  /** Which block of the counters buffer is this pipeline's. */
-  counters_index: number;
+  /** Where this pipeline's counters start in the counters buffer (float64 words). */
+  counters_offset: number;
   /** mac mode: the tx port's MAC and the peer's. */
   src_mac?: number[];
   dst_mac?: number[];
   /** rewrite mode. */
   dst_ip?: number;
   seq_delta?: number;
+  /** agent: both ports of the bump in the wire (rx_port is the fabric port). */
+  agent?: AgentPipelineSpec;
+}
+
+/** What an agent pipeline needs; plain data so it crosses to the Worker. */
+export interface AgentPipelineSpec {
+  fabric_port: number;
+  server_port: number;
+  /** A second descriptor slot, for the frames the agent makes. */
+  emit_slot: number;
+  server_mac: number[];
+  agent_mac: number[];
+  flow_capacity: number;
+  max_request: number;
+  max_adopting: number;
+  rto_ms: number;
+  adopt_timeout_ms: number;
+  linger_ms: number;
+  idle_timeout_ms: number;
+  /** Rings (shim ids): control → dataplane adoption requests, dataplane → control events. */
+  adoption_ring: number;
+  event_ring: number;
 }
 
 export interface IdlePolicy {

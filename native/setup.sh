@@ -7,7 +7,7 @@ root="$(dirname "$here")"
 
 # dpkg packages baton needs: DPDK (runtime, testpmd, headers) and the lab's real endpoints/tools.
 packages=(dpdk dpdk-dev libdpdk-dev pkg-config build-essential iproute2 ethtool
-  nginx-light curl wrk tcpdump python3-scapy haproxy libpcap-dev)
+  nginx-light curl wrk tcpdump python3-scapy haproxy libpcap-dev nftables)
 
 missing=()
 for p in "${packages[@]}"; do
