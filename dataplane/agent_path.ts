@@ -1020,3 +1020,51 @@ export function agent_counters(state: AgentState): Record<AgentCounterName, numb
     number
   >;
 }
+
+// ------------------------------------------------------- restoring a flow
+
+/** An ESTABLISHED flow's whole translation state, as adoption leaves it. */
+export interface EstablishedFlow {
+  client_ip: number;
+  vip: number;
+  client_port: number;
+  vip_port: number;
+  client_mac: Uint8Array;
+  client_isn: number;
+  server_isn: number;
+  director_next_seq: number;
+  /** director clock − stack clock. */
+  ts_delta: number;
+  /** 0 when window scaling was not negotiated. */
+  server_wscale: number;
+  director_wscale: number;
+  sack_permitted: boolean;
+  timestamps: boolean;
+}
+
+/**
+ * Puts an ESTABLISHED flow into the table without an adoption: for
+ * restoring state, packet fixtures and benchmarks. Returns its index, or -1
+ * when the table is full.
+ */
+export function agent_install_flow(state: AgentState, flow: EstablishedFlow, now: number): number {
+  const table = state.table;
+  const index = flow_insert(table, flow.client_ip, flow.vip, flow.client_port, flow.vip_port, now);
+  if (index < 0) return -1;
+  const v = index * VALUES_PER_FLOW;
+  const values = table.values;
+  values[v + V_STATE] = STATE_ESTABLISHED;
+  values[v + V_FLAGS] = (flow.sack_permitted ? F_SACK : 0) | (flow.timestamps ? F_TIMESTAMPS : 0);
+  values[v + V_CLIENT_MAC_HI] = mac_hi(flow.client_mac, 0);
+  values[v + V_CLIENT_MAC_LO] = mac_lo(flow.client_mac, 0);
+  values[v + V_CLIENT_ISN] = flow.client_isn | 0;
+  values[v + V_SERVER_ISN] = flow.server_isn | 0;
+  values[v + V_DIRECTOR_NEXT] = flow.director_next_seq | 0;
+  values[v + V_ISN_DELTA] = ((flow.server_isn + 1) - flow.director_next_seq) | 0;
+  values[v + V_TS_DELTA] = flow.ts_delta | 0;
+  values[v + V_SERVER_WSCALE] = flow.server_wscale;
+  values[v + V_DIRECTOR_WSCALE] = flow.director_wscale;
+  values[v + V_REQUEST_SLOT] = -1;
+  state.counters[C.flows] = table.count;
+  return index;
+}
