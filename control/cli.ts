@@ -11,7 +11,7 @@ export class CliError extends Error {
   }
 }
 
-export type ForwardMode = "io" | "mac" | "macswap" | "rewrite";
+export type ForwardMode = "io" | "mac" | "macswap" | "rewrite" | "translate";
 export type PortTopology = "paired" | "chained" | "loop";
 export type Role = "forward" | "director" | "agent";
 
@@ -48,7 +48,7 @@ export interface CommandLine {
   app: AppOptions;
 }
 
-const FORWARD_MODES: ForwardMode[] = ["io", "mac", "macswap", "rewrite"];
+const FORWARD_MODES: ForwardMode[] = ["io", "mac", "macswap", "rewrite", "translate"];
 const TOPOLOGIES: PortTopology[] = ["paired", "chained", "loop"];
 const ROLES: Role[] = ["forward", "director", "agent"];
 

@@ -52,13 +52,13 @@ export function spawn_dpdk(command: string[], options: SpawnOptions = {}): DpdkP
     }
   };
   const pumped = Promise.all([pump(child.stdout), pump(child.stderr)]);
+  let ended = false;
   const exited = child.status.then(async (s) => {
     await pumped;
+    ended = true; // before waking waiters, so they see the exit
     for (const wake of waiters) wake();
     return s.signal ? 128 + signal_number(s.signal) : s.code;
   });
-  let ended = false;
-  exited.then(() => (ended = true));
 
   function wait_for(pattern: RegExp, timeout_ms: number): Promise<RegExpMatchArray> {
     return new Promise((resolve, reject) => {

@@ -159,7 +159,9 @@ export interface RunningWorkers {
 
 /** Counter words a pipeline of this kind uses. */
 export function pipeline_counter_words(kind: PipelineSpec["kind"]): number {
-  return kind === "agent" ? AGENT_COUNTER_WORDS : COUNTER_WORDS;
+  if (kind === "agent") return AGENT_COUNTER_WORDS;
+  // translate: the forwarding counters, then the agent's
+  return kind === "translate" ? COUNTER_WORDS + AGENT_COUNTER_WORDS : COUNTER_WORDS;
 }
 
 /** Starts one Worker per CPU with its pipelines; resolves when all are polling. */

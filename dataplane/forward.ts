@@ -22,6 +22,7 @@ import {
   init_eal,
   listen_for_stop,
   MAIN_SLOT,
+  pipeline_counter_words,
   type PortInfo,
   run_until,
   SetupError,
@@ -30,6 +31,7 @@ import {
 } from "./engine.ts";
 import { COUNTER_DROPPED, COUNTER_RX, COUNTER_TX, COUNTER_WORDS } from "./forward_modes.ts";
 import { generate_tcp_frames } from "./generator.ts";
+import { AGENT_COUNTER_NAMES } from "./agent_path.ts";
 import type { PipelineSpec } from "./worker_protocol.ts";
 import { ip_to_u32 } from "./packet.ts";
 
@@ -106,11 +108,12 @@ export function plan_pipelines(
         tx_port: tx.id,
         tx_queue: queue % app.txq,
         burst: app.burst,
-        counters_offset: streams.length * COUNTER_WORDS,
+        counters_offset: streams.length * pipeline_counter_words(app.forward_mode),
         src_mac: Array.from(tx.mac),
         dst_mac: Array.from(app.eth_peers.get(tx.id) ?? default_peer_mac(tx.id)),
         dst_ip: ip_to_u32(REWRITE_DST_IP),
         seq_delta: REWRITE_SEQ_DELTA,
+        translate_flows: Math.max(app.gen_flows, app.burst),
       });
     }
   }
@@ -143,7 +146,11 @@ function print_forwarding_config(app: AppOptions, plan: PipelineSpec[][], cpus: 
 }
 
 function fill_pool_with_flows(native: ReturnType<typeof open_native>, app: AppOptions) {
-  const frames = generate_tcp_frames({ flows: app.gen_flows, frame_length: app.txpkts });
+  const frames = generate_tcp_frames({
+    flows: app.gen_flows,
+    frame_length: app.txpkts,
+    direction: app.forward_mode === "translate" ? "from_vip" : "to_vip",
+  });
   const filled = native.pool_fill(frames);
   console.log(`Generator: ${filled} mbufs hold ${app.gen_flows} TCP/IPv4 flows`);
 }
@@ -157,6 +164,7 @@ function send_first_burst(
   const frames = generate_tcp_frames({
     flows: Math.max(app.gen_flows, app.burst),
     frame_length: app.txpkts,
+    direction: app.forward_mode === "translate" ? "from_vip" : "to_vip",
   });
   const bytes = native.region();
   const desc = native.slot_descriptors(MAIN_SLOT);
@@ -184,6 +192,12 @@ function print_final_stats(
     totals.get(p.rx_port)!.rx += counters[base + COUNTER_RX];
     totals.get(p.tx_port)!.tx += counters[base + COUNTER_TX];
     totals.get(p.tx_port)!.tx_dropped += counters[base + COUNTER_DROPPED];
+  }
+  for (const p of pipelines.filter((p) => p.kind === "translate")) {
+    const agent = counters.subarray(p.counters_offset + COUNTER_WORDS);
+    const named = AGENT_COUNTER_NAMES.map((name, i) => [name, agent[i]] as const)
+      .filter(([, value]) => value > 0);
+    console.log(`  translate P=${p.rx_port}: ${named.map(([k, v]) => `${k}=${v}`).join(" ")}`);
   }
   let rx_all = 0, tx_all = 0, dropped_all = 0;
   for (const port of ports) {

@@ -8,7 +8,22 @@
 /// <reference lib="deno.worker" />
 
 import { open_native } from "../native/mod.ts";
-import { AGENT_COUNTER_WORDS } from "./agent_path.ts";
+import {
+  AGENT_COUNTER_WORDS,
+  agent_install_flow,
+  agent_server_burst,
+  type AgentState,
+  create_agent_state,
+  DEFAULT_AGENT_TIMERS,
+} from "./agent_path.ts";
+import {
+  generated_flow,
+  GENERATOR_CLIENT_MAC,
+  GENERATOR_SERVER_MAC,
+  GENERATOR_VIP,
+  GENERATOR_VIP_PORT,
+} from "./generator.ts";
+import { ip_to_u32, mac_to_bytes } from "./packet.ts";
 import { agent_round, type AgentRunner, create_agent_runner } from "./agent_runner.ts";
 import {
   COUNTER_BURSTS,
@@ -34,6 +49,7 @@ const KIND_IO = 0;
 const KIND_MAC = 1;
 const KIND_MACSWAP = 2;
 const KIND_REWRITE = 3;
+const KIND_TRANSLATE = 4;
 
 /** A pipeline as the loop uses it: plain numbers and typed arrays, made once. */
 interface Pipeline {
@@ -50,6 +66,8 @@ interface Pipeline {
   dst_mac: Uint8Array;
   dst_ip: number;
   seq_delta: number;
+  /** translate: the agent's state, holding generated ESTABLISHED flows. */
+  agent: AgentState | undefined;
 }
 
 self.onmessage = (event: MessageEvent<WorkerSpec>) => {
@@ -93,6 +111,7 @@ function prepare(p: PipelineSpec, spec: WorkerSpec, desc: Int32Array): Pipeline 
     mac: KIND_MAC,
     macswap: KIND_MACSWAP,
     rewrite: KIND_REWRITE,
+    translate: KIND_TRANSLATE,
     agent: -1,
   };
   return {
@@ -109,7 +128,50 @@ function prepare(p: PipelineSpec, spec: WorkerSpec, desc: Int32Array): Pipeline 
     dst_mac: Uint8Array.from(p.dst_mac ?? [0, 0, 0, 0, 0, 0]),
     dst_ip: p.dst_ip ?? 0,
     seq_delta: p.seq_delta ?? 0,
+    agent: p.kind === "translate" ? translate_state(p, spec) : undefined,
   };
+}
+
+/**
+ * translate (a benchmark mode): the agent's server → client fast path over
+ * the generator's flows, each installed as an ESTABLISHED hand-off.
+ */
+function translate_state(p: PipelineSpec, spec: WorkerSpec): AgentState {
+  const state = create_agent_state({
+    ...DEFAULT_AGENT_TIMERS,
+    fabric_port: p.tx_port,
+    server_port: p.rx_port,
+    server_mac: mac_to_bytes(GENERATOR_SERVER_MAC),
+    agent_mac: Uint8Array.from(p.src_mac ?? [0, 0, 0, 0, 0, 0]),
+    max_adopting: 1,
+    max_request: 1,
+  }, {
+    counters: new Float64Array(
+      spec.counters,
+      (p.counters_offset + COUNTER_WORDS) * 8,
+      AGENT_COUNTER_WORDS,
+    ),
+  });
+  const now = performance.now();
+  for (let i = 0; i < (p.translate_flows ?? 0); i++) {
+    const flow = generated_flow(i);
+    agent_install_flow(state, {
+      client_ip: ip_to_u32(flow.client_ip),
+      vip: ip_to_u32(GENERATOR_VIP),
+      client_port: flow.client_port,
+      vip_port: GENERATOR_VIP_PORT,
+      client_mac: mac_to_bytes(GENERATOR_CLIENT_MAC),
+      client_isn: flow.client_isn,
+      server_isn: flow.server_isn,
+      director_next_seq: (0x7000_0000 + i) >>> 0,
+      ts_delta: 123_456,
+      server_wscale: 7,
+      director_wscale: 7,
+      sack_permitted: true,
+      timestamps: true,
+    }, now);
+  }
+  return state;
 }
 
 function poll(
@@ -146,6 +208,9 @@ function poll(
           break;
         case KIND_REWRITE:
           rewrite_burst(bytes, p.desc, n, p);
+          break;
+        case KIND_TRANSLATE:
+          agent_server_burst(p.agent!, bytes, p.desc, n, performance.now());
           break;
       }
       const sent = tx_burst(p.tx_queue, p.slot, n);

@@ -2,7 +2,7 @@
 // Messages are plain data (structured clone); counters and the stop flag
 // live in SharedArrayBuffers so the poll loop never waits on a message.
 
-export type PipelineKind = "io" | "mac" | "macswap" | "rewrite" | "agent";
+export type PipelineKind = "io" | "mac" | "macswap" | "rewrite" | "translate" | "agent";
 
 /** One rx queue → processing → tx port chain, run by one Worker. */
 export interface PipelineSpec {
@@ -22,6 +22,8 @@ export interface PipelineSpec {
   /** rewrite mode. */
   dst_ip?: number;
   seq_delta?: number;
+  /** translate: how many generated flows (dataplane/generator.ts) the agent state holds. */
+  translate_flows?: number;
   /** agent: both ports of the bump in the wire (rx_port is the fabric port). */
   agent?: AgentPipelineSpec;
 }

@@ -1,0 +1,182 @@
+// `deno task bench`: pktgen-style throughput of baton beside dpdk-testpmd on
+// net_null and net_ring, plus baton's CPU use when idle. Reads top to bottom:
+// options → interleaved rounds of every scenario → idle CPU → tables → JSON
+// → exit code (non-zero when any scenario produced no trustworthy number).
+
+import { parseArgs } from "node:util";
+import { measure_idle_cpu, run_throughput, type RunResult, WARMUP_PERIODS } from "./run.ts";
+import { FORWARDING_CORES, FRAME_BYTES, SCENARIOS } from "./scenarios.ts";
+import { format_table, GBPS_CONVENTION, type ScenarioSummary, summarise } from "./report.ts";
+
+const USAGE = `usage: deno task bench [--seconds S] [--runs R] [--quick] [--json FILE] [--only TEXT]
+  --seconds S   measured seconds per run, after ${WARMUP_PERIODS} warm-up periods (default 6)
+  --runs R      rounds; each round runs every scenario once, interleaved (default 3)
+  --quick       smoke test: 1 round of 3 s
+  --json FILE   also write the results as JSON
+  --only TEXT   only scenarios whose id contains TEXT (e.g. null, ring, rewrite)
+  --idle-seconds S   length of the idle CPU measurement (default 5)`;
+
+const STATS_PERIOD_S = 1;
+const IDLE_TARGET_PERCENT = 5;
+
+interface BenchOptions {
+  seconds: number;
+  runs: number;
+  idle_seconds: number;
+  json: string | null;
+  only: string | null;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const options = parse_options(argv);
+  const abort = new AbortController();
+  const on_sigint = () => {
+    console.log("\nbench: interrupted, stopping the running forwarder");
+    abort.abort();
+  };
+  Deno.addSignalListener("SIGINT", on_sigint);
+  try {
+    print_header(options);
+    const scenarios = SCENARIOS.filter((s) => !options.only || s.id.includes(options.only));
+    const runs = new Map<string, RunResult[]>(scenarios.map((s) => [s.id, []]));
+    for (let round = 0; round < options.runs && !abort.signal.aborted; round++) {
+      // Interleaved: testpmd, baton, baton, ... per round, so drift hits every row alike.
+      for (const scenario of scenarios) {
+        if (abort.signal.aborted) break;
+        const result = await run_throughput(scenario, {
+          round,
+          seconds: options.seconds,
+          stats_period_s: STATS_PERIOD_S,
+          signal: abort.signal,
+        });
+        runs.get(scenario.id)!.push(result);
+        console.log(progress_line(round, options.runs, scenario.id, result));
+      }
+    }
+    const idle = abort.signal.aborted ? null : await measure_idle_cpu({
+      seconds: options.idle_seconds,
+      stats_period_s: STATS_PERIOD_S,
+      signal: abort.signal,
+    });
+
+    const summaries = summarise(scenarios, runs);
+    console.log("");
+    for (const vdev of ["net_null", "net_ring"] as const) {
+      if (summaries.some((s) => s.vdev === vdev)) console.log(format_table(vdev, summaries) + "\n");
+    }
+    console.log(
+      "targets: baton macswap ≥ 0.85× testpmd macswap, baton rewrite ≥ 0.50× testpmd macswap " +
+        "(same vdev, same round; ratio = median over rounds)",
+    );
+    const idle_ok = idle?.percent_of_one_core != null;
+    if (idle) console.log(idle_line(idle));
+
+    if (options.json) await write_json(options, summaries, idle);
+    const failed = summaries.filter((s) => !s.ok);
+    for (const s of failed) console.log(`bench: ${s.id} failed: ${s.problems.join("; ")}`);
+    if (abort.signal.aborted) return 130;
+    return failed.length > 0 || !idle_ok ? 1 : 0;
+  } finally {
+    Deno.removeSignalListener("SIGINT", on_sigint);
+  }
+}
+
+function parse_options(argv: string[]): BenchOptions {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      seconds: { type: "string" },
+      runs: { type: "string" },
+      quick: { type: "boolean", default: false },
+      json: { type: "string" },
+      only: { type: "string" },
+      "idle-seconds": { type: "string" },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    Deno.exit(0);
+  }
+  return {
+    seconds: positive("--seconds", values.seconds, values.quick ? 3 : 6),
+    runs: positive("--runs", values.runs, values.quick ? 1 : 3),
+    idle_seconds: positive("--idle-seconds", values["idle-seconds"], 5),
+    json: values.json ?? null,
+    only: values.only ?? null,
+  };
+}
+
+function positive(name: string, text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1) {
+    console.error(`bench: ${name} wants a positive integer, got ${text}\n${USAGE}`);
+    Deno.exit(2);
+  }
+  return value;
+}
+
+function print_header(options: BenchOptions) {
+  console.log(
+    `baton bench: ${options.runs} round(s) × ${options.seconds} s per scenario ` +
+      `(+${WARMUP_PERIODS} warm-up periods of ${STATS_PERIOD_S} s), ${FRAME_BYTES}-byte frames, ` +
+      `${FORWARDING_CORES} forwarding core (-l 0,1), ${navigator.hardwareConcurrency} CPUs here`,
+  );
+  console.log(`per run: median of the per-period total Rx-pps (sum of both ports)`);
+  console.log(`${GBPS_CONVENTION}\n`);
+}
+
+function progress_line(round: number, rounds: number, id: string, result: RunResult): string {
+  const mpps = result.median_pps === null ? "-" : (result.median_pps / 1e6).toFixed(2);
+  const notes = [
+    result.error ? `error: ${result.error.split("\n")[0]}` : "",
+    result.stalled_period !== null ? `STALLED in period ${result.stalled_period}` : "",
+  ].filter(Boolean);
+  return `round ${round + 1}/${rounds}  ${id.padEnd(22)} ${mpps.padStart(7)} Mpps` +
+    (notes.length ? `  (${notes.join("; ")})` : "");
+}
+
+function idle_line(idle: Awaited<ReturnType<typeof measure_idle_cpu>>): string {
+  if (idle.percent_of_one_core === null) {
+    return `idle CPU: no figure (${idle.error?.split("\n")[0]})`;
+  }
+  const verdict = idle.percent_of_one_core < IDLE_TARGET_PERCENT ? "pass" : "short";
+  return `idle CPU: baton io on 2 idle net_ring ports, ${
+    idle.seconds.toFixed(1)
+  } s after start-up: ` +
+    `${idle.percent_of_one_core.toFixed(2)}% of one core (${idle.cpu_ticks} ticks at ` +
+    `${idle.clock_ticks_per_s} Hz, pid comm "${idle.comm}"); target < ${IDLE_TARGET_PERCENT}%: ${verdict}`;
+}
+
+async function write_json(
+  options: BenchOptions,
+  summaries: ScenarioSummary[],
+  idle: Awaited<ReturnType<typeof measure_idle_cpu>> | null,
+) {
+  const report = {
+    finished_at: new Date().toISOString(),
+    settings: {
+      seconds: options.seconds,
+      runs: options.runs,
+      stats_period_s: STATS_PERIOD_S,
+      warmup_periods: WARMUP_PERIODS,
+      frame_bytes: FRAME_BYTES,
+      forwarding_cores: FORWARDING_CORES,
+      gbps_convention: GBPS_CONVENTION,
+      cpus: navigator.hardwareConcurrency,
+    },
+    scenarios: summaries,
+    idle_cpu: idle === null ? null : {
+      ...idle,
+      target_percent: IDLE_TARGET_PERCENT,
+      pass: idle.percent_of_one_core !== null && idle.percent_of_one_core < IDLE_TARGET_PERCENT,
+    },
+  };
+  await Deno.writeTextFile(options.json!, JSON.stringify(report, null, 2) + "\n");
+  console.log(`bench: wrote ${options.json}`);
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}
