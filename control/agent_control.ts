@@ -21,8 +21,8 @@ import {
   type NackReason,
   new_decode_counters,
 } from "./handoff.ts";
+import { encode_handoff_record } from "../dataplane/handoff_record.ts";
 import {
-  encode_adoption_request,
   EVENT_ADOPTED,
   EVENT_FLOW_END,
   EVENT_REFUSED,
@@ -138,7 +138,7 @@ async function start(spec: AgentControlSpec): Promise<() => void> {
         counters.nacks_sent++;
         return;
       }
-      const request = encode_adoption_request({
+      const request = encode_handoff_record({
         epoch: message.epoch,
         id: message.id,
         ...message.key,

@@ -24,8 +24,10 @@
 
 /** The virtual IP the director owns and every server holds on lo (DSR). */
 export const LAB_VIP = "198.18.0.100";
-/** The lab's one subnet. */
+/** The lab's data subnet (client, VIP, servers' fabric addresses). */
 export const LAB_SUBNET = "198.18.0.0/24";
+/** The lab's control network: the dp namespace and the servers, on a bridge of its own. */
+export const LAB_CONTROL_SUBNET = "198.19.0.0/24";
 /** Size of the deterministic download every server offers at /big.bin. */
 export const BIG_FILE_SIZE = 10 * 1024 * 1024;
 /** Servers whose addresses (198.18.0.11 ..) stay below the VIP. */
@@ -67,6 +69,8 @@ export interface LabServer {
   /** Agent i's server-side port, in the dp namespace (DPDK reads it). */
   agent_server_if: string;
   agent_server_mac: string;
+  /** The server's address on the control network (health checks reach nginx here). */
+  control_ip: string;
   nginx_conf: string;
   nginx_pid: number;
   docroot: string;
@@ -87,6 +91,8 @@ export interface Lab {
   director_peer_if: string;
   director_peer_mac: string;
   servers: LabServer[];
+  /** The control network (a second bridge): hand-offs, health checks, metrics. */
+  control: { subnet: string; bridge: string; dp_if: string; dp_ip: string };
   /** Same bytes on every server. */
   big_file: { path: string; size: number; sha256: string };
   small_file: { path: string; size: number };
@@ -375,6 +381,7 @@ function describe_lab(prefix: string, servers: number): Lab {
     director_peer_if: "pdir",
     director_peer_mac: mac(0x10, 0x02),
     servers: [],
+    control: { subnet: LAB_CONTROL_SUBNET, bridge: "brc", dp_if: "ctl0", dp_ip: "198.19.0.1" },
     big_file: { path: "/big.bin", size: BIG_FILE_SIZE, sha256: "" },
     small_file: { path: "/small.txt", size: small_text(1).length },
   };
@@ -393,6 +400,7 @@ function describe_lab(prefix: string, servers: number): Lab {
       agent_fabric_peer_mac: mac(0x11, id),
       agent_server_if: `ag${id}s`,
       agent_server_mac: mac(0x02, id),
+      control_ip: `198.19.0.${10 + id}`,
       nginx_conf: `${dir}/srv${id}/nginx.conf`,
       nginx_pid: 0,
       docroot: `${dir}/srv${id}/www`,
@@ -448,6 +456,8 @@ interface VethEnd {
   ns: string;
   name: string;
   mac: string;
+  /** For an end in the switch namespace: its bridge (default br0, the fabric). */
+  bridge?: string;
 }
 
 async function create_links(lab: Lab): Promise<void> {
@@ -457,6 +467,7 @@ async function create_links(lab: Lab): Promise<void> {
   await run([ip, "-n", sw, "link", "add", "br0", "address", lab.bridge.mac, "type", "bridge"], {
     check: true,
   });
+  await run([ip, "-n", sw, "link", "add", lab.control.bridge, "type", "bridge"], { check: true });
   await run([
     ip,
     "-n",
@@ -483,6 +494,17 @@ async function create_links(lab: Lab): Promise<void> {
       { ns: dp, name: lab.director_if, mac: lab.director_mac },
     ],
   ];
+  // the control network: kernel interfaces only (no DPDK reads them)
+  pairs.push([
+    { ns: sw, name: "pcdp", mac: mac(0x20, 0x00), bridge: lab.control.bridge },
+    { ns: dp, name: lab.control.dp_if, mac: mac(0x21, 0x00) },
+  ]);
+  for (const server of lab.servers) {
+    pairs.push([
+      { ns: sw, name: `pcs${server.id}`, mac: mac(0x20, server.id), bridge: lab.control.bridge },
+      { ns: server.ns, name: "ctl0", mac: mac(0x21, server.id) },
+    ]);
+  }
   for (const server of lab.servers) {
     pairs.push([
       { ns: sw, name: server.agent_fabric_peer_if, mac: server.agent_fabric_peer_mac },
@@ -516,12 +538,15 @@ async function create_links(lab: Lab): Promise<void> {
     for (const end of [a, b]) {
       await disable_offloads(end);
       if (end.ns === sw) {
-        await run([ip, "-n", sw, "link", "set", end.name, "master", "br0"], { check: true });
+        await run([ip, "-n", sw, "link", "set", end.name, "master", end.bridge ?? "br0"], {
+          check: true,
+        });
       }
       await run([ip, "-n", end.ns, "link", "set", end.name, "up"], { check: true });
     }
   }
   await run([ip, "-n", sw, "link", "set", "br0", "up"], { check: true });
+  await run([ip, "-n", sw, "link", "set", lab.control.bridge, "up"], { check: true });
 }
 
 async function disable_offloads(end: VethEnd): Promise<void> {
@@ -551,8 +576,21 @@ async function configure_addresses(lab: Lab): Promise<void> {
   await run([ip, "-n", lab.client.ns, "addr", "add", `${lab.client.ip}/24`, "dev", "eth0"], {
     check: true,
   });
+  await run([
+    ip,
+    "-n",
+    lab.namespaces.dp,
+    "addr",
+    "add",
+    `${lab.control.dp_ip}/24`,
+    "dev",
+    lab.control.dp_if,
+  ], { check: true });
   for (const server of lab.servers) {
     await run([ip, "-n", server.ns, "addr", "add", `${server.ip}/24`, "dev", server.if], {
+      check: true,
+    });
+    await run([ip, "-n", server.ns, "addr", "add", `${server.control_ip}/24`, "dev", "ctl0"], {
       check: true,
     });
     await run([ip, "-n", server.ns, "addr", "add", `${lab.vip}/32`, "dev", "lo"], {

@@ -18,6 +18,28 @@
 // (SYN, ACK + request, RST) are built in agent_service, outside bursts.
 
 import { DESC_WORDS, DROP } from "../native/mod.ts";
+import {
+  R_CLIENT_IP,
+  R_CLIENT_ISN,
+  R_CLIENT_MAC,
+  R_CLIENT_MSS,
+  R_CLIENT_PORT,
+  R_CLIENT_TSVAL,
+  R_CLIENT_WINDOW,
+  R_CLIENT_WSCALE,
+  R_DIRECTOR_NEXT,
+  R_DIRECTOR_TSVAL,
+  R_DIRECTOR_WSCALE,
+  R_EPOCH,
+  R_FLAGS,
+  R_ID,
+  R_REQUEST,
+  R_REQUEST_LENGTH,
+  R_VIP,
+  R_VIP_PORT,
+  RECORD_FLAG_SACK,
+  RECORD_FLAG_TIMESTAMPS,
+} from "./handoff_record.ts";
 import { checksum_update16, checksum_update32 } from "./checksum.ts";
 import {
   create_flow_table,
@@ -107,8 +129,9 @@ export const STATE_ESTABLISHED = 3;
 /** Closed (FIN both ways, or RST): still translated until the linger ends. */
 export const STATE_CLOSING = 4;
 
-const F_SACK = 1;
-const F_TIMESTAMPS = 2;
+// the first two flag bits are the hand-off record's, so adoption copies them
+const F_SACK = RECORD_FLAG_SACK;
+const F_TIMESTAMPS = RECORD_FLAG_TIMESTAMPS;
 const F_FIN_FROM_CLIENT = 4;
 const F_FIN_FROM_SERVER = 8;
 const F_WSCALE = 16;
@@ -285,78 +308,6 @@ function due(deadline: number, now_ms: number): boolean {
   return ((deadline - now_ms) | 0) <= 0;
 }
 
-// --------------------------------------------------- the adoption request
-
-/**
- * What the control Worker hands the dataplane for one authenticated
- * HANDOFF (the dataplane never sees the wire format or the key).
- */
-export interface AdoptionRequest {
-  epoch: number;
-  id: number;
-  client_ip: number;
-  vip: number;
-  client_port: number;
-  vip_port: number;
-  client_mac: Uint8Array;
-  client_isn: number;
-  director_next_seq: number;
-  client_window: number;
-  client_mss: number;
-  /** 255: the client sent no wscale option. */
-  client_wscale: number;
-  /** 255: the director announced none. */
-  director_wscale: number;
-  sack_permitted: boolean;
-  timestamps: boolean;
-  client_tsval: number;
-  director_tsval: number;
-  request: Uint8Array;
-}
-
-const R_EPOCH = 0;
-const R_ID = 4;
-const R_CLIENT_IP = 8;
-const R_VIP = 12;
-const R_CLIENT_PORT = 16;
-const R_VIP_PORT = 18;
-const R_CLIENT_MAC = 20;
-const R_FLAGS = 26;
-const R_CLIENT_ISN = 28;
-const R_DIRECTOR_NEXT = 32;
-const R_CLIENT_TSVAL = 36;
-const R_DIRECTOR_TSVAL = 40;
-const R_CLIENT_WINDOW = 44;
-const R_CLIENT_MSS = 46;
-const R_CLIENT_WSCALE = 48;
-const R_DIRECTOR_WSCALE = 49;
-const R_REQUEST_LENGTH = 50;
-const R_REQUEST = 52;
-
-/** Serializes an adoption request for the control → dataplane ring. */
-export function encode_adoption_request(request: AdoptionRequest): Uint8Array {
-  const out = new Uint8Array(R_REQUEST + request.request.length);
-  write_u32(out, R_EPOCH, request.epoch);
-  write_u32(out, R_ID, request.id);
-  write_u32(out, R_CLIENT_IP, request.client_ip);
-  write_u32(out, R_VIP, request.vip);
-  write_u16(out, R_CLIENT_PORT, request.client_port);
-  write_u16(out, R_VIP_PORT, request.vip_port);
-  out.set(request.client_mac.subarray(0, 6), R_CLIENT_MAC);
-  out[R_FLAGS] = (request.sack_permitted ? F_SACK : 0) | (request.timestamps ? F_TIMESTAMPS : 0);
-  write_u32(out, R_CLIENT_ISN, request.client_isn);
-  write_u32(out, R_DIRECTOR_NEXT, request.director_next_seq);
-  write_u32(out, R_CLIENT_TSVAL, request.client_tsval);
-  write_u32(out, R_DIRECTOR_TSVAL, request.director_tsval);
-  write_u16(out, R_CLIENT_WINDOW, request.client_window);
-  write_u16(out, R_CLIENT_MSS, request.client_mss);
-  out[R_CLIENT_WSCALE] = request.client_wscale;
-  out[R_DIRECTOR_WSCALE] = request.director_wscale;
-  write_u16(out, R_REQUEST_LENGTH, request.request.length);
-  out.set(request.request, R_REQUEST);
-  return out;
-}
-
 // ------------------------------------------------------------------- events
 
 function push_event(
@@ -463,7 +414,7 @@ export function agent_adopt(state: AgentState, request: Uint8Array, now: number)
   const values = table.values;
   const wscale_negotiated = request[R_CLIENT_WSCALE] !== 255 && request[R_DIRECTOR_WSCALE] !== 255;
   values[v + V_STATE] = STATE_SYN_SENT;
-  values[v + V_FLAGS] = (request[R_FLAGS] & (F_SACK | F_TIMESTAMPS)) |
+  values[v + V_FLAGS] = (request[R_FLAGS] & (RECORD_FLAG_SACK | RECORD_FLAG_TIMESTAMPS)) |
     (wscale_negotiated ? F_WSCALE : 0);
   values[v + V_CLIENT_MAC_HI] = mac_hi(request, R_CLIENT_MAC);
   values[v + V_CLIENT_MAC_LO] = mac_lo(request, R_CLIENT_MAC);

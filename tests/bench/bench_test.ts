@@ -10,9 +10,11 @@ const SCENARIO_IDS = [
   "null-testpmd-macswap",
   "null-baton-macswap",
   "null-baton-rewrite",
+  "null-baton-translate",
   "ring-testpmd-macswap",
   "ring-baton-macswap",
   "ring-baton-rewrite",
+  "ring-baton-translate",
 ];
 
 interface BenchJson {

@@ -13,6 +13,7 @@ import { curl_download } from "../../control/lab_traffic.ts";
 import {
   decode_message,
   encode_message,
+  FLOW_END_FIN,
   type HandoffMessage,
   import_handoff_key,
 } from "../../control/handoff.ts";
@@ -214,7 +215,9 @@ Deno.test({
       );
 
       await t.step("the agent reports the end of each flow (FIN) to the director", async () => {
-        for (let i = 0; i < 2; i++) {
+        // FLOW_END is retransmitted until acknowledged: count distinct flows
+        const ended = new Set<number>();
+        while (ended.size < 2) {
           const reply = await from_director("reply", 10_000) as { datagram: string };
           const decoded = await decode_message(
             Uint8Array.from(reply.datagram.match(/../g)!.map((h) => parseInt(h, 16))),
@@ -222,7 +225,12 @@ Deno.test({
           );
           assert.ok(decoded.ok);
           assert.equal(decoded.message.type, "flow_end");
+          if (decoded.message.type === "flow_end") {
+            assert.equal(decoded.message.reason, FLOW_END_FIN);
+            ended.add(decoded.message.key.client_port);
+          }
         }
+        assert.deepEqual([...ended].sort(), handed.map((r) => r.client_port).sort());
       });
     } finally {
       capture.kill("SIGINT");
