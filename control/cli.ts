@@ -16,7 +16,8 @@ export type PortTopology = "paired" | "chained" | "loop";
 export type Role = "forward" | "director" | "agent";
 
 export interface AppOptions {
-  role: Role;
+  /** What this process is: ["forward"] (testpmd-style), or director and/or agent. */
+  roles: Role[];
   forward_mode: ForwardMode;
   port_topology: PortTopology;
   /** Peer MAC per port id (testpmd --eth-peer); unset ports use 02:00:00:00:00:<port>. */
@@ -55,7 +56,7 @@ const ROLES: Role[] = ["forward", "director", "agent"];
 /** testpmd's defaults (app/test-pmd/testpmd.c), where baton has the same option. */
 export function default_app_options(): AppOptions {
   return {
-    role: "forward",
+    roles: ["forward"],
     forward_mode: "io",
     port_topology: "paired",
     eth_peers: new Map(),
@@ -124,7 +125,11 @@ const VALUE_OPTIONS: Record<string, (app: AppOptions, value: string, name: strin
     app.gen_flows = integer(name, v, 1, 65536);
   },
   "role": (app, v, name) => {
-    app.role = one_of(name, v, ROLES);
+    const roles = v.split(",").map((r) => one_of(name, r, ROLES));
+    if (roles.includes("forward") && roles.length > 1) {
+      throw new CliError(`--${name}: forward cannot be combined with other roles`);
+    }
+    app.roles = [...new Set(roles)];
   },
   "vip": (app, v, name) => {
     for (const vip of v.split(",")) {

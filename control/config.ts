@@ -2,7 +2,9 @@
 // field and what is wrong with it. Sizes and timeouts have defaults a
 // production network engineer would expect; addresses and keys do not.
 
-import { parse_key_text } from "./handoff.ts";
+import { max_request_bytes, parse_key_text } from "./handoff.ts";
+
+export type Role = "director" | "agent";
 
 /** A configuration error: the message starts with the field's path. */
 export class ConfigError extends Error {
@@ -41,13 +43,56 @@ export interface BatonConfig {
   fabric_mtu: number;
   /** Largest hand-off datagram (UDP payload); default fabric_mtu − 28. */
   max_datagram: number;
-  agent?: AgentSection;
+  /** The agents this process runs (one per server it fronts). */
+  agents: AgentSection[];
+  director?: DirectorSection;
+}
+
+export interface DirectorServer {
+  name: string;
+  weight: number;
+  /** Where the director forwards the flow's frames: the server stack's MAC. */
+  mac: Uint8Array;
+  /** The agent's control address (hand-off datagrams). */
+  agent: UdpAddress;
+  /** HTTP health check target on the control network; none: hand-off outcomes only. */
+  health?: UdpAddress;
+}
+
+export interface DirectorVipConfig {
+  address: string;
+  ports: number[];
+  policy: "url_hash" | "l4_hash";
+  /** Names of the servers for this VIP (default: all). */
+  servers: string[];
+}
+
+export interface DirectorSection {
+  port: number;
+  /** The control Worker's UDP address (hand-offs go out from here). */
+  control: UdpAddress;
+  flows: number;
+  vips: DirectorVipConfig[];
+  servers: DirectorServer[];
+  max_header_bytes: number;
+  request_timeout_ms: number;
+  max_reading: number;
+  handoff_rto_ms: number;
+  handoff_tries: number;
+  health_interval_ms: number;
+  health_timeout_ms: number;
+  health_path: string;
+  /** Consecutive failures (checks or hand-offs) that take a server out of the selection. */
+  fail_after: number;
+  idle_timeout_ms: number;
+  /** SIGTERM: how long existing flows keep being forwarded before the process exits. */
+  drain_grace_ms: number;
 }
 
 type Json = Record<string, unknown>;
 
 /** Reads and validates a config file (key_file is relative to it). */
-export async function load_config(path: string, options: { role: "agent" | "director" }) {
+export async function load_config(path: string, options: { roles: Role[] }) {
   let text: string;
   try {
     text = await Deno.readTextFile(path);
@@ -55,13 +100,13 @@ export async function load_config(path: string, options: { role: "agent" | "dire
     throw new ConfigError("config", `cannot read ${path}: ${(err as Error).message}`);
   }
   const base = path.includes("/") ? path.slice(0, path.lastIndexOf("/") + 1) : "./";
-  return await parse_config(text, { role: options.role, base_dir: base });
+  return await parse_config(text, { roles: options.roles, base_dir: base });
 }
 
 export async function parse_config(
   text: string,
   options: {
-    role: "agent" | "director";
+    roles: Role[];
     base_dir: string;
     read_file?: (p: string) => Promise<string>;
   },
@@ -73,7 +118,7 @@ export async function parse_config(
     throw new ConfigError("config", `not valid JSON (${(err as Error).message})`);
   }
   const root = object(raw, "config");
-  known_fields(root, "config", ["key_file", "fabric_mtu", "max_datagram", "agent", "director"]);
+  known_fields(root, "config", ["key_file", "fabric_mtu", "max_datagram", "agents", "director"]);
   const key_file = string(root.key_file, "key_file");
   const key_path = key_file.startsWith("/") ? key_file : options.base_dir + key_file;
   const read = options.read_file ?? ((p: string) => Deno.readTextFile(p));
@@ -91,18 +136,36 @@ export async function parse_config(
     256,
     65507,
   );
-  const config: BatonConfig = { key, key_file: key_path, fabric_mtu, max_datagram };
-  if (options.role === "agent") {
-    if (root.agent === undefined) {
-      throw new ConfigError("agent", "missing (needed for --role=agent)");
+  const config: BatonConfig = { key, key_file: key_path, fabric_mtu, max_datagram, agents: [] };
+  if (options.roles.includes("agent")) {
+    if (!Array.isArray(root.agents) || root.agents.length === 0) {
+      throw new ConfigError("agents", "missing or empty (needed for --role=agent)");
     }
-    config.agent = agent_section(object(root.agent, "agent"));
+    config.agents = root.agents.map((a, i) =>
+      agent_section(object(a, `agents[${i}]`), `agents[${i}]`)
+    );
+    const seen = new Map<string, string>();
+    config.agents.forEach((a, i) => {
+      for (const [what, port] of [["fabric_port", a.fabric_port], ["server_port", a.server_port]]) {
+        const earlier = seen.get(String(port));
+        if (earlier) {
+          throw new ConfigError(`agents[${i}].${what}`, `port ${port} is already ${earlier}`);
+        }
+        seen.set(String(port), `agents[${i}].${what}`);
+      }
+    });
+  }
+  if (options.roles.includes("director")) {
+    if (root.director === undefined) {
+      throw new ConfigError("director", "missing (needed for --role=director)");
+    }
+    config.director = director_section(object(root.director, "director"), max_datagram);
   }
   return config;
 }
 
-function agent_section(agent: Json): AgentSection {
-  known_fields(agent, "agent", [
+function agent_section(agent: Json, at: string): AgentSection {
+  known_fields(agent, at, [
     "control",
     "server_mac",
     "fabric_port",
@@ -110,27 +173,148 @@ function agent_section(agent: Json): AgentSection {
     "flows",
     "timeouts",
   ]);
-  const timeouts = object(agent.timeouts ?? {}, "agent.timeouts");
-  known_fields(timeouts, "agent.timeouts", ["rto_ms", "adopt_ms", "linger_ms", "idle_s"]);
-  const fabric_port = integer(agent.fabric_port ?? 0, "agent.fabric_port", 0, 31);
-  const server_port = integer(agent.server_port ?? 1, "agent.server_port", 0, 31);
+  const timeouts = object(agent.timeouts ?? {}, `${at}.timeouts`);
+  known_fields(timeouts, `${at}.timeouts`, ["rto_ms", "adopt_ms", "linger_ms", "idle_s"]);
+  const fabric_port = integer(agent.fabric_port ?? 0, `${at}.fabric_port`, 0, 31);
+  const server_port = integer(agent.server_port ?? 1, `${at}.server_port`, 0, 31);
   if (fabric_port === server_port) {
-    throw new ConfigError("agent.server_port", "must differ from agent.fabric_port");
-  }
-  const flows = integer(agent.flows ?? 65536, "agent.flows", 16, 1 << 24);
-  if ((flows & (flows - 1)) !== 0) {
-    throw new ConfigError("agent.flows", `${flows} is not a power of two`);
+    throw new ConfigError(`${at}.server_port`, `must differ from ${at}.fabric_port`);
   }
   return {
-    control: udp_address(agent.control, "agent.control"),
-    server_mac: mac(agent.server_mac, "agent.server_mac"),
+    control: udp_address(agent.control, `${at}.control`),
+    server_mac: mac(agent.server_mac, `${at}.server_mac`),
     fabric_port,
     server_port,
-    flows,
-    rto_ms: integer(timeouts.rto_ms ?? 200, "agent.timeouts.rto_ms", 10, 10_000),
-    adopt_timeout_ms: integer(timeouts.adopt_ms ?? 3000, "agent.timeouts.adopt_ms", 50, 60_000),
-    linger_ms: integer(timeouts.linger_ms ?? 2000, "agent.timeouts.linger_ms", 0, 600_000),
-    idle_timeout_ms: integer(timeouts.idle_s ?? 300, "agent.timeouts.idle_s", 1, 86_400) * 1000,
+    flows: power_of_two(agent.flows ?? 65536, `${at}.flows`),
+    rto_ms: integer(timeouts.rto_ms ?? 200, `${at}.timeouts.rto_ms`, 10, 10_000),
+    adopt_timeout_ms: integer(timeouts.adopt_ms ?? 3000, `${at}.timeouts.adopt_ms`, 50, 60_000),
+    linger_ms: integer(timeouts.linger_ms ?? 2000, `${at}.timeouts.linger_ms`, 0, 600_000),
+    idle_timeout_ms: integer(timeouts.idle_s ?? 300, `${at}.timeouts.idle_s`, 1, 86_400) * 1000,
+  };
+}
+
+function power_of_two(value: unknown, field: string): number {
+  const n = integer(value, field, 16, 1 << 24);
+  if ((n & (n - 1)) !== 0) throw new ConfigError(field, `${n} is not a power of two`);
+  return n;
+}
+
+function director_section(director: Json, max_datagram: number): DirectorSection {
+  const at = "director";
+  known_fields(director, at, [
+    "port",
+    "control",
+    "flows",
+    "vips",
+    "servers",
+    "limits",
+    "handoff",
+    "health",
+    "timeouts",
+  ]);
+  if (!Array.isArray(director.servers) || director.servers.length === 0) {
+    throw new ConfigError(`${at}.servers`, "must be a non-empty array");
+  }
+  const servers = director.servers.map((raw, i) => {
+    const field = `${at}.servers[${i}]`;
+    const server = object(raw, field);
+    known_fields(server, field, ["name", "weight", "mac", "agent", "health"]);
+    return {
+      name: string(server.name, `${field}.name`),
+      weight: integer(server.weight ?? 1, `${field}.weight`, 0, 1000),
+      mac: mac(server.mac, `${field}.mac`),
+      agent: udp_address(server.agent, `${field}.agent`),
+      health: server.health === undefined
+        ? undefined
+        : udp_address(server.health, `${field}.health`),
+    };
+  });
+  const names = new Set<string>();
+  servers.forEach((s, i) => {
+    if (names.has(s.name)) {
+      throw new ConfigError(`${at}.servers[${i}].name`, `'${s.name}' is used twice`);
+    }
+    names.add(s.name);
+  });
+  if (!Array.isArray(director.vips) || director.vips.length === 0) {
+    throw new ConfigError(`${at}.vips`, "must be a non-empty array");
+  }
+  const vips = director.vips.map((raw, i) => {
+    const field = `${at}.vips[${i}]`;
+    const vip = object(raw, field);
+    known_fields(vip, field, ["address", "ports", "policy", "servers"]);
+    const ports = vip.ports ?? [80];
+    if (!Array.isArray(ports) || ports.length === 0) {
+      throw new ConfigError(`${field}.ports`, "must be a non-empty array of TCP ports");
+    }
+    const policy = vip.policy ?? "url_hash";
+    if (policy !== "url_hash" && policy !== "l4_hash") {
+      throw new ConfigError(`${field}.policy`, `'${policy}' is not one of url_hash, l4_hash`);
+    }
+    const vip_servers = (vip.servers ?? [...names]) as unknown[];
+    if (!Array.isArray(vip_servers) || vip_servers.length === 0) {
+      throw new ConfigError(`${field}.servers`, "must be a non-empty array of server names");
+    }
+    vip_servers.forEach((name, k) => {
+      if (typeof name !== "string" || !names.has(name)) {
+        throw new ConfigError(`${field}.servers[${k}]`, `${describe(name)} is not a server name`);
+      }
+    });
+    return {
+      address: parse_ipv4(string(vip.address, `${field}.address`), `${field}.address`),
+      ports: ports.map((p, k) => integer(p, `${field}.ports[${k}]`, 1, 65535)),
+      policy,
+      servers: vip_servers as string[],
+    } as DirectorVipConfig;
+  });
+  const limits = object(director.limits ?? {}, `${at}.limits`);
+  known_fields(limits, `${at}.limits`, ["max_header_bytes", "request_timeout_ms", "max_reading"]);
+  const handoff = object(director.handoff ?? {}, `${at}.handoff`);
+  known_fields(handoff, `${at}.handoff`, ["rto_ms", "tries"]);
+  const health = object(director.health ?? {}, `${at}.health`);
+  known_fields(health, `${at}.health`, ["interval_ms", "timeout_ms", "path", "fail_after"]);
+  const timeouts = object(director.timeouts ?? {}, `${at}.timeouts`);
+  known_fields(timeouts, `${at}.timeouts`, ["idle_s", "drain_grace_s"]);
+  const fits = max_request_bytes(max_datagram);
+  const max_header_bytes = integer(
+    limits.max_header_bytes ?? fits,
+    `${at}.limits.max_header_bytes`,
+    64,
+    fits,
+  );
+  const path = health.path ?? "/";
+  if (typeof path !== "string" || !path.startsWith("/")) {
+    throw new ConfigError(`${at}.health.path`, "must be a path starting with /");
+  }
+  return {
+    port: integer(director.port ?? 0, `${at}.port`, 0, 31),
+    control: udp_address(director.control, `${at}.control`),
+    flows: power_of_two(director.flows ?? 65536, `${at}.flows`),
+    vips,
+    servers,
+    max_header_bytes,
+    request_timeout_ms: integer(
+      limits.request_timeout_ms ?? 10_000,
+      `${at}.limits.request_timeout_ms`,
+      100,
+      600_000,
+    ),
+    max_reading: integer(limits.max_reading ?? 4096, `${at}.limits.max_reading`, 1, 1 << 20),
+    handoff_rto_ms: integer(handoff.rto_ms ?? 50, `${at}.handoff.rto_ms`, 5, 10_000),
+    handoff_tries: integer(handoff.tries ?? 4, `${at}.handoff.tries`, 1, 20),
+    health_interval_ms: integer(
+      health.interval_ms ?? 1000,
+      `${at}.health.interval_ms`,
+      50,
+      600_000,
+    ),
+    health_timeout_ms: integer(health.timeout_ms ?? 500, `${at}.health.timeout_ms`, 10, 60_000),
+    health_path: path,
+    fail_after: integer(health.fail_after ?? 2, `${at}.health.fail_after`, 1, 100),
+    idle_timeout_ms: integer(timeouts.idle_s ?? 300, `${at}.timeouts.idle_s`, 1, 86_400) * 1000,
+    drain_grace_ms:
+      integer(timeouts.drain_grace_s ?? 30, `${at}.timeouts.drain_grace_s`, 0, 86_400) *
+      1000,
   };
 }
 
@@ -172,7 +356,10 @@ function integer(value: unknown, field: string, min: number, max: number): numbe
   return value;
 }
 
-export function parse_ipv4(text: string, field: string): string {
+export function parse_ipv4(text: unknown, field: string): string {
+  if (typeof text !== "string") {
+    throw new ConfigError(field, `${describe(text)} is not an IPv4 address`);
+  }
   const parts = text.split(".");
   if (parts.length !== 4 || parts.some((p) => !/^\d{1,3}$/.test(p) || Number(p) > 255)) {
     throw new ConfigError(field, `'${text}' is not an IPv4 address`);

@@ -4,7 +4,8 @@
 // made and the events for the control Worker. Everything here is made once;
 // a round allocates only when a hand-off or a timer makes a frame.
 
-import { DESC_WORDS, MAX_BURST, type Native } from "../native/mod.ts";
+import type { Native } from "../native/mod.ts";
+import { create_emitter, type Emitter } from "./emitter.ts";
 import {
   agent_adopt,
   AGENT_COUNTER_NAMES,
@@ -27,10 +28,7 @@ export interface AgentRunner {
   bytes: Uint8Array;
   slot: number;
   desc: Int32Array;
-  emit_slot: number;
-  emit_desc: Int32Array;
-  emitted: number;
-  emit: (frame: Uint8Array, port: number) => void;
+  emitter: Emitter;
   queue: number;
   burst: number;
   spec: AgentPipelineSpec;
@@ -72,10 +70,7 @@ export function create_agent_runner(
     bytes,
     slot: options.slot,
     desc: native.slot_descriptors(options.slot),
-    emit_slot: spec.emit_slot,
-    emit_desc: native.slot_descriptors(spec.emit_slot),
-    emitted: 0,
-    emit: () => {},
+    emitter: create_emitter(native, { slot: spec.emit_slot, queue: options.queue }),
     queue: options.queue,
     burst: options.burst,
     spec,
@@ -84,23 +79,7 @@ export function create_agent_runner(
     event_bytes: new Uint8Array(event.buffer),
     events_lost: 0,
   };
-  runner.emit = (frame, port) => emit_frame(runner, frame, port);
   return runner;
-}
-
-function emit_frame(runner: AgentRunner, frame: Uint8Array, port: number): void {
-  if (runner.emitted >= MAX_BURST) flush_emitted(runner);
-  const offset = runner.native.alloc(runner.emit_slot, runner.emitted, frame.length);
-  if (offset < 0) return; // pool empty: the timer retransmits it later
-  runner.bytes.set(frame, offset);
-  runner.emit_desc[runner.emitted * DESC_WORDS + 2] = port;
-  runner.emitted++;
-}
-
-function flush_emitted(runner: AgentRunner): void {
-  if (runner.emitted === 0) return;
-  runner.native.tx_burst(runner.queue, runner.emit_slot, runner.emitted);
-  runner.emitted = 0;
 }
 
 /** One round; returns how many frames were received. */
@@ -121,8 +100,8 @@ export function agent_round(runner: AgentRunner, now: number): number {
     if (length < 0) break;
     agent_adopt(state, runner.adoption_buffer.subarray(0, length), now);
   }
-  agent_service(state, now, runner.emit);
-  flush_emitted(runner);
+  agent_service(state, now, runner.emitter.emit);
+  runner.emitter.flush();
   for (let k = 0; k < EVENTS_PER_ROUND && next_agent_event(state, runner.event); k++) {
     if (!native.ring_enqueue(spec.event_ring, runner.event_bytes)) runner.events_lost++;
   }

@@ -6,6 +6,7 @@ import { type Native, NativeError } from "../native/mod.ts";
 import type { AppOptions } from "../control/cli.ts";
 import { COUNTER_WORDS } from "./forward_modes.ts";
 import { AGENT_COUNTER_WORDS } from "./agent_path.ts";
+import { DIRECTOR_COUNTER_WORDS } from "./director_path.ts";
 import {
   CONTROL_STOP,
   CONTROL_WORDS_PER_WORKER,
@@ -160,6 +161,7 @@ export interface RunningWorkers {
 /** Counter words a pipeline of this kind uses. */
 export function pipeline_counter_words(kind: PipelineSpec["kind"]): number {
   if (kind === "agent") return AGENT_COUNTER_WORDS;
+  if (kind === "director") return DIRECTOR_COUNTER_WORDS;
   // translate: the forwarding counters, then the agent's
   return kind === "translate" ? COUNTER_WORDS + AGENT_COUNTER_WORDS : COUNTER_WORDS;
 }

@@ -13,7 +13,7 @@ const USAGE = `usage: deno task run                                  the lab dem
 app options (as dpdk-testpmd): --forward-mode=io|mac|macswap|rewrite --port-topology=paired|chained|loop
   --eth-peer=N,MAC --nb-cores=N --rxq=N --txq=N --rxd=N --txd=N --burst=N --mbuf-size=N
   --total-num-mbufs=N --stats-period=S --no-flush-rx --tx-first --txpkts=N
-baton's own: --role=forward|director|agent --vip=IP[:PORT] --config=FILE --gen-flows=N`;
+baton's own: --role=forward|director|agent|director,agent --config=FILE --gen-flows=N`;
 
 async function main(argv: string[]): Promise<number> {
   if (argv.length === 0) {
@@ -25,12 +25,9 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const { eal_args, app } = parse_command_line(argv);
-  if (app.role === "agent") {
-    const { agent_main } = await import("./agent.ts");
-    return await agent_main(eal_args, app);
-  }
-  if (app.role !== "forward") {
-    throw new CliError(`--role=${app.role} is not available in this build yet`);
+  if (!app.roles.includes("forward")) {
+    const { roles_main } = await import("./roles.ts");
+    return await roles_main(eal_args, app);
   }
   const { forward_main } = await import("./forward.ts");
   return await forward_main(eal_args, app);

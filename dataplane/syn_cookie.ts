@@ -6,7 +6,12 @@
 //   31..27  time slot t = floor(now_s / 64) mod 32
 //   26..18  option info (9 bits, see cookie_info)
 //   17..0   MAC = HalfSipHash-2-4(key, [client_ip, vip, client_port << 16 | vip_port,
-//                                      client_isn, t, info]) & 0x3FFFF
+//                                      client_isn, T, info]) & 0x3FFFF
+//
+// where T = floor(now_s / 64) mod 2^32 is the whole slot counter, of which t is the
+// low 5 bits. The check rebuilds T from its own clock and the cookie's t. Hashing
+// T rather than t means a captured cookie does not come back to life every
+// 32 slots (34 minutes) when t wraps round to the same value.
 //
 // The slot goes in the top bits so the cookie ISN still moves forward in time
 // like an ordinary ISN. A cookie is accepted in its own slot and the next one,
@@ -144,7 +149,7 @@ function cookie_mac(
   vip: number,
   ports: number,
   client_isn: number,
-  slot: number,
+  counter: number,
   info: number,
 ): number {
   sip_begin(key);
@@ -152,15 +157,19 @@ function cookie_mac(
   sip_absorb(vip | 0);
   sip_absorb(ports | 0);
   sip_absorb(client_isn | 0);
-  sip_absorb(slot);
+  sip_absorb(counter | 0);
   sip_absorb(info);
   return sip_finish(MAC_MESSAGE_LAST_BLOCK) & COOKIE_MAC_MASK;
 }
 
 /** The 5-bit time slot of now_s (seconds; any epoch, as long as make and check share it). */
 export function cookie_slot(now_s: number): number {
-  // >>> 0 wraps modulo 2^32, a multiple of 32, so the slot stays right for any clock value.
-  return (Math.floor(now_s / COOKIE_SLOT_SECONDS) >>> 0) & (COOKIE_SLOTS - 1);
+  return slot_counter(now_s) & (COOKIE_SLOTS - 1);
+}
+
+// >>> 0 wraps modulo 2^32, a multiple of 32, so the low 5 bits stay right for any clock value.
+function slot_counter(now_s: number): number {
+  return Math.floor(now_s / COOKIE_SLOT_SECONDS) >>> 0;
 }
 
 /**
@@ -178,11 +187,11 @@ export function cookie_make(
   now_s: number,
   info: number,
 ): number {
-  const slot = cookie_slot(now_s);
+  const counter = slot_counter(now_s);
   const info9 = info & COOKIE_INFO_MASK;
   const ports = ((client_port & 0xffff) << 16) | (vip_port & 0xffff);
-  const mac = cookie_mac(key, client_ip, vip, ports, client_isn, slot, info9);
-  return ((slot << 27) | (info9 << COOKIE_MAC_BITS) | mac) >>> 0;
+  const mac = cookie_mac(key, client_ip, vip, ports, client_isn, counter, info9);
+  return ((counter << 27) | (info9 << COOKIE_MAC_BITS) | mac) >>> 0;
 }
 
 /**
@@ -202,12 +211,13 @@ export function cookie_check(
   cookie: number,
   now_s: number,
 ): number {
-  const slot = cookie >>> 27;
-  const age = (cookie_slot(now_s) - slot) & (COOKIE_SLOTS - 1);
+  const now_counter = slot_counter(now_s);
+  const age = (now_counter - (cookie >>> 27)) & (COOKIE_SLOTS - 1);
   if (age > 1) return -1;
+  const counter = (now_counter - age) >>> 0;
   const info = (cookie >>> COOKIE_MAC_BITS) & COOKIE_INFO_MASK;
   const ports = ((client_port & 0xffff) << 16) | (vip_port & 0xffff);
-  const mac = cookie_mac(key, client_ip, vip, ports, client_isn, slot, info);
+  const mac = cookie_mac(key, client_ip, vip, ports, client_isn, counter, info);
   return mac === (cookie & COOKIE_MAC_MASK) ? info : -1;
 }
 

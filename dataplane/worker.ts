@@ -25,6 +25,8 @@ import {
 } from "./generator.ts";
 import { ip_to_u32, mac_to_bytes } from "./packet.ts";
 import { agent_round, type AgentRunner, create_agent_runner } from "./agent_runner.ts";
+import { DIRECTOR_COUNTER_WORDS } from "./director_path.ts";
+import { create_director_runner, director_round, type DirectorRunner } from "./director_runner.ts";
 import {
   COUNTER_BURSTS,
   COUNTER_DROPPED,
@@ -86,7 +88,7 @@ function run(spec: WorkerSpec): void {
   native.thread_register(spec.cpu);
   const control = new Int32Array(spec.control, spec.index * CONTROL_WORDS_PER_WORKER * 4);
   const bytes = native.region();
-  const forwarders = spec.pipelines.filter((p) => p.kind !== "agent");
+  const forwarders = spec.pipelines.filter((p) => p.kind !== "agent" && p.kind !== "director");
   const pipelines = forwarders.map((p) => prepare(p, spec, native.slot_descriptors(p.slot)));
   const agents = spec.pipelines.filter((p) => p.kind === "agent").map((p) =>
     create_agent_runner(native, {
@@ -97,9 +99,18 @@ function run(spec: WorkerSpec): void {
       counters: new Float64Array(spec.counters, p.counters_offset * 8, AGENT_COUNTER_WORDS),
     })
   );
+  const directors = spec.pipelines.filter((p) => p.kind === "director").map((p) =>
+    create_director_runner(native, {
+      spec: p.director!,
+      slot: p.slot,
+      queue: p.rx_queue,
+      burst: p.burst,
+      counters: new Float64Array(spec.counters, p.counters_offset * 8, DIRECTOR_COUNTER_WORDS),
+    })
+  );
   self.postMessage({ state: "running" } satisfies WorkerStatus);
   try {
-    poll(native, bytes, pipelines, agents, control, spec);
+    poll(native, bytes, pipelines, { agents, directors }, control, spec);
   } finally {
     native.thread_unregister();
   }
@@ -113,6 +124,7 @@ function prepare(p: PipelineSpec, spec: WorkerSpec, desc: Int32Array): Pipeline 
     rewrite: KIND_REWRITE,
     translate: KIND_TRANSLATE,
     agent: -1,
+    director: -1,
   };
   return {
     kind: kinds[p.kind],
@@ -178,7 +190,7 @@ function poll(
   native: ReturnType<typeof open_native>,
   bytes: Uint8Array,
   pipelines: Pipeline[],
-  agents: AgentRunner[],
+  roles: { agents: AgentRunner[]; directors: DirectorRunner[] },
   control: Int32Array,
   spec: WorkerSpec,
 ): void {
@@ -187,8 +199,10 @@ function poll(
   let sleep_ms = spec.idle.min_sleep_ms;
   while (Atomics.load(control, CONTROL_STOP) === 0) {
     let received = 0;
-    if (agents.length > 0) {
+    const { agents, directors } = roles;
+    if (agents.length + directors.length > 0) {
       const now = performance.now();
+      for (let k = 0; k < directors.length; k++) received += director_round(directors[k], now);
       for (let k = 0; k < agents.length; k++) received += agent_round(agents[k], now);
     }
     for (let k = 0; k < pipelines.length; k++) {

@@ -2,7 +2,14 @@
 // Messages are plain data (structured clone); counters and the stop flag
 // live in SharedArrayBuffers so the poll loop never waits on a message.
 
-export type PipelineKind = "io" | "mac" | "macswap" | "rewrite" | "translate" | "agent";
+export type PipelineKind =
+  | "io"
+  | "mac"
+  | "macswap"
+  | "rewrite"
+  | "translate"
+  | "agent"
+  | "director";
 
 /** One rx queue → processing → tx port chain, run by one Worker. */
 export interface PipelineSpec {
@@ -26,6 +33,29 @@ export interface PipelineSpec {
   translate_flows?: number;
   /** agent: both ports of the bump in the wire (rx_port is the fabric port). */
   agent?: AgentPipelineSpec;
+  director?: DirectorPipelineSpec;
+}
+
+/** What a director pipeline needs; plain data so it crosses to the Worker. */
+export interface DirectorPipelineSpec {
+  port: number;
+  emit_slot: number;
+  director_mac: number[];
+  vips: { ip: number; ports: number[]; l4: boolean }[];
+  /** SYN cookie key bytes (≥ 8). */
+  cookie_key: number[];
+  mss: number;
+  max_header: number;
+  request_timeout_ms: number;
+  idle_timeout_ms: number;
+  handoff_timeout_ms: number;
+  flow_capacity: number;
+  max_reading: number;
+  /** HTTP responses the director sends itself, status → bytes. */
+  responses: Record<string, number[]>;
+  request_ring: number;
+  verdict_ring: number;
+  event_ring: number;
 }
 
 /** What an agent pipeline needs; plain data so it crosses to the Worker. */

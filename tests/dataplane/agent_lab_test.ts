@@ -123,13 +123,13 @@ Deno.test({
       `${dir}/agent.json`,
       JSON.stringify({
         key_file: "handoff.key",
-        agent: {
+        agents: [{
           control: CONTROL,
           server_mac: server.mac,
           fabric_port: 0,
           server_port: 1,
           timeouts: { linger_ms: 500 },
-        },
+        }],
       }),
     );
     const key = await import_handoff_key(raw_key);
