@@ -410,8 +410,8 @@ function arp_reply_in_place(
     return false;
   }
   // target ← sender, sender ← (director MAC, VIP); Ethernet back to the asker
-  for (let k = 0; k < 10; k++) bytes[a + 18 + k] = bytes[a + 8 + k];
   const vip = read_u32(bytes, a + 24);
+  for (let k = 0; k < 10; k++) bytes[a + 18 + k] = bytes[a + 8 + k];
   write_mac(bytes, a + 8, state.director_mac_hi, state.director_mac_lo);
   write_u32(bytes, a + 14, vip);
   write_u16(bytes, a + 6, 2);
