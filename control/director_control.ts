@@ -33,6 +33,7 @@ import {
   VERDICT_FORGET,
   VERDICT_FORWARD,
   VERDICT_RESPOND,
+  VERDICT_TRY,
   VERDICT_WORDS,
 } from "../dataplane/director_path.ts";
 import { ip_to_u32, u32_to_ip } from "../dataplane/packet.ts";
@@ -337,6 +338,7 @@ async function start(spec: DirectorControlSpec): Promise<typeof control & object
     p.next_at = p.first_sent_at + director.handoff_rto_ms;
     counters.handoffs_sent++;
     send(p.datagram, servers[server].agent);
+    tell_dataplane(VERDICT_TRY, p.key, servers[server].mac_hi, servers[server].mac_lo);
   }
 
   socket.on("message", async (datagram: Uint8Array, from: { address: string; port: number }) => {

@@ -174,6 +174,7 @@ export const AGENT_COUNTER_NAMES = [
   "dropped_not_ours",
   "dropped_malformed",
   "dropped_while_adopting",
+  "dropped_unknown_vip_flow",
   "synack_consumed",
   "stack_ack_consumed",
   "handoffs_received",
@@ -255,6 +256,9 @@ export interface AgentState {
   event_head: number;
   event_count: number;
   key_scratch: Float64Array;
+  /** VIPs seen in hand-offs: a frame to one of them without a flow never reaches the stack. */
+  vips: Int32Array;
+  vip_count: number;
   server_mac_hi: number;
   server_mac_lo: number;
 }
@@ -281,6 +285,8 @@ export function create_agent_state(
     event_head: 0,
     event_count: 0,
     key_scratch: new Float64Array(4),
+    vips: new Int32Array(64),
+    vip_count: 0,
     server_mac_hi: mac_hi(config.server_mac, 0),
     server_mac_lo: mac_lo(config.server_mac, 0),
   };
@@ -364,6 +370,7 @@ export function agent_adopt(state: AgentState, request: Uint8Array, now: number)
   const epoch = read_u32(request, R_EPOCH) | 0;
   const id = read_u32(request, R_ID) | 0;
   const request_length = read_u16(request, R_REQUEST_LENGTH);
+  learn_vip(state, vip);
 
   let index = flow_lookup(table, client_ip, vip, client_port, vip_port);
   if (index >= 0) {
@@ -527,7 +534,14 @@ export function agent_fabric_burst(
     }
     const index = flow_lookup(table, out[SRC_IP], out[DST_IP], out[SRC_PORT], out[DST_PORT]);
     if (index < 0) {
-      c[C.passed_to_server]++;
+      if (is_known_vip(state, out[DST_IP])) {
+        // the stack would answer with a RST: a director forwards before the
+        // adoption is confirmed, and the client retransmits what matters
+        desc[d + 2] = DROP;
+        c[C.dropped_unknown_vip_flow]++;
+      } else {
+        c[C.passed_to_server]++;
+      }
       continue;
     }
     const v = index * VALUES_PER_FLOW;
@@ -548,6 +562,16 @@ export function agent_fabric_burst(
     track_close(state, index, out[TCP_FLAGS], true, now);
     c[C.translated_to_server]++;
   }
+}
+
+function is_known_vip(state: AgentState, ip: number): boolean {
+  for (let k = 0; k < state.vip_count; k++) if (state.vips[k] === (ip | 0)) return true;
+  return false;
+}
+
+function learn_vip(state: AgentState, ip: number): void {
+  if (is_known_vip(state, ip) || state.vip_count >= state.vips.length) return;
+  state.vips[state.vip_count++] = ip | 0;
 }
 
 /** Frames from the server's stack: handed-off flows are translated into the director's state. */

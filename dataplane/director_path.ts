@@ -134,6 +134,8 @@ export const STATE_RESPONDING = 4;
 const F_SACK = RECORD_FLAG_SACK;
 const F_TIMESTAMPS = RECORD_FLAG_TIMESTAMPS;
 const F_WSCALE = 4;
+/** HANDING with a server being tried: its MAC is in D_SERVER_MAC. */
+const F_TRYING = 8;
 
 const TCP_FIN = 0x01;
 const TCP_SYN = 0x02;
@@ -152,6 +154,8 @@ const DIRECTOR_WINDOW = 65535;
 export const VERDICT_FORWARD = 1;
 export const VERDICT_RESPOND = 2;
 export const VERDICT_FORGET = 3;
+/** A HANDOFF went to this server: forward the client's frames there while it adopts. */
+export const VERDICT_TRY = 4;
 /** type, client_ip, vip, ports, a, b (FORWARD: server MAC hi/lo; RESPOND: status) */
 export const VERDICT_WORDS = 6;
 
@@ -177,6 +181,7 @@ export const DIRECTOR_COUNTER_NAMES = [
   "out_of_order_dropped",
   "handoffs_pending",
   "forwarded",
+  "forwarded_while_handing",
   "responses_400",
   "responses_408",
   "responses_431",
@@ -778,6 +783,15 @@ function established_frame(
   }
   if (flow_state === STATE_READING) return reading_frame(state, bytes, o, d, desc, index, now);
   if (flow_state === STATE_RESPONDING) return responding_frame(state, bytes, o, d, desc, index);
+  if ((values[v + D_FLAGS] & F_TRYING) !== 0) {
+    // The server may answer before its agent's ACK reaches us: the client's
+    // ACKs of that answer go to the server being tried (its agent drops them
+    // if it refuses the hand-off).
+    write_mac(bytes, o, values[v + D_SERVER_MAC_HI], values[v + D_SERVER_MAC_LO]);
+    write_mac(bytes, o + 6, state.director_mac_hi, state.director_mac_lo);
+    c[C.forwarded_while_handing]++;
+    return true;
+  }
   c[C.dropped_while_handing]++; // the client retransmits once the flow is forwarded
   return false;
 }
@@ -1026,6 +1040,10 @@ function apply_verdict(state: DirectorState, now: number): void {
   } else if (w[0] === VERDICT_RESPOND && values[v + D_STATE] === STATE_HANDING) {
     state.counters[C.handoffs_pending]--;
     respond(state, index, w[4], now);
+  } else if (w[0] === VERDICT_TRY && values[v + D_STATE] === STATE_HANDING) {
+    values[v + D_FLAGS] |= F_TRYING;
+    values[v + D_SERVER_MAC_HI] = w[4];
+    values[v + D_SERVER_MAC_LO] = w[5];
   } else if (w[0] === VERDICT_FORGET && values[v + D_STATE] === STATE_FORWARDING) {
     state.counters[C.ended_agent]++;
     remove_flow(state, index);
