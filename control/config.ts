@@ -14,6 +14,7 @@ export class ConfigError extends Error {
   }
 }
 
+/** HOST:PORT (UDP for hand-offs, TCP for metrics and health checks). */
 export interface UdpAddress {
   host: string;
   port: number;
@@ -45,6 +46,8 @@ export interface BatonConfig {
   max_datagram: number;
   /** The agents this process runs (one per server it fronts). */
   agents: AgentSection[];
+  /** Prometheus text endpoint (GET /metrics), on the control network. */
+  metrics?: UdpAddress;
   director?: DirectorSection;
 }
 
@@ -118,7 +121,14 @@ export async function parse_config(
     throw new ConfigError("config", `not valid JSON (${(err as Error).message})`);
   }
   const root = object(raw, "config");
-  known_fields(root, "config", ["key_file", "fabric_mtu", "max_datagram", "agents", "director"]);
+  known_fields(root, "config", [
+    "key_file",
+    "fabric_mtu",
+    "max_datagram",
+    "metrics",
+    "agents",
+    "director",
+  ]);
   const key_file = string(root.key_file, "key_file");
   const key_path = key_file.startsWith("/") ? key_file : options.base_dir + key_file;
   const read = options.read_file ?? ((p: string) => Deno.readTextFile(p));
@@ -137,6 +147,7 @@ export async function parse_config(
     65507,
   );
   const config: BatonConfig = { key, key_file: key_path, fabric_mtu, max_datagram, agents: [] };
+  if (root.metrics !== undefined) config.metrics = host_and_port(root.metrics, "metrics");
   if (options.roles.includes("agent")) {
     if (!Array.isArray(root.agents) || root.agents.length === 0) {
       throw new ConfigError("agents", "missing or empty (needed for --role=agent)");
@@ -181,7 +192,7 @@ function agent_section(agent: Json, at: string): AgentSection {
     throw new ConfigError(`${at}.server_port`, `must differ from ${at}.fabric_port`);
   }
   return {
-    control: udp_address(agent.control, `${at}.control`),
+    control: host_and_port(agent.control, `${at}.control`),
     server_mac: mac(agent.server_mac, `${at}.server_mac`),
     fabric_port,
     server_port,
@@ -223,10 +234,10 @@ function director_section(director: Json, max_datagram: number): DirectorSection
       name: string(server.name, `${field}.name`),
       weight: integer(server.weight ?? 1, `${field}.weight`, 0, 1000),
       mac: mac(server.mac, `${field}.mac`),
-      agent: udp_address(server.agent, `${field}.agent`),
+      agent: host_and_port(server.agent, `${field}.agent`),
       health: server.health === undefined
         ? undefined
-        : udp_address(server.health, `${field}.health`),
+        : host_and_port(server.health, `${field}.health`),
     };
   });
   const names = new Set<string>();
@@ -288,7 +299,7 @@ function director_section(director: Json, max_datagram: number): DirectorSection
   }
   return {
     port: integer(director.port ?? 0, `${at}.port`, 0, 31),
-    control: udp_address(director.control, `${at}.control`),
+    control: host_and_port(director.control, `${at}.control`),
     flows: power_of_two(director.flows ?? 65536, `${at}.flows`),
     vips,
     servers,
@@ -367,14 +378,14 @@ export function parse_ipv4(text: unknown, field: string): string {
   return text;
 }
 
-function udp_address(value: unknown, field: string): UdpAddress {
+function host_and_port(value: unknown, field: string): UdpAddress {
   const text = string(value, field);
   const colon = text.lastIndexOf(":");
   if (colon < 0) throw new ConfigError(field, `'${text}' must be HOST:PORT`);
   const host = parse_ipv4(text.slice(0, colon), field);
   const port_text = text.slice(colon + 1);
   if (!/^\d+$/.test(port_text) || Number(port_text) < 1 || Number(port_text) > 65535) {
-    throw new ConfigError(field, `'${port_text}' is not a UDP port (1..65535)`);
+    throw new ConfigError(field, `'${port_text}' is not a port (1..65535)`);
   }
   return { host, port: Number(port_text) };
 }

@@ -278,6 +278,7 @@ export async function lab_down(options: LabOptions = {}): Promise<void> {
     if (pid && !nginx.some((entry) => entry.pid === pid)) nginx.push({ pid, conf });
   }
   for (const { pid, conf } of nginx) await stop_nginx(pid, conf);
+  await stop_kept_baton(dir);
 
   const names = new Set([...(state?.namespaces ?? []), ...(await our_namespaces(prefix))]);
   const present = new Set(await list_namespaces());
@@ -711,6 +712,28 @@ function nginx_alive(pid: number, conf: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** Where a baton left running in the lab (demo --keep) records its pid. */
+export function kept_baton_pid_file(lab: Lab): string {
+  return `${lab.state_dir}/baton.pid`;
+}
+
+/** Stops a baton the demo left running (--keep), by its recorded pid, if it is still baton. */
+async function stop_kept_baton(dir: string): Promise<void> {
+  const pid = await read_pid_file(`${dir}/baton.pid`);
+  const alive = () => {
+    try {
+      return Deno.readTextFileSync(`/proc/${pid}/cmdline`).includes("dataplane/main.ts");
+    } catch {
+      return false;
+    }
+  };
+  if (!pid || !alive()) return;
+  Deno.kill(pid, "SIGINT"); // a clean stop: ports closed, counters printed to its log
+  const deadline = Date.now() + 10_000;
+  while (alive() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  if (alive()) Deno.kill(pid, "SIGKILL");
 }
 
 async function stop_nginx(pid: number, conf: string): Promise<void> {

@@ -25,6 +25,7 @@ export function lab_roles_config(lab: Lab, options: LabConfigOptions): Record<st
   return {
     key_file: options.key_file,
     fabric_mtu: 1500,
+    metrics: `${control_ip}:9100`,
     director: {
       port: 0,
       control: `${control_ip}:7700`,

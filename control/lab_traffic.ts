@@ -77,3 +77,48 @@ export function parse_wrk(raw: string): WrkResult {
     raw,
   };
 }
+
+export interface Fetched {
+  url: string;
+  code: number;
+  /** The server's X-Served-By header ("srvN"). */
+  served_by: string;
+  body: string;
+  /** New connections curl opened for this transfer (0: reused). */
+  connects: number;
+}
+
+/**
+ * Fetches every URL with one curl process from the client namespace: each
+ * on a connection of its own (Connection: close), or all on one keep-alive
+ * connection. Transfers that fail are reported with code 0.
+ */
+export async function curl_many(
+  lab: Lab,
+  urls: string[],
+  options: { keep_alive?: boolean; timeout_s?: number } = {},
+): Promise<Fetched[]> {
+  const marker = "@@baton@@";
+  const args = [
+    "curl",
+    "-sS",
+    "--max-time",
+    String(options.timeout_s ?? 10),
+    "-w",
+    `\n${marker} %{http_code} %header{x-served-by} %{num_connects} %{url_effective}\n`,
+  ];
+  if (!options.keep_alive) args.push("-H", "Connection: close");
+  const result = await in_namespace(lab.client.ns, [...args, ...urls]);
+  const fetched: Fetched[] = [];
+  let body = "";
+  for (const line of result.stdout.split("\n")) {
+    if (line.startsWith(marker)) {
+      const [, code, served_by, connects, url] = line.split(" ");
+      fetched.push({ url, code: Number(code), served_by, body, connects: Number(connects) });
+      body = "";
+    } else if (line !== "") {
+      body += line + "\n";
+    }
+  }
+  return fetched;
+}

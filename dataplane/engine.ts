@@ -256,7 +256,7 @@ export function listen_for_stop(): Promise<Deno.Signal> {
 export async function run_until(
   stop: Promise<Deno.Signal>,
   period_s: number,
-  every_period: () => void,
+  every_period: () => void | Promise<void>,
 ): Promise<Deno.Signal> {
   const timer = period_s > 0 ? setInterval(every_period, period_s * 1000) : undefined;
   try {

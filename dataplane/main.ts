@@ -6,7 +6,9 @@ import { CliError, parse_command_line } from "../control/cli.ts";
 import { SetupError } from "./engine.ts";
 import { ConfigError } from "../control/config.ts";
 
-const USAGE = `usage: deno task run                                  the lab demo
+const DEMO_FLAGS = ["--short", "--keep"];
+
+const USAGE = `usage: deno task run [--short] [--keep]              the lab demo
        deno task run -- <EAL options> -- <app options>  e.g.
        deno task run -- --no-huge -m 512 --file-prefix b0 --vdev net_null0 --vdev net_null1 \\
                         -- --forward-mode=macswap --stats-period 1
@@ -15,10 +17,13 @@ app options (as dpdk-testpmd): --forward-mode=io|mac|macswap|rewrite --port-topo
   --total-num-mbufs=N --stats-period=S --no-flush-rx --tx-first --txpkts=N
 baton's own: --role=forward|director|agent|director,agent --config=FILE --gen-flows=N`;
 
-async function main(argv: string[]): Promise<number> {
-  if (argv.length === 0) {
+async function main(args: string[]): Promise<number> {
+  // `deno task run -- ARGS` passes its "--" through: drop it
+  const argv = args[0] === "--" ? args.slice(1) : args;
+  // no arguments (or only the demo's own flags): the built-in lab demo
+  if (argv.every((arg) => DEMO_FLAGS.includes(arg))) {
     const { demo_main } = await import("../control/demo.ts");
-    return await demo_main([]);
+    return await demo_main(argv);
   }
   if (argv[0] === "--help" || argv[0] === "-h") {
     console.log(USAGE);

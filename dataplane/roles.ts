@@ -23,6 +23,7 @@ import type {
 import { max_request_bytes } from "../control/handoff.ts";
 import { http_response } from "../control/http_request.ts";
 import { format_nic_stats, new_stats_display, throughput } from "../control/stats.ts";
+import { serve_metrics, type Snapshot } from "../control/metrics.ts";
 import {
   close_ports,
   configure_ports,
@@ -159,28 +160,51 @@ export async function roles_main(eal_args: string[], app: AppOptions): Promise<n
     }
 
     const running = await start_workers(cpus, [pipelines]);
-    const display = new_stats_display();
+    const started_at = performance.now();
     const role_counters = () => ({
       director: director
         ? named(DIRECTOR_COUNTER_NAMES, running.counters, director.counters_at)
         : undefined,
       agents: agents.map((a) => named(AGENT_COUNTER_NAMES, running.counters, a.counters_at)),
     });
-    const show = () => {
+    const snapshot = async (): Promise<Snapshot> => {
+      const counters = role_counters();
+      return {
+        uptime_s: (performance.now() - started_at) / 1000,
+        ports: ports.map((p) => ({ id: p.id, name: p.name, stats: native.port_stats(p.id) })),
+        director: director && counters.director
+          ? {
+            dataplane: counters.director,
+            control: await director.control.request({ type: "stats" }),
+          }
+          : undefined,
+        agents: await Promise.all(agents.map(async (a, i) => ({
+          dataplane: counters.agents[i],
+          control: await a.control.request({ type: "stats" }),
+        }))),
+      };
+    };
+    const metrics = config.metrics ? serve_metrics(config.metrics, snapshot) : undefined;
+    if (config.metrics) {
+      console.log(`metrics: http://${config.metrics.host}:${config.metrics.port}/metrics`);
+    }
+
+    const display = new_stats_display();
+    const show = async () => {
       for (const port of ports) {
         const stats = native.port_stats(port.id);
         console.log(format_nic_stats(port.id, stats, throughput(display, port.id, stats)));
       }
-      const now = role_counters();
-      if (now.director) console.log(`director counters: ${format_counters(now.director)}`);
-      now.agents.forEach((a, i) => console.log(`agent ${i} counters: ${format_counters(a)}`));
+      // one machine-readable line per period (the demo's live view reads it)
+      console.log(`baton-stats ${JSON.stringify(await snapshot())}`);
     };
-    show();
+    await show();
     const signal = await run_until(stop, app.stats_period, show);
     console.log(`\nSignal ${signal} received, stopping...`);
     if (signal === "SIGTERM" && director) {
       await drain(director.control, config.director!.drain_grace_ms);
     }
+    await metrics?.close();
 
     const director_stats = director ? await director.control.stop() : undefined;
     const agent_stats = await Promise.all(agents.map((a) => a.control.stop()));

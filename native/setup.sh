@@ -41,3 +41,13 @@ if [ ! -x "$root/node_modules/.bin/deno" ]; then
 fi
 
 bash "$here/build.sh"
+
+# Tasks call Deno as ./native/build/deno: inside `deno task`, a bare `deno`
+# would resolve to node_modules/.bin/deno and be run as a script.
+deno_binary="$root/node_modules/deno/deno"
+[ -x "$deno_binary" ] || deno_binary="$(command -v deno || true)"
+if [ -z "$deno_binary" ]; then
+  echo "baton: no deno binary found (node_modules/deno/deno or on PATH)" >&2
+  exit 1
+fi
+ln -sf "$(readlink -f "$deno_binary")" "$here/build/deno"

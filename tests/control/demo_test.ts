@@ -7,17 +7,22 @@ import { baton_command, spawn_dpdk } from "../../control/dpdk_process.ts";
 import { lab_status } from "../../control/lab.ts";
 
 Deno.test({
-  name: "main job (no arguments): the lab demo passes and leaves nothing behind",
+  name: "main job (the lab demo, short): every response correct, nothing left behind",
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    const demo = spawn_dpdk(baton_command([]));
+    const demo = spawn_dpdk(baton_command(["--short"]));
     const code = await demo.exited;
     const output = demo.output();
     assert.equal(code, 0, output.slice(-3000));
     assert.match(output, /=== baton demo summary ===/);
-    assert.match(output, /download 3: 10485760 bytes/);
-    assert.match(output, /wrk: \d+ requests .* 0 socket errors, 0 non-2xx/);
+    assert.match(output, /distinct URLs: 200 correct, 0 wrong/);
+    assert.match(output, /download: 10485760 bytes/);
+    assert.match(output, /keep-alive: 20\/20 on one connection, one server: true/);
+    assert.match(
+      output,
+      /wrk \(new connection per request\): \d+ requests .* 0 socket errors, 0 non-2xx/,
+    );
     assert.match(output, /result: every response correct/);
     const status = await lab_status();
     assert.equal(status.up, false);

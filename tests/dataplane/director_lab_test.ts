@@ -4,10 +4,10 @@
 // the servers (direct server return); the director only hands off.
 
 import assert from "node:assert/strict";
-import { in_namespace, type Lab, lab_down, lab_up } from "../../control/lab.ts";
+import { type Lab, lab_down, lab_up } from "../../control/lab.ts";
 import { start_baton_in_lab } from "../../control/lab_baton.ts";
 import { lab_interfaces, write_lab_config } from "../../control/lab_config.ts";
-import { curl_download, run_wrk } from "../../control/lab_traffic.ts";
+import { curl_download, curl_many, type Fetched, run_wrk } from "../../control/lab_traffic.ts";
 import { parse_latest_port_stats } from "../../control/stats.ts";
 import type { DpdkProcess } from "../../control/dpdk_process.ts";
 
@@ -15,43 +15,10 @@ const PREFIX = "btr-";
 const WEIGHTS = [1, 2, 3];
 const HEALTH_INTERVAL_MS = 500;
 
-interface Fetched {
-  url: string;
-  code: number;
-  served_by: string;
-  body: string;
-  connects: number;
-}
-
 /** Fetches each URL with one curl (each on its own connection unless keep_alive). */
 async function fetch_all(lab: Lab, urls: string[], keep_alive = false): Promise<Fetched[]> {
-  const marker = "@@baton@@";
-  const args = [
-    "curl",
-    "-sS",
-    "--max-time",
-    "10",
-    "-w",
-    `\n${marker} %{http_code} %header{x-served-by} %{num_connects} %{url_effective}\n`,
-  ];
-  if (!keep_alive) args.push("-H", "Connection: close");
-  const result = await in_namespace(lab.client.ns, [...args, ...urls]);
-  const fetched: Fetched[] = [];
-  let body = "";
-  for (const line of result.stdout.split("\n")) {
-    if (line.startsWith(marker)) {
-      const [, code, served_by, connects, url] = line.split(" ");
-      fetched.push({ url, code: Number(code), served_by, body, connects: Number(connects) });
-      body = "";
-    } else if (line !== "") {
-      body += line + "\n";
-    }
-  }
-  assert.equal(
-    fetched.length,
-    urls.length,
-    `curl answered ${fetched.length}/${urls.length}: ${result.stderr}`,
-  );
+  const fetched = await curl_many(lab, urls, { keep_alive });
+  assert.equal(fetched.length, urls.length, `curl answered ${fetched.length}/${urls.length}`);
   return fetched;
 }
 
