@@ -4,7 +4,8 @@
 // the servers (direct server return); the director only hands off.
 
 import assert from "node:assert/strict";
-import { type Lab, lab_down, lab_up } from "../../control/lab.ts";
+import { in_namespace, type Lab, lab_down, lab_up } from "../../control/lab.ts";
+import { parse_prometheus } from "../../control/metrics.ts";
 import { start_baton_in_lab } from "../../control/lab_baton.ts";
 import { lab_interfaces, write_lab_config } from "../../control/lab_config.ts";
 import { curl_download, curl_many, type Fetched, run_wrk } from "../../control/lab_traffic.ts";
@@ -124,6 +125,25 @@ Deno.test({
         assert.ok(wrk.requests > 1000, wrk.raw);
         assert.equal(wrk.socket_errors, 0, wrk.raw);
         assert.equal(wrk.non_2xx, 0, wrk.raw);
+      });
+
+      await t.step("the metrics endpoint reports hand-offs, selections and ports", async () => {
+        const result = await in_namespace(lab.namespaces.dp, [
+          "curl",
+          "-sS",
+          `http://${lab.control.dp_ip}:9100/metrics`,
+        ]);
+        assert.equal(result.code, 0, result.stderr);
+        const values = parse_prometheus(result.stdout);
+        assert.ok(values.get('baton_director_handoffs_total{outcome="acked"}')! > 1000);
+        for (const s of lab.servers) {
+          assert.ok(values.get(`baton_director_server_selections_total{server="srv${s.id}"}`)! > 0);
+          assert.equal(values.get(`baton_director_server_healthy{server="srv${s.id}"}`), 1);
+        }
+        const director_port =
+          'baton_port_transmitted_bytes_total{port="0",device="net_af_packet0"}';
+        assert.ok(values.get(director_port)! > 0);
+        assert.ok(values.get('baton_agent_adopted_total{agent="0"}')! > 0);
       });
 
       await t.step(

@@ -1,0 +1,96 @@
+// The Prometheus text: every series typed and described once, counters end in
+// _total, label values escaped, and parse_prometheus reads it back.
+
+import assert from "node:assert/strict";
+import { format_prometheus, parse_prometheus, type Snapshot } from "../../control/metrics.ts";
+
+const port_stats = {
+  rx_packets: 10,
+  tx_packets: 20,
+  rx_bytes: 1000,
+  tx_bytes: 2000,
+  rx_missed: 1,
+  rx_errors: 0,
+  tx_errors: 0,
+  rx_nombuf: 0,
+};
+
+const snapshot: Snapshot = {
+  uptime_s: 12.5,
+  ports: [{ id: 0, name: "net_af_packet0", stats: port_stats }],
+  director: {
+    dataplane: { rx: 5, syn_cookies_sent: 3, dropped_not_vip: 2, flows: 7, handoffs_pending: 1 },
+    control: {
+      counters: {
+        handoffs_acked: 9,
+        handoffs_nacked: 1,
+        handoff_timeouts: 0,
+        handoffs_sent: 10,
+        decode_ok: 10,
+        decode_bad_mac: 2,
+      },
+      servers: [
+        {
+          name: 'we"b1',
+          healthy: true,
+          selections: 6,
+          handoff_failures: 0,
+          consecutive_failures: 0,
+          active_flows: 2,
+        },
+        {
+          name: "web2",
+          healthy: false,
+          selections: 3,
+          handoff_failures: 1,
+          consecutive_failures: 3,
+          active_flows: 0,
+        },
+      ],
+      latency_p50_ms: 2,
+      latency_p99_ms: 15,
+      pending: 0,
+      forwarding: 2,
+    },
+  },
+  agents: [{
+    dataplane: { adopted: 4, dropped_not_ours: 1, ended_fin: 3, refused_table_full: 0, flows: 1 },
+    control: { decode_ok: 4 },
+  }],
+};
+
+Deno.test("metrics: Prometheus text follows the conventions and reads back", () => {
+  const text = format_prometheus(snapshot);
+  const values = parse_prometheus(text);
+  const types = new Map<string, string>();
+  for (const line of text.split("\n")) {
+    const m = /^# TYPE (\S+) (counter|gauge)$/.exec(line);
+    if (m) {
+      assert.ok(!types.has(m[1]), `${m[1]} typed once`);
+      types.set(m[1], m[2]);
+    }
+  }
+  for (const series of values.keys()) {
+    const name = series.split("{")[0];
+    assert.ok(types.has(name), `${name} has a TYPE`);
+    assert.match(name, /^baton_[a-z0-9_]+$/);
+    if (types.get(name) === "counter") assert.match(name, /_total$/, `${name} is a counter`);
+  }
+  assert.equal(
+    values.get('baton_port_transmitted_bytes_total{port="0",device="net_af_packet0"}'),
+    2000,
+  );
+  assert.equal(values.get('baton_director_handoffs_total{outcome="acked"}'), 9);
+  assert.equal(values.get('baton_director_dropped_packets_total{reason="not_vip"}'), 2);
+  assert.equal(values.get("baton_director_flows"), 7);
+  assert.equal(values.get('baton_director_server_selections_total{server="we\\"b1"}'), 6);
+  assert.equal(values.get('baton_director_server_healthy{server="web2"}'), 0);
+  assert.equal(values.get('baton_director_handoff_latency_seconds{quantile="0.99"}'), 0.015);
+  assert.equal(
+    values.get('baton_handoff_datagrams_received_total{role="director",result="bad_mac"}'),
+    2,
+  );
+  assert.equal(values.get('baton_agent_flows_ended_total{agent="0",reason="fin"}'), 3);
+  assert.equal(values.get('baton_agent_dropped_packets_total{agent="0",reason="not_ours"}'), 1);
+  assert.equal(values.get('baton_agent_flows{agent="0"}'), 1);
+});
