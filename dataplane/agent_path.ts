@@ -18,6 +18,7 @@
 // (SYN, ACK + request, RST) are built in agent_service, outside bursts.
 
 import { DESC_WORDS, DROP } from "../native/mod.ts";
+import { deadline_passed } from "./seq.ts";
 import {
   R_CLIENT_IP,
   R_CLIENT_ISN,
@@ -61,7 +62,9 @@ import {
   IP_PROTOCOL,
   IP_PROTOCOL_TCP,
   L4_OFFSET,
+  mac_hi,
   mac_is_multicast,
+  mac_lo,
   parse_frame,
   PARSE_OK,
   PAYLOAD_LENGTH,
@@ -69,10 +72,16 @@ import {
   read_u32,
   SRC_IP,
   SRC_PORT,
+  TCP_FLAG_ACK,
+  TCP_FLAG_FIN,
+  TCP_FLAG_PSH,
+  TCP_FLAG_RST,
+  TCP_FLAG_SYN,
   TCP_FLAGS,
   TCP_OPTIONS_LENGTH,
   TCP_OPTIONS_OFFSET,
   u32_to_ip,
+  write_mac_words,
   write_u16,
   write_u32,
 } from "./packet.ts";
@@ -135,12 +144,6 @@ const F_TIMESTAMPS = RECORD_FLAG_TIMESTAMPS;
 const F_FIN_FROM_CLIENT = 4;
 const F_FIN_FROM_SERVER = 8;
 const F_WSCALE = 16;
-
-const TCP_FIN = 0x01;
-const TCP_SYN = 0x02;
-const TCP_RST = 0x04;
-const TCP_PSH = 0x08;
-const TCP_ACK = 0x10;
 
 // ------------------------------------------------------------------- events
 
@@ -292,27 +295,7 @@ export function create_agent_state(
   };
 }
 
-function mac_hi(bytes: Uint8Array, at: number): number {
-  return (bytes[at] << 24) | (bytes[at + 1] << 16) | (bytes[at + 2] << 8) | bytes[at + 3];
-}
-
-function mac_lo(bytes: Uint8Array, at: number): number {
-  return (bytes[at + 4] << 8) | bytes[at + 5];
-}
-
-function write_mac(bytes: Uint8Array, at: number, hi: number, lo: number): void {
-  bytes[at] = hi >>> 24;
-  bytes[at + 1] = (hi >>> 16) & 0xff;
-  bytes[at + 2] = (hi >>> 8) & 0xff;
-  bytes[at + 3] = hi & 0xff;
-  bytes[at + 4] = lo >>> 8;
-  bytes[at + 5] = lo & 0xff;
-}
-
 /** Wrap-safe "deadline has passed" on int32 milliseconds. */
-function due(deadline: number, now_ms: number): boolean {
-  return ((deadline - now_ms) | 0) <= 0;
-}
 
 // ------------------------------------------------------------------- events
 
@@ -620,7 +603,7 @@ export function agent_server_burst(
         continue;
       }
       // the stack took the request: from here this segment is an ordinary one
-      if (out[PAYLOAD_LENGTH] === 0 && (flags & (TCP_FIN | TCP_RST)) === 0) {
+      if (out[PAYLOAD_LENGTH] === 0 && (flags & (TCP_FLAG_FIN | TCP_FLAG_RST)) === 0) {
         desc[d + 2] = DROP;
         c[C.stack_ack_consumed]++;
         continue;
@@ -657,13 +640,13 @@ function translate_to_server(state: AgentState, bytes: Uint8Array, o: number, v:
       rewrite_timestamp(bytes, tcp, opts[OPT_TIMESTAMP_OFFSET], 0, -values[v + V_TS_DELTA]);
     }
   }
-  if ((out[TCP_FLAGS] & TCP_ACK) !== 0) {
+  if ((out[TCP_FLAGS] & TCP_FLAG_ACK) !== 0) {
     const ack = read_u32(bytes, tcp + 8);
     const new_ack = (ack + isn_delta) >>> 0;
     write_u32(bytes, tcp + 8, new_ack);
     checksum_update32(bytes, tcp + 16, ack, new_ack);
   }
-  write_mac(bytes, o, state.server_mac_hi, state.server_mac_lo);
+  write_mac_words(bytes, o, state.server_mac_hi, state.server_mac_lo);
   return true;
 }
 
@@ -696,7 +679,7 @@ function translate_to_client(state: AgentState, bytes: Uint8Array, o: number, v:
     write_u16(bytes, tcp + 14, scaled);
     checksum_update16(bytes, tcp + 16, window, scaled);
   }
-  write_mac(bytes, o, values[v + V_CLIENT_MAC_HI], values[v + V_CLIENT_MAC_LO]);
+  write_mac_words(bytes, o, values[v + V_CLIENT_MAC_HI], values[v + V_CLIENT_MAC_LO]);
   return true;
 }
 
@@ -708,10 +691,10 @@ function track_close(
   from_client: boolean,
   now: number,
 ): void {
-  if ((flags & (TCP_FIN | TCP_RST)) === 0) return;
+  if ((flags & (TCP_FLAG_FIN | TCP_FLAG_RST)) === 0) return;
   const values = state.table.values;
   const v = index * VALUES_PER_FLOW;
-  if ((flags & TCP_RST) !== 0) {
+  if ((flags & TCP_FLAG_RST) !== 0) {
     if (values[v + V_STATE] !== STATE_CLOSING) {
       values[v + V_END_REASON] = from_client ? END_CLIENT_RESET : END_SERVER_RESET;
     }
@@ -740,7 +723,7 @@ function consume_syn_ack(
   const values = state.table.values;
   const v = index * VALUES_PER_FLOW;
   const tcp = out[L4_OFFSET];
-  if ((flags & TCP_RST) !== 0) {
+  if ((flags & TCP_FLAG_RST) !== 0) {
     c[C.refused_stack_reset]++;
     push_event(state, EVENT_REFUSED, REFUSED_STACK_RESET, index);
     remove_flow(state, index);
@@ -748,7 +731,7 @@ function consume_syn_ack(
   }
   const expected_ack = (values[v + V_CLIENT_ISN] + 1) >>> 0;
   if (
-    (flags & (TCP_SYN | TCP_ACK)) !== (TCP_SYN | TCP_ACK) ||
+    (flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) !== (TCP_FLAG_SYN | TCP_FLAG_ACK) ||
     read_u32(bytes, tcp + 8) !== expected_ack
   ) {
     return; // not the answer to our SYN (a stale segment): ignore it
@@ -793,17 +776,17 @@ function stack_acknowledged(
   const values = state.table.values;
   const v = index * VALUES_PER_FLOW;
   const tcp = state.parse_out[L4_OFFSET];
-  if ((flags & TCP_RST) !== 0) {
+  if ((flags & TCP_FLAG_RST) !== 0) {
     c[C.refused_stack_reset]++;
     push_event(state, EVENT_REFUSED, REFUSED_STACK_RESET, index);
     remove_flow(state, index);
     return false;
   }
-  if ((flags & TCP_SYN) !== 0) {
+  if ((flags & TCP_FLAG_SYN) !== 0) {
     values[v + V_DEADLINE] = now | 0; // our ACK got lost: send ACK + request again
     return false;
   }
-  if ((flags & TCP_ACK) === 0) return false;
+  if ((flags & TCP_FLAG_ACK) === 0) return false;
   const request_end = (values[v + V_CLIENT_ISN] + 1 + values[v + V_REQUEST_LENGTH]) | 0;
   if (((read_u32(bytes, tcp + 8) | 0) - request_end | 0) < 0) return false;
   release_request(state, v);
@@ -846,7 +829,9 @@ export function agent_service(state: AgentState, now: number, emit: EmitFrame): 
       state.adopting[base + 2] = state.adopting[last + 2];
       continue;
     }
-    if (due(state.table.values[v + V_DEADLINE], now_ms)) adoption_timer(state, index, now, emit);
+    if (deadline_passed(state.table.values[v + V_DEADLINE], now_ms)) {
+      adoption_timer(state, index, now, emit);
+    }
     a++;
   }
   sweep_closed_and_idle(state, now, 64);
@@ -863,7 +848,7 @@ function adoption_timer(state: AgentState, index: number, now: number, emit: Emi
   if (given_up) {
     c[C.refused_stack_timeout]++;
     if (values[v + V_STATE] === STATE_REQUEST_SENT) {
-      emit(stack_frame(state, index, TCP_RST, 0), state.config.server_port);
+      emit(stack_frame(state, index, TCP_FLAG_RST, 0), state.config.server_port);
     }
     push_event(state, EVENT_REFUSED, REFUSED_STACK_TIMEOUT, index);
     remove_flow(state, index);
@@ -871,7 +856,7 @@ function adoption_timer(state: AgentState, index: number, now: number, emit: Emi
   }
   if (values[v + V_STATE] === STATE_SYN_SENT) {
     c[retries === 0 ? C.syn_sent : C.syn_retransmits]++;
-    emit(stack_frame(state, index, TCP_SYN, 0), state.config.server_port);
+    emit(stack_frame(state, index, TCP_FLAG_SYN, 0), state.config.server_port);
   } else {
     c[retries === 0 ? C.request_sent : C.request_retransmits]++;
     send_request(state, index, emit);
@@ -892,7 +877,10 @@ function send_request(state: AgentState, index: number, emit: EmitFrame): void {
   for (let sent = 0; sent < length || (length === 0 && sent === 0); sent += segment) {
     const end = Math.min(length, sent + segment);
     const payload = state.requests.subarray(base + sent, base + end);
-    emit(stack_frame(state, index, TCP_ACK | TCP_PSH, sent, payload), state.config.server_port);
+    emit(
+      stack_frame(state, index, TCP_FLAG_ACK | TCP_FLAG_PSH, sent, payload),
+      state.config.server_port,
+    );
     if (length === 0) break;
   }
 }
@@ -913,7 +901,7 @@ function stack_frame(
   const client_isn = values[v + V_CLIENT_ISN] >>> 0;
   const flow_flags = values[v + V_FLAGS];
   const options: TcpOption[] = [];
-  const syn = (flags & TCP_SYN) !== 0;
+  const syn = (flags & TCP_FLAG_SYN) !== 0;
   if (syn) {
     // the stack gets exactly what the client negotiated with the director
     options.push({ kind: "mss", value: values[v + V_CLIENT_MSS] || 536 });
@@ -922,7 +910,7 @@ function stack_frame(
       options.push({ kind: "nop" }, { kind: "wscale", shift: values[v + V_CLIENT_WSCALE] });
     }
   }
-  if ((flow_flags & F_TIMESTAMPS) !== 0 && (flags & TCP_RST) === 0) {
+  if ((flow_flags & F_TIMESTAMPS) !== 0 && (flags & TCP_FLAG_RST) === 0) {
     options.push({ kind: "nop" }, { kind: "nop" }, {
       kind: "timestamp",
       tsval: values[v + V_CLIENT_TSVAL] >>> 0,
@@ -930,7 +918,7 @@ function stack_frame(
     });
   }
   const client_mac = new Uint8Array(6);
-  write_mac(client_mac, 0, values[v + V_CLIENT_MAC_HI], values[v + V_CLIENT_MAC_LO]);
+  write_mac_words(client_mac, 0, values[v + V_CLIENT_MAC_HI], values[v + V_CLIENT_MAC_LO]);
   return build_tcp({
     src_mac: bytes_to_mac(client_mac),
     dst_mac: bytes_to_mac(state.config.server_mac),
@@ -959,7 +947,7 @@ function sweep_closed_and_idle(state: AgentState, now: number, max_scan: number)
       const v = i * VALUES_PER_FLOW;
       const s = values[v + V_STATE];
       let reason = 0;
-      if (s === STATE_CLOSING && due(values[v + V_DEADLINE], now_ms)) {
+      if (s === STATE_CLOSING && deadline_passed(values[v + V_DEADLINE], now_ms)) {
         reason = values[v + V_END_REASON];
       } else if (
         s === STATE_ESTABLISHED && now - table.last_seen[i] > state.config.idle_timeout_ms

@@ -17,6 +17,7 @@
 // built in director_service (the slow path).
 
 import { DESC_WORDS, DROP } from "../native/mod.ts";
+import { deadline_passed } from "./seq.ts";
 import { find_header_end } from "../control/http_request.ts";
 import { icmp_checksum_set, ipv4_checksum_set, tcp_checksum_set } from "./checksum.ts";
 import {
@@ -64,6 +65,8 @@ import {
   IP_PROTOCOL_TCP,
   L3_OFFSET,
   L4_OFFSET,
+  mac_hi,
+  mac_lo,
   parse_frame,
   PARSE_OK,
   PAYLOAD_LENGTH,
@@ -72,11 +75,17 @@ import {
   read_u32,
   SRC_IP,
   SRC_PORT,
+  TCP_FLAG_ACK,
+  TCP_FLAG_FIN,
+  TCP_FLAG_PSH,
+  TCP_FLAG_RST,
+  TCP_FLAG_SYN,
   TCP_FLAGS,
   TCP_OPTIONS_LENGTH,
   TCP_OPTIONS_OFFSET,
   u32_to_ip,
   VLAN_TCI,
+  write_mac_words,
   write_u16,
   write_u32,
 } from "./packet.ts";
@@ -136,12 +145,6 @@ const F_TIMESTAMPS = RECORD_FLAG_TIMESTAMPS;
 const F_WSCALE = 4;
 /** HANDING with a server being tried: its MAC is in D_SERVER_MAC. */
 const F_TRYING = 8;
-
-const TCP_FIN = 0x01;
-const TCP_SYN = 0x02;
-const TCP_RST = 0x04;
-const TCP_PSH = 0x08;
-const TCP_ACK = 0x10;
 
 /** Window scale the director announces when the client offers one. */
 export const DIRECTOR_WSCALE = 7;
@@ -311,27 +314,6 @@ export function create_director_state(
   };
 }
 
-function mac_hi(bytes: Uint8Array, at: number): number {
-  return (bytes[at] << 24) | (bytes[at + 1] << 16) | (bytes[at + 2] << 8) | bytes[at + 3];
-}
-
-function mac_lo(bytes: Uint8Array, at: number): number {
-  return (bytes[at + 4] << 8) | bytes[at + 5];
-}
-
-function write_mac(bytes: Uint8Array, at: number, hi: number, lo: number): void {
-  bytes[at] = hi >>> 24;
-  bytes[at + 1] = (hi >>> 16) & 0xff;
-  bytes[at + 2] = (hi >>> 8) & 0xff;
-  bytes[at + 3] = hi & 0xff;
-  bytes[at + 4] = lo >>> 8;
-  bytes[at + 5] = lo & 0xff;
-}
-
-function due(deadline: number, now_ms: number): boolean {
-  return ((deadline - now_ms) | 0) <= 0;
-}
-
 /** Index of (ip, port) among the served VIP ports; −2 if the IP is a VIP but the port is not; −1 otherwise. */
 function find_vip(state: DirectorState, ip: number, port: number): number {
   let is_vip = false;
@@ -417,11 +399,11 @@ function arp_reply_in_place(
   // target ← sender, sender ← (director MAC, VIP); Ethernet back to the asker
   const vip = read_u32(bytes, a + 24);
   for (let k = 0; k < 10; k++) bytes[a + 18 + k] = bytes[a + 8 + k];
-  write_mac(bytes, a + 8, state.director_mac_hi, state.director_mac_lo);
+  write_mac_words(bytes, a + 8, state.director_mac_hi, state.director_mac_lo);
   write_u32(bytes, a + 14, vip);
   write_u16(bytes, a + 6, 2);
   for (let k = 0; k < 6; k++) bytes[o + k] = bytes[a + 18 + k];
-  write_mac(bytes, o + 6, state.director_mac_hi, state.director_mac_lo);
+  write_mac_words(bytes, o + 6, state.director_mac_hi, state.director_mac_lo);
   state.counters[C.arp_replies]++;
   return true;
 }
@@ -445,7 +427,7 @@ function echo_reply_in_place(state: DirectorState, bytes: Uint8Array, o: number)
 /** Back towards the sender: Ethernet to its MAC from ours, IPv4 addresses swapped (checksum unchanged). */
 function swap_l2_l3(state: DirectorState, bytes: Uint8Array, o: number, ip: number): void {
   for (let k = 0; k < 6; k++) bytes[o + k] = bytes[o + 6 + k];
-  write_mac(bytes, o + 6, state.director_mac_hi, state.director_mac_lo);
+  write_mac_words(bytes, o + 6, state.director_mac_hi, state.director_mac_lo);
   const src = read_u32(bytes, ip + 12);
   write_u32(bytes, ip + 12, read_u32(bytes, ip + 16));
   write_u32(bytes, ip + 16, src);
@@ -476,10 +458,10 @@ function tcp_frame(
     c[C.dropped_port_closed]++;
     return false;
   }
-  if ((flags & (TCP_SYN | TCP_ACK | TCP_RST | TCP_FIN)) === TCP_SYN) {
+  if ((flags & (TCP_FLAG_SYN | TCP_FLAG_ACK | TCP_FLAG_RST | TCP_FLAG_FIN)) === TCP_FLAG_SYN) {
     return syn_ack_in_place(state, bytes, o, d, desc, now);
   }
-  if ((flags & (TCP_SYN | TCP_RST | TCP_ACK)) === TCP_ACK) {
+  if ((flags & (TCP_FLAG_SYN | TCP_FLAG_RST | TCP_FLAG_ACK)) === TCP_FLAG_ACK) {
     return cookie_ack(state, bytes, o, d, desc, vip_index, now);
   }
   c[C.dropped_no_flow]++;
@@ -531,7 +513,7 @@ function syn_ack_in_place(
   const length = write_segment(state, bytes, o, {
     seq: cookie,
     ack: (client_isn + 1) >>> 0,
-    flags: TCP_SYN | TCP_ACK,
+    flags: TCP_FLAG_SYN | TCP_FLAG_ACK,
     window: DIRECTOR_WINDOW,
     syn_options: true,
     sack,
@@ -592,7 +574,7 @@ function write_segment(
   const vip_port = read_u16(bytes, old_tcp + 2);
   // Ethernet: back to the sender, from the director
   for (let k = 0; k < 6; k++) bytes[o + k] = bytes[o + 6 + k];
-  write_mac(bytes, o + 6, state.director_mac_hi, state.director_mac_lo);
+  write_mac_words(bytes, o + 6, state.director_mac_hi, state.director_mac_lo);
   bytes[o + 12] = 0x08;
   bytes[o + 13] = 0x00;
   const ip = o + 14;
@@ -765,14 +747,14 @@ function established_frame(
   const flow_state = values[v + D_STATE];
   if (flow_state === STATE_FORWARDING) {
     // only the Ethernet header changes: to the server, from the director
-    write_mac(bytes, o, values[v + D_SERVER_MAC_HI], values[v + D_SERVER_MAC_LO]);
-    write_mac(bytes, o + 6, state.director_mac_hi, state.director_mac_lo);
+    write_mac_words(bytes, o, values[v + D_SERVER_MAC_HI], values[v + D_SERVER_MAC_LO]);
+    write_mac_words(bytes, o + 6, state.director_mac_hi, state.director_mac_lo);
     flow_touch(state.table, index, now);
     c[C.forwarded]++;
-    if ((flags & TCP_RST) !== 0) end_flow(state, index, GONE_CLIENT_RESET);
+    if ((flags & TCP_FLAG_RST) !== 0) end_flow(state, index, GONE_CLIENT_RESET);
     return true;
   }
-  if ((flags & TCP_RST) !== 0) {
+  if ((flags & TCP_FLAG_RST) !== 0) {
     if (flow_state === STATE_HANDING) {
       end_flow(state, index, GONE_CLIENT_RESET);
     } else {
@@ -787,8 +769,8 @@ function established_frame(
     // The server may answer before its agent's ACK reaches us: the client's
     // ACKs of that answer go to the server being tried (its agent drops them
     // if it refuses the hand-off).
-    write_mac(bytes, o, values[v + D_SERVER_MAC_HI], values[v + D_SERVER_MAC_LO]);
-    write_mac(bytes, o + 6, state.director_mac_hi, state.director_mac_lo);
+    write_mac_words(bytes, o, values[v + D_SERVER_MAC_HI], values[v + D_SERVER_MAC_LO]);
+    write_mac_words(bytes, o + 6, state.director_mac_hi, state.director_mac_lo);
     c[C.forwarded_while_handing]++;
     return true;
   }
@@ -813,7 +795,7 @@ function reading_frame(
   const tcp = out[L4_OFFSET];
   const flags = out[TCP_FLAGS];
   const payload_length = out[PAYLOAD_LENGTH];
-  if ((flags & TCP_FIN) !== 0 && payload_length === 0) {
+  if ((flags & TCP_FLAG_FIN) !== 0 && payload_length === 0) {
     remove_flow(state, index); // the client gave up before finishing its request
     return false;
   }
@@ -871,7 +853,7 @@ function ack_client(
   const f = segment_scratch;
   f.seq = (values[v + D_DIRECTOR_ISN] + 1) >>> 0;
   f.ack = (values[v + D_CLIENT_ISN] + 1 + acked) >>> 0;
-  f.flags = TCP_ACK;
+  f.flags = TCP_FLAG_ACK;
   f.window = (values[v + D_FLAGS] & F_WSCALE) !== 0
     ? DIRECTOR_WINDOW >> DIRECTOR_WSCALE
     : DIRECTOR_WINDOW;
@@ -898,7 +880,7 @@ function hand_off(state: DirectorState, index: number, request_length: number, n
   write_u32(r, R_VIP, table.dst_ip[index] >>> 0);
   write_u16(r, R_CLIENT_PORT, table.ports[index] >>> 16);
   write_u16(r, R_VIP_PORT, table.ports[index] & 0xffff);
-  write_mac(r, R_CLIENT_MAC, values[v + D_CLIENT_MAC_HI], values[v + D_CLIENT_MAC_LO]);
+  write_mac_words(r, R_CLIENT_MAC, values[v + D_CLIENT_MAC_HI], values[v + D_CLIENT_MAC_LO]);
   r[R_FLAGS] = flags & (F_SACK | F_TIMESTAMPS);
   r[R_FLAGS + 1] = 0;
   write_u32(r, R_CLIENT_ISN, values[v + D_CLIENT_ISN] >>> 0);
@@ -959,13 +941,14 @@ function responding_frame(
   const out = state.parse_out;
   const values = state.table.values;
   const v = index * VALUES_PER_FLOW;
-  if ((out[TCP_FLAGS] & TCP_FIN) === 0) return false;
+  if ((out[TCP_FLAGS] & TCP_FLAG_FIN) === 0) return false;
+  note_client_segment(state, bytes, v); // our final ACK echoes the FIN's TSval (RFC 7323)
   const response = state.responses.get(values[v + D_STATUS]);
   const fin_seq = read_u32(bytes, out[L4_OFFSET] + 4) + out[PAYLOAD_LENGTH];
   const f = segment_scratch;
   f.seq = (values[v + D_DIRECTOR_ISN] + 1 + (response?.length ?? 0) + 1) >>> 0;
   f.ack = (fin_seq + 1) >>> 0;
-  f.flags = TCP_ACK;
+  f.flags = TCP_FLAG_ACK;
   f.window = 0;
   f.syn_options = false;
   f.sack = false;
@@ -1060,10 +1043,12 @@ function sweep(state: DirectorState, now: number, emit: EmitFrame, max_scan: num
     if (table.used[i] === 1) {
       const v = i * VALUES_PER_FLOW;
       const s = values[v + D_STATE];
-      if (s === STATE_READING && due(values[v + D_DEADLINE], now_ms)) {
+      if (s === STATE_READING && deadline_passed(values[v + D_DEADLINE], now_ms)) {
         respond(state, i, 408, now); // slowloris: the head did not come in time
       }
-      if (values[v + D_STATE] === STATE_RESPONDING && due(values[v + D_DEADLINE], now_ms)) {
+      if (
+        values[v + D_STATE] === STATE_RESPONDING && deadline_passed(values[v + D_DEADLINE], now_ms)
+      ) {
         if (values[v + D_RETRIES] >= 3) {
           remove_flow(state, i);
           continue; // a later flow may have shifted into slot i
@@ -1072,7 +1057,7 @@ function sweep(state: DirectorState, now: number, emit: EmitFrame, max_scan: num
         if (values[v + D_RETRIES] > 0) state.counters[C.response_retransmits]++;
         values[v + D_DEADLINE] = (now + 300 * (1 << values[v + D_RETRIES])) | 0;
         values[v + D_RETRIES]++;
-      } else if (s === STATE_HANDING && due(values[v + D_DEADLINE], now_ms)) {
+      } else if (s === STATE_HANDING && deadline_passed(values[v + D_DEADLINE], now_ms)) {
         state.counters[C.handoffs_pending]--;
         end_flow(state, i, GONE_TIMEOUT);
         continue;
@@ -1096,7 +1081,7 @@ function send_response(state: DirectorState, index: number, emit: EmitFrame): vo
   flow_key(table, index, state.key_scratch);
   const [client_ip, vip, client_port, vip_port] = state.key_scratch;
   const client_mac = new Uint8Array(6);
-  write_mac(client_mac, 0, values[v + D_CLIENT_MAC_HI], values[v + D_CLIENT_MAC_LO]);
+  write_mac_words(client_mac, 0, values[v + D_CLIENT_MAC_HI], values[v + D_CLIENT_MAC_LO]);
   const ts = (values[v + D_FLAGS] & F_TIMESTAMPS) !== 0;
   emit(
     build_tcp({
@@ -1108,7 +1093,7 @@ function send_response(state: DirectorState, index: number, emit: EmitFrame): vo
       dst_port: client_port,
       seq: (values[v + D_DIRECTOR_ISN] + 1) >>> 0,
       ack: (values[v + D_CLIENT_ISN] + 1 + values[v + D_REQUEST_LENGTH]) >>> 0,
-      flags: TCP_ACK | TCP_PSH | TCP_FIN,
+      flags: TCP_FLAG_ACK | TCP_FLAG_PSH | TCP_FLAG_FIN,
       window: 0,
       options: ts
         ? [{ kind: "nop" }, { kind: "nop" }, {

@@ -414,6 +414,31 @@ export function bytes_to_mac(bytes: Uint8Array, offset = 0): string {
   return parts.join(":");
 }
 
+// ------------------------------------------------ MACs as two numbers (hot path)
+//
+// Flow tables keep a MAC in two int32 words (first four bytes, last two), so
+// a rewrite is two stores and a compare is two compares.
+
+/** The first four bytes of the MAC at `at`, big-endian, as int32. */
+export function mac_hi(bytes: Uint8Array, at: number): number {
+  return (bytes[at] << 24) | (bytes[at + 1] << 16) | (bytes[at + 2] << 8) | bytes[at + 3];
+}
+
+/** The last two bytes of the MAC at `at`. */
+export function mac_lo(bytes: Uint8Array, at: number): number {
+  return (bytes[at + 4] << 8) | bytes[at + 5];
+}
+
+/** Writes a MAC given as (mac_hi, mac_lo) at `at`. */
+export function write_mac_words(bytes: Uint8Array, at: number, hi: number, lo: number): void {
+  bytes[at] = hi >>> 24;
+  bytes[at + 1] = (hi >>> 16) & 0xff;
+  bytes[at + 2] = (hi >>> 8) & 0xff;
+  bytes[at + 3] = hi & 0xff;
+  bytes[at + 4] = lo >>> 8;
+  bytes[at + 5] = lo & 0xff;
+}
+
 // ------------------------------------------------------- builders (non-hot)
 
 export const BROADCAST_MAC = "ff:ff:ff:ff:ff:ff";

@@ -44,3 +44,11 @@ export function seq_ge(a: number, b: number): boolean {
 export function seq_between(seq: number, low: number, high: number): boolean {
   return ((seq - low) >>> 0) <= ((high - low) >>> 0);
 }
+
+/**
+ * True once an int32 millisecond deadline has come (wrap-safe: deadlines are
+ * stored as `ms | 0` in flow tables, and the difference is what counts).
+ */
+export function deadline_passed(deadline_ms: number, now_ms: number): boolean {
+  return ((deadline_ms - now_ms) | 0) <= 0;
+}
