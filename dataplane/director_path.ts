@@ -17,7 +17,7 @@
 // built in director_service (the slow path).
 
 import { DESC_WORDS, DROP } from "../native/mod.ts";
-import { deadline_passed } from "./seq.ts";
+import { deadline_passed, seq_sub } from "./seq.ts";
 import { find_header_end } from "../control/http_request.ts";
 import { icmp_checksum_set, ipv4_checksum_set, tcp_checksum_set } from "./checksum.ts";
 import {
@@ -181,6 +181,7 @@ export const DIRECTOR_COUNTER_NAMES = [
   "bad_cookies",
   "requests_complete",
   "request_segments",
+  "request_duplicates",
   "out_of_order_dropped",
   "handoffs_pending",
   "forwarded",
@@ -802,17 +803,24 @@ function reading_frame(
   if (payload_length === 0) return false; // a bare ACK: nothing to do
   const have = values[v + D_REQUEST_LENGTH];
   const expected = (values[v + D_CLIENT_ISN] + 1 + have) >>> 0;
-  if (read_u32(bytes, tcp + 4) !== expected) {
-    c[C.out_of_order_dropped]++; // the client retransmits in order
+  // bytes of this segment we already hold (a retransmission, whole or in part)
+  const already = seq_sub(expected, read_u32(bytes, tcp + 4));
+  if (already < 0) {
+    c[C.out_of_order_dropped]++; // a gap before it: the client retransmits in order
     return false;
   }
-  c[C.request_segments]++;
   note_client_segment(state, bytes, v);
+  if (already >= payload_length) {
+    // all old: our ACK was lost, so say again what we have
+    c[C.request_duplicates]++;
+    return ack_client(state, bytes, o, d, desc, v, have);
+  }
+  c[C.request_segments]++;
   const max = state.config.max_header;
   const base = values[v + D_REQUEST_SLOT] * (max + 1);
-  const take = Math.min(payload_length, max + 1 - have);
+  const take = Math.min(payload_length - already, max + 1 - have);
   const buffer = state.buffers;
-  const from = out[PAYLOAD_OFFSET];
+  const from = out[PAYLOAD_OFFSET] + already;
   for (let k = 0; k < take; k++) buffer[base + have + k] = bytes[from + k];
   const total = have + take;
   // CRLFCRLF may straddle segments: search from 3 bytes back
