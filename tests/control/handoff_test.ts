@@ -37,6 +37,7 @@ import {
   parse_key_text,
   WSCALE_NONE,
 } from "../../control/handoff.ts";
+import { mulberry32 } from "../support/random.ts";
 
 const KEY_HEX = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 const KEY = await import_handoff_key(parse_key_text(KEY_HEX));
@@ -645,17 +646,6 @@ Deno.test("decode counters count every outcome", async () => {
 
 // ---------------------------------------------------------------------------
 // fuzz
-
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function random_int(random: () => number, below: number): number {
   return Math.floor(random() * below);

@@ -7,17 +7,7 @@ import {
   REQUEST_MAX_HEADERS,
   type RequestHead,
 } from "../../control/http_request.ts";
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from "../support/random.ts";
 
 /** Bytes of a string, one byte per UTF-16 unit (so "\x00" and "\xe9" are single raw bytes). */
 function raw(text: string): Uint8Array {

@@ -7,17 +7,7 @@ import {
   type SelectionServer,
   url_key,
 } from "../../control/selection.ts";
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from "../support/random.ts";
 
 const KEY_COUNT = 100_000;
 const HOSTS = ["www.example.com", "img.example.com", "shop.example.org", "10.0.0.7:8080"];

@@ -34,18 +34,9 @@ import {
   write_u16,
   write_u32,
 } from "../../dataplane/packet.ts";
+import { mulberry32 } from "../support/random.ts";
 
 // Seeded PRNG so failures reproduce.
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // A deliberately naive reference: pad, sum 16-bit words with BigInt, fold.
 function reference_checksum(data: number[]): number {

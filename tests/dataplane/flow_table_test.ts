@@ -14,17 +14,7 @@ import {
   type FlowTable,
 } from "../../dataplane/flow_table.ts";
 import { ip_to_u32 } from "../../dataplane/packet.ts";
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from "../support/random.ts";
 
 type Key = [number, number, number, number];
 

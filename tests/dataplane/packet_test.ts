@@ -79,17 +79,7 @@ import {
   write_u16,
   write_u32,
 } from "../../dataplane/packet.ts";
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from "../support/random.ts";
 
 const CLIENT = { mac: "02:00:00:00:00:0c", ip: "198.18.0.10", port: 40001 };
 const VIP = { mac: "02:00:00:00:00:0d", ip: "198.18.0.100", port: 80 };

@@ -8,17 +8,7 @@ import {
   seq_lt,
   seq_sub,
 } from "../../dataplane/seq.ts";
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from "../support/random.ts";
 
 const MAX = 0xffffffff;
 const HALF = 0x80000000;

@@ -15,17 +15,7 @@ import {
   create_cookie_key,
   halfsiphash32,
 } from "../../dataplane/syn_cookie.ts";
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from "../support/random.ts";
 
 function random_u32(random: () => number): number {
   return Math.floor(random() * 4294967296) >>> 0;

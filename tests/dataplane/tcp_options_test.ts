@@ -38,17 +38,7 @@ import {
   TCP_OPTION_FIELDS,
   type TcpOption,
 } from "../../dataplane/tcp_options.ts";
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from "../support/random.ts";
 
 function parse_options(bytes: number[] | Uint8Array, offset = 0, length?: number) {
   const data = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
