@@ -178,5 +178,12 @@ async function write_json(
 }
 
 if (import.meta.main) {
-  Deno.exit(await main(Deno.args));
+  // `deno task bench -- ARGS` passes its "--" through: drop it
+  const args = Deno.args[0] === "--" ? Deno.args.slice(1) : Deno.args;
+  // --lab: the lab bench instead (baton's director beside HAProxy in namespaces).
+  if (args.includes("--lab")) {
+    const { lab_bench_main } = await import("./lab_bench.ts");
+    Deno.exit(await lab_bench_main(args.filter((arg) => arg !== "--lab")));
+  }
+  Deno.exit(await main(args));
 }

@@ -52,7 +52,7 @@ export type AgentControlReply =
 
 const FLOW_END_RETRY_MS = 500;
 const FLOW_END_TRIES = 6;
-const EVENT_POLL_MS = 2;
+const EVENT_POLL_MS = 1;
 
 interface Director {
   address: string;

@@ -319,9 +319,9 @@ function director_section(director: Json, max_datagram: number): DirectorSection
       50,
       600_000,
     ),
-    health_timeout_ms: integer(health.timeout_ms ?? 500, `${at}.health.timeout_ms`, 10, 60_000),
+    health_timeout_ms: integer(health.timeout_ms ?? 2000, `${at}.health.timeout_ms`, 10, 60_000),
     health_path: path,
-    fail_after: integer(health.fail_after ?? 2, `${at}.health.fail_after`, 1, 100),
+    fail_after: integer(health.fail_after ?? 3, `${at}.health.fail_after`, 1, 100),
     idle_timeout_ms: integer(timeouts.idle_s ?? 300, `${at}.timeouts.idle_s`, 1, 86_400) * 1000,
     drain_grace_ms:
       integer(timeouts.drain_grace_s ?? 30, `${at}.timeouts.drain_grace_s`, 0, 86_400) *

@@ -129,6 +129,7 @@ const counters: Record<string, number> = {
   verdict_ring_full: 0,
   health_checks: 0,
   health_failures: 0,
+  fail_open: 0,
 };
 const decode_counters = new_decode_counters();
 let control: {
@@ -272,9 +273,14 @@ async function start(spec: DirectorControlSpec): Promise<typeof control & object
       }
       selection_key = url_key(head.host || u32_to_ip(record.vip), head.path);
     }
+    // Healthy servers only; when none is, all of them (fail open): under
+    // overload health checks time out everywhere at once, and 503 for
+    // everything would be worse than trying.
+    const healthy = vip.servers.some((i) => servers[i].healthy && servers[i].weight > 0);
+    if (!healthy) counters.fail_open++;
     const candidates = vip.servers.map((i) => ({
       name: servers[i].name,
-      weight: servers[i].healthy ? servers[i].weight : 0,
+      weight: servers[i].healthy || !healthy ? servers[i].weight : 0,
     }));
     const order = rendezvous_order(selection_key, candidates).map((k) => vip.servers[k]);
     if (order.length === 0) {

@@ -38,7 +38,7 @@ export function lab_roles_config(lab: Lab, options: LabConfigOptions): Record<st
         health: `${s.control_ip}:80`,
       })),
       limits: { request_timeout_ms: options.request_timeout_ms ?? 5000 },
-      health: { interval_ms: options.health_interval_ms ?? 1000, timeout_ms: 500, fail_after: 2 },
+      health: { interval_ms: options.health_interval_ms ?? 1000, timeout_ms: 1000, fail_after: 2 },
       timeouts: { drain_grace_s: 30 },
     },
     agents: lab.servers.map((s, i) => ({
