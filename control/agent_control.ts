@@ -71,6 +71,7 @@ const counters: Record<string, number> = {
   datagrams_received: 0,
   handoffs_queued: 0,
   handoffs_too_large: 0,
+  cancels_received: 0,
   adoption_ring_full: 0,
   acks_sent: 0,
   nacks_sent: 0,
@@ -146,6 +147,29 @@ async function start(spec: AgentControlSpec): Promise<() => void> {
       });
       if (native.ring_enqueue(spec.adoption_ring, request)) counters.handoffs_queued++;
       else counters.adoption_ring_full++; // the director retransmits
+    } else if (message.type === "handoff_cancel") {
+      // the director went elsewhere: the dataplane resets the stack's side and forgets the flow
+      counters.cancels_received++;
+      const cancel = encode_handoff_record({
+        epoch: message.epoch,
+        id: message.id,
+        ...message.key,
+        client_mac: new Uint8Array(6),
+        client_isn: 0,
+        director_next_seq: 0,
+        client_window: 0,
+        client_mss: 0,
+        client_wscale: 255,
+        director_wscale: 255,
+        sack_permitted: false,
+        timestamps: false,
+        cancel: true,
+        client_tsval: 0,
+        director_tsval: 0,
+        request: new Uint8Array(0),
+      });
+      if (!native.ring_enqueue(spec.adoption_ring, cancel)) counters.adoption_ring_full++;
+      directors.delete(flow);
     } else if (message.type === "flow_end_ack") {
       if (pending_flow_ends.delete(flow)) counters.flow_ends_acked++;
     } else {

@@ -130,6 +130,8 @@ const counters: Record<string, number> = {
   health_checks: 0,
   health_failures: 0,
   fail_open: 0,
+  cancels_sent: 0,
+  late_acks: 0,
 };
 const decode_counters = new_decode_counters();
 let control: {
@@ -230,6 +232,17 @@ async function start(spec: DirectorControlSpec): Promise<typeof control & object
     tell_dataplane(VERDICT_RESPOND, key, status);
   }
 
+  /** Tells an agent to forget a hand-off the director no longer wants (best effort). */
+  async function cancel(id: number, key: FlowKey, agent: { host: string; port: number }) {
+    counters.cancels_sent++;
+    const datagram = await encode_message(
+      { type: "handoff_cancel", epoch, id, key },
+      hmac_key,
+      { max_datagram: spec.max_datagram },
+    );
+    send(datagram, agent);
+  }
+
   function server_failed(index: number): void {
     const server = servers[index];
     server.handoff_failures++;
@@ -271,7 +284,9 @@ async function start(spec: DirectorControlSpec): Promise<typeof control & object
         respond(key, head.status === 431 ? 431 : 400);
         return;
       }
-      selection_key = url_key(head.host || u32_to_ip(record.vip), head.path);
+      // the query selects content too (?page=2): it is part of the key
+      const path = head.query === "" ? head.path : `${head.path}?${head.query}`;
+      selection_key = url_key(head.host || u32_to_ip(record.vip), path);
     }
     // Healthy servers only; when none is, all of them (fail open): under
     // overload health checks time out everywhere at once, and 503 for
@@ -347,7 +362,7 @@ async function start(spec: DirectorControlSpec): Promise<typeof control & object
     tell_dataplane(VERDICT_TRY, p.key, servers[server].mac_hi, servers[server].mac_lo);
   }
 
-  socket.on("message", async (datagram: Uint8Array, from: { address: string; port: number }) => {
+  socket.on("message", async (datagram: Uint8Array, sender: { address: string; port: number }) => {
     const result = await decode_message(datagram, hmac_key, { max_datagram: spec.max_datagram });
     count_decode(decode_counters, result);
     if (!result.ok) return;
@@ -356,7 +371,19 @@ async function start(spec: DirectorControlSpec): Promise<typeof control & object
       if (message.epoch !== epoch) return;
       const flow = pending_by_id.get(message.id);
       const p = flow === undefined ? undefined : pending.get(flow);
-      if (!p || flow === undefined) return; // a duplicate answer
+      if (!p || flow === undefined) {
+        // an ACK for a hand-off we gave up on (or a duplicate of one we took):
+        // unless this flow is forwarded to that very agent, it must forget it
+        const forwarded_to = forwarding.get(flow_key_string(message.key));
+        const from_agent = servers.findIndex((s) =>
+          s.agent.host === sender.address && s.agent.port === sender.port
+        );
+        if (message.type === "handoff_ack" && forwarded_to !== from_agent) {
+          counters.late_acks++;
+          await cancel(message.id, message.key, { host: sender.address, port: sender.port });
+        }
+        return;
+      }
       if (message.type === "handoff_ack") {
         counters.handoffs_acked++;
         pending_by_id.delete(p.id);
@@ -391,7 +418,7 @@ async function start(spec: DirectorControlSpec): Promise<typeof control & object
         hmac_key,
         { max_datagram: spec.max_datagram },
       );
-      send(ack, { host: from.address, port: from.port });
+      send(ack, { host: sender.address, port: sender.port });
     } else {
       counters.unexpected_messages++;
     }
@@ -442,6 +469,8 @@ async function start(spec: DirectorControlSpec): Promise<typeof control & object
         } else {
           counters.handoff_timeouts++;
           server_failed(p.server);
+          // the agent may have adopted it after all: it must not keep the flow
+          await cancel(p.id, p.key, servers[p.server].agent);
           await try_next_server(flow, p);
         }
       }

@@ -68,7 +68,13 @@ export const FLOW_END_REASON_NAMES: Readonly<Record<FlowEndReason, string>> = {
   4: "idle_timeout",
 };
 
-export type MessageType = "handoff" | "handoff_ack" | "handoff_nack" | "flow_end" | "flow_end_ack";
+export type MessageType =
+  | "handoff"
+  | "handoff_ack"
+  | "handoff_nack"
+  | "flow_end"
+  | "flow_end_ack"
+  | "handoff_cancel";
 
 /** The type byte on the wire. */
 export const MESSAGE_TYPE_CODES: Readonly<Record<MessageType, number>> = {
@@ -77,6 +83,8 @@ export const MESSAGE_TYPE_CODES: Readonly<Record<MessageType, number>> = {
   handoff_nack: 3,
   flow_end: 4,
   flow_end_ack: 5,
+  /** Director → agent: forget this hand-off (the director gave up on it, or its ACK came too late). */
+  handoff_cancel: 6,
 };
 const MESSAGE_TYPES_BY_CODE: readonly (MessageType | undefined)[] = [
   undefined,
@@ -85,6 +93,7 @@ const MESSAGE_TYPES_BY_CODE: readonly (MessageType | undefined)[] = [
   "handoff_nack",
   "flow_end",
   "flow_end_ack",
+  "handoff_cancel",
 ];
 
 const FLAG_SACK_PERMITTED = 0x01;
@@ -175,7 +184,16 @@ export interface FlowEnd extends MessageHeader {
 export interface FlowEndAck extends MessageHeader {
   type: "flow_end_ack";
 }
-export type HandoffMessage = Handoff | HandoffAck | HandoffNack | FlowEnd | FlowEndAck;
+export interface HandoffCancel extends MessageHeader {
+  type: "handoff_cancel";
+}
+export type HandoffMessage =
+  | Handoff
+  | HandoffAck
+  | HandoffNack
+  | FlowEnd
+  | FlowEndAck
+  | HandoffCancel;
 
 export type DecodeFailure =
   | "truncated"
@@ -530,6 +548,7 @@ function check_message(message: HandoffMessage): string | undefined {
       return undefined;
     case "handoff_ack":
     case "flow_end_ack":
+    case "handoff_cancel":
       return undefined;
     default:
       return `unknown message type ${(message as { type: unknown }).type}`;

@@ -24,6 +24,8 @@
 
 /** The virtual IP the director owns and every server holds on lo (DSR). */
 export const LAB_VIP = "198.18.0.100";
+/** A second VIP, balanced by 4-tuple (no request read): every server holds it too. */
+export const LAB_VIP_L4 = "198.18.0.101";
 /** The lab's data subnet (client, VIP, servers' fabric addresses). */
 export const LAB_SUBNET = "198.18.0.0/24";
 /** The lab's control network: the dp namespace and the servers, on a bridge of its own. */
@@ -81,6 +83,7 @@ export interface Lab {
   state_dir: string;
   subnet: string;
   vip: string;
+  vip_l4: string;
   namespaces: { client: string; switch: string; dp: string; servers: string[] };
   client: { ns: string; if: string; ip: string; mac: string; switch_port: string };
   bridge: { ns: string; name: string; mac: string };
@@ -363,6 +366,7 @@ function describe_lab(prefix: string, servers: number): Lab {
     state_dir: dir,
     subnet: LAB_SUBNET,
     vip: LAB_VIP,
+    vip_l4: LAB_VIP_L4,
     namespaces: {
       client: `${prefix}client`,
       switch: `${prefix}sw`,
@@ -595,6 +599,9 @@ async function configure_addresses(lab: Lab): Promise<void> {
       check: true,
     });
     await run([ip, "-n", server.ns, "addr", "add", `${lab.vip}/32`, "dev", "lo"], {
+      check: true,
+    });
+    await run([ip, "-n", server.ns, "addr", "add", `${lab.vip_l4}/32`, "dev", "lo"], {
       check: true,
     });
   }

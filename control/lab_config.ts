@@ -29,7 +29,10 @@ export function lab_roles_config(lab: Lab, options: LabConfigOptions): Record<st
     director: {
       port: 0,
       control: `${control_ip}:7700`,
-      vips: [{ address: lab.vip, ports: [80], policy: options.policy ?? "url_hash" }],
+      vips: [
+        { address: lab.vip, ports: [80], policy: options.policy ?? "url_hash" },
+        { address: lab.vip_l4, ports: [80], policy: "l4_hash" },
+      ],
       servers: lab.servers.map((s, i) => ({
         name: `srv${s.id}`,
         weight: options.weights?.[i] ?? 1,

@@ -38,6 +38,7 @@ import {
   R_REQUEST_LENGTH,
   R_VIP,
   R_VIP_PORT,
+  RECORD_FLAG_CANCEL,
   RECORD_FLAG_SACK,
   RECORD_FLAG_TIMESTAMPS,
 } from "./handoff_record.ts";
@@ -182,6 +183,7 @@ export const AGENT_COUNTER_NAMES = [
   "stack_ack_consumed",
   "handoffs_received",
   "handoffs_duplicate",
+  "cancelled",
   "adopted",
   "refused_table_full",
   "refused_stack_reset",
@@ -338,7 +340,12 @@ export function next_agent_event(state: AgentState, out: Int32Array): boolean {
 // ---------------------------------------------------------------- adoption
 
 /** Starts adopting a handed-off connection (slow path: once per hand-off). */
-export function agent_adopt(state: AgentState, request: Uint8Array, now: number): void {
+export function agent_adopt(
+  state: AgentState,
+  request: Uint8Array,
+  now: number,
+  emit: EmitFrame,
+): void {
   const c = state.counters;
   const table = state.table;
   c[C.handoffs_received]++;
@@ -353,6 +360,11 @@ export function agent_adopt(state: AgentState, request: Uint8Array, now: number)
   const epoch = read_u32(request, R_EPOCH) | 0;
   const id = read_u32(request, R_ID) | 0;
   const request_length = read_u16(request, R_REQUEST_LENGTH);
+  if ((request[R_FLAGS] & RECORD_FLAG_CANCEL) !== 0) {
+    const index = flow_lookup(table, client_ip, vip, client_port, vip_port);
+    agent_cancel(state, index, { epoch, id, emit });
+    return;
+  }
   learn_vip(state, vip);
 
   let index = flow_lookup(table, client_ip, vip, client_port, vip_port);
@@ -428,6 +440,28 @@ export function agent_adopt(state: AgentState, request: Uint8Array, now: number)
   state.adopting[a + 1] = vip | 0;
   state.adopting[a + 2] = (client_port << 16) | vip_port;
   state.counters[C.flows] = table.count;
+}
+
+/**
+ * The director gave up on this hand-off (it went to another server): the
+ * stack's half of the connection is reset and the flow forgotten, so no
+ * late segment from this server can reach the client.
+ */
+function agent_cancel(
+  state: AgentState,
+  index: number,
+  ids: { epoch: number; id: number; emit: EmitFrame },
+): void {
+  if (index < 0) return;
+  const values = state.table.values;
+  const v = index * VALUES_PER_FLOW;
+  if (values[v + V_EPOCH] !== ids.epoch || values[v + V_ID] !== ids.id) return;
+  ids.emit(
+    stack_frame(state, index, TCP_FLAG_RST, values[v + V_REQUEST_LENGTH]),
+    state.config.server_port,
+  );
+  remove_flow(state, index);
+  state.counters[C.cancelled]++;
 }
 
 function push_refusal(state: AgentState, request: Uint8Array, reason: number): void {
@@ -860,6 +894,14 @@ function adoption_timer(state: AgentState, index: number, now: number, emit: Emi
   } else {
     c[retries === 0 ? C.request_sent : C.request_retransmits]++;
     send_request(state, index, emit);
+    if (values[v + V_REQUEST_LENGTH] === 0) {
+      // nothing to deliver (an L4 hand-off): the handshake ACK completes the adoption
+      release_request(state, v);
+      values[v + V_STATE] = STATE_ESTABLISHED;
+      c[C.adopted]++;
+      push_event(state, EVENT_ADOPTED, 0, index);
+      return;
+    }
   }
   values[v + V_RETRIES] = retries + 1;
   values[v + V_DEADLINE] = (now + rto) | 0;
@@ -873,15 +915,18 @@ function send_request(state: AgentState, index: number, emit: EmitFrame): void {
     64,
     Math.min(values[v + V_SERVER_MSS], values[v + V_CLIENT_MSS] || 1460, 1460),
   );
+  if (length === 0) {
+    emit(stack_frame(state, index, TCP_FLAG_ACK, 0), state.config.server_port);
+    return;
+  }
   const base = values[v + V_REQUEST_SLOT] * state.config.max_request;
-  for (let sent = 0; sent < length || (length === 0 && sent === 0); sent += segment) {
+  for (let sent = 0; sent < length; sent += segment) {
     const end = Math.min(length, sent + segment);
     const payload = state.requests.subarray(base + sent, base + end);
     emit(
       stack_frame(state, index, TCP_FLAG_ACK | TCP_FLAG_PSH, sent, payload),
       state.config.server_port,
     );
-    if (length === 0) break;
   }
 }
 

@@ -98,7 +98,7 @@ export function agent_round(runner: AgentRunner, now: number): number {
   for (let k = 0; k < ADOPTIONS_PER_ROUND; k++) {
     const length = native.ring_dequeue(spec.adoption_ring, runner.adoption_buffer);
     if (length < 0) break;
-    agent_adopt(state, runner.adoption_buffer.subarray(0, length), now);
+    agent_adopt(state, runner.adoption_buffer.subarray(0, length), now, runner.emitter.emit);
   }
   agent_service(state, now, runner.emitter.emit);
   runner.emitter.flush();

@@ -28,6 +28,8 @@ export interface HandoffRecord {
   director_wscale: number;
   sack_permitted: boolean;
   timestamps: boolean;
+  /** A cancellation of hand-off (epoch, id), not a hand-off. */
+  cancel?: boolean;
   client_tsval: number;
   director_tsval: number;
   request: Uint8Array;
@@ -55,6 +57,8 @@ export const R_REQUEST = 52;
 
 export const RECORD_FLAG_SACK = 1;
 export const RECORD_FLAG_TIMESTAMPS = 2;
+/** Not a hand-off but its cancellation (director → agent): forget (epoch, id). */
+export const RECORD_FLAG_CANCEL = 0x80;
 
 /** Serializes a record (control side; allocates). */
 export function encode_handoff_record(record: HandoffRecord): Uint8Array {
@@ -67,7 +71,7 @@ export function encode_handoff_record(record: HandoffRecord): Uint8Array {
   write_u16(out, R_VIP_PORT, record.vip_port);
   out.set(record.client_mac.subarray(0, 6), R_CLIENT_MAC);
   out[R_FLAGS] = (record.sack_permitted ? RECORD_FLAG_SACK : 0) |
-    (record.timestamps ? RECORD_FLAG_TIMESTAMPS : 0);
+    (record.timestamps ? RECORD_FLAG_TIMESTAMPS : 0) | (record.cancel ? RECORD_FLAG_CANCEL : 0);
   write_u32(out, R_CLIENT_ISN, record.client_isn);
   write_u32(out, R_DIRECTOR_NEXT, record.director_next_seq);
   write_u32(out, R_CLIENT_TSVAL, record.client_tsval);

@@ -198,6 +198,11 @@ const ROUND_TRIPS: RoundTripCase[] = [
     message: { type: "handoff_ack", epoch: 1, id: 2, key: FLOW },
     length: 60,
   },
+  {
+    description: "HANDOFF_CANCEL",
+    message: { type: "handoff_cancel", epoch: 1, id: 3, key: FLOW },
+    length: 60,
+  },
   ...([
     NACK_TABLE_FULL,
     NACK_STACK_RESET,
@@ -335,7 +340,7 @@ const FAILURES: FailureCase[] = [
   { description: "version 2", mutate: (b) => with_u8(b, 2, 2), expected: "bad_version" },
   { description: "version 0", mutate: (b) => with_u8(b, 2, 0), expected: "bad_version" },
   { description: "type 0", mutate: (b) => with_u8(b, 3, 0), expected: "bad_type" },
-  { description: "type 6", mutate: (b) => with_u8(b, 3, 6), expected: "bad_type" },
+  { description: "type 7", mutate: (b) => with_u8(b, 3, 7), expected: "bad_type" },
   { description: "type 255", mutate: (b) => with_u8(b, 3, 255), expected: "bad_type" },
   {
     description: "a trailing byte after the MAC",
@@ -720,7 +725,14 @@ function flip_bits(bytes: Uint8Array, bits: number[]): Uint8Array {
 
 Deno.test("fuzz: decode never throws and accepts only what encode signed", async () => {
   const random = mulberry32(0xbad5eed);
-  const TYPES = ["handoff", "handoff_ack", "handoff_nack", "flow_end", "flow_end_ack"] as const;
+  const TYPES = [
+    "handoff",
+    "handoff_ack",
+    "handoff_nack",
+    "flow_end",
+    "flow_end_ack",
+    "handoff_cancel",
+  ] as const;
   const valid: { message: HandoffMessage; bytes: Uint8Array }[] = [];
   for (let i = 0; i < 40; i++) {
     const message = random_message(random, TYPES[i % TYPES.length]);
