@@ -4,6 +4,8 @@
 // the tests, the benchmarks and the demo; every process gets its own
 // --file-prefix from the caller.
 
+import { remove_runtime_dir } from "../dataplane/engine.ts";
+
 const BATON_MAIN = new URL("../dataplane/main.ts", import.meta.url).pathname;
 
 export interface DpdkProcess {
@@ -55,6 +57,7 @@ export function spawn_dpdk(command: string[], options: SpawnOptions = {}): DpdkP
   let ended = false;
   const exited = child.status.then(async (s) => {
     await pumped;
+    remove_runtime_dir(command); // EAL's files under /var/run/dpdk/<file-prefix>
     ended = true; // before waking waiters, so they see the exit
     for (const wake of waiters) wake();
     return s.signal ? 128 + signal_number(s.signal) : s.code;

@@ -274,6 +274,27 @@ export function close_ports(native: Native, ports: PortInfo[]): void {
   }
 }
 
+/** The --file-prefix in EAL options (DPDK's default when absent). */
+export function file_prefix(eal_args: string[]): string {
+  for (let i = 0; i < eal_args.length; i++) {
+    if (eal_args[i] === "--file-prefix") return eal_args[i + 1] ?? "rte";
+    if (eal_args[i].startsWith("--file-prefix=")) return eal_args[i].slice(14);
+  }
+  return "rte";
+}
+
+/**
+ * Removes the runtime directory EAL leaves under /var/run/dpdk even without
+ * hugepages (its config and lock files), once the process is done with it.
+ */
+export function remove_runtime_dir(eal_args: string[]): void {
+  const prefix = file_prefix(eal_args);
+  if (prefix === "rte" || prefix.includes("/") || prefix.includes("..")) return;
+  try {
+    Deno.removeSync(`/var/run/dpdk/${prefix}`, { recursive: true });
+  } catch { /* not there, or not ours to remove */ }
+}
+
 export function format_mac(mac: Uint8Array | number[]): string {
   return Array.from(mac, (b) => b.toString(16).padStart(2, "0")).join(":").toUpperCase();
 }

@@ -24,6 +24,7 @@ import {
   MAIN_SLOT,
   pipeline_counter_words,
   type PortInfo,
+  remove_runtime_dir,
   run_until,
   SetupError,
   start_workers,
@@ -76,6 +77,7 @@ export async function forward_main(eal_args: string[], app: AppOptions): Promise
     return 0;
   } finally {
     native.eal_cleanup();
+    remove_runtime_dir(eal_args);
   }
 }
 

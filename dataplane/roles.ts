@@ -34,6 +34,7 @@ import {
   init_eal,
   listen_for_stop,
   type PortInfo,
+  remove_runtime_dir,
   run_until,
   SetupError,
   start_workers,
@@ -232,6 +233,7 @@ export async function roles_main(eal_args: string[], app: AppOptions): Promise<n
     return 0;
   } finally {
     native.eal_cleanup();
+    remove_runtime_dir(eal_args);
   }
 }
 

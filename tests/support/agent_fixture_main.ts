@@ -13,6 +13,7 @@ import {
   create_pool,
   discover_ports,
   init_eal,
+  remove_runtime_dir,
 } from "../../dataplane/engine.ts";
 import { parse_app_options } from "../../control/cli.ts";
 import { agent_install_flow, DEFAULT_AGENT_TIMERS } from "../../dataplane/agent_path.ts";
@@ -100,3 +101,4 @@ for (let empty = 0; empty < 20;) {
 console.log(JSON.stringify(agent_runner_counters(runner)));
 close_ports(native, ports);
 native.eal_cleanup();
+remove_runtime_dir(eal_args);

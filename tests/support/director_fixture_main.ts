@@ -21,6 +21,7 @@ import {
   create_pool,
   discover_ports,
   init_eal,
+  remove_runtime_dir,
 } from "../../dataplane/engine.ts";
 import { parse_app_options } from "../../control/cli.ts";
 import { http_response } from "../../control/http_request.ts";
@@ -203,6 +204,7 @@ while (native.ring_dequeue(event_ring, event_bytes) >= 0) {
 console.log(JSON.stringify({ counters: director_counters(runner.state), sent, records, events }));
 close_ports(native, ports);
 native.eal_cleanup();
+remove_runtime_dir(eal_args);
 
 function to_hex(bytes: Uint8Array): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
