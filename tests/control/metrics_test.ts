@@ -2,7 +2,12 @@
 // _total, label values escaped, and parse_prometheus reads it back.
 
 import assert from "node:assert/strict";
-import { format_prometheus, parse_prometheus, type Snapshot } from "../../control/metrics.ts";
+import {
+  format_prometheus,
+  parse_prometheus,
+  serve_metrics,
+  type Snapshot,
+} from "../../control/metrics.ts";
 
 const port_stats = {
   rx_packets: 10,
@@ -93,4 +98,52 @@ Deno.test("metrics: Prometheus text follows the conventions and reads back", () 
   assert.equal(values.get('baton_agent_flows_ended_total{agent="0",reason="fin"}'), 3);
   assert.equal(values.get('baton_agent_dropped_packets_total{agent="0",reason="not_ours"}'), 1);
   assert.equal(values.get('baton_agent_flows{agent="0"}'), 1);
+});
+
+Deno.test({
+  name: "metrics: served over HTTP, and `deno task stats` reads them (--once)",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const port = 20000 + (Deno.pid % 20000);
+    const server = serve_metrics({ host: "127.0.0.1", port }, () => Promise.resolve(snapshot));
+    try {
+      const response = await fetch(`http://127.0.0.1:${port}/metrics`);
+      assert.equal(response.status, 200);
+      assert.match(response.headers.get("content-type") ?? "", /^text\/plain; version=0\.0\.4/);
+      assert.match(await response.text(), /^baton_director_handoffs_total\{outcome="acked"\} 9$/m);
+      assert.equal(
+        await fetch(`http://127.0.0.1:${port}/other`).then((r) =>
+          r.body?.cancel().then(() => r.status)
+        ),
+        404,
+      );
+      const stats = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          new URL("../../control/stats_cli.ts", import.meta.url).pathname,
+          `127.0.0.1:${port}`,
+          "--once",
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const text = new TextDecoder().decode(stats.stdout);
+      assert.equal(stats.code, 0, new TextDecoder().decode(stats.stderr));
+      assert.match(text, /baton_director_server_selections_total\{server="web2"\}\s+3/);
+    } finally {
+      await server.close();
+    }
+  },
+});
+
+Deno.test("stats: a bad address is a usage error", async () => {
+  const stats = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL("../../control/stats_cli.ts", import.meta.url).pathname, "nope"],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(stats.code, 2);
+  assert.match(new TextDecoder().decode(stats.stderr), /usage: deno task stats -- HOST:PORT/);
 });
