@@ -240,10 +240,14 @@ export async function roles_main(eal_args: string[], app: AppOptions): Promise<n
 /** SIGTERM: no new hand-offs; existing flows are forwarded until they end or the grace passes. */
 async function drain(control: ControlWorker<DirectorControlStats>, grace_ms: number) {
   control.post({ type: "drain" });
-  const deadline = performance.now() + grace_ms;
+  const started = performance.now();
+  const deadline = started + grace_ms;
   for (;;) {
     const stats = await control.request({ type: "stats" });
-    if (stats.forwarding === 0 && stats.pending === 0) break;
+    if (stats.forwarding === 0 && stats.pending === 0) {
+      console.log(`drain: every flow ended after ${(performance.now() - started).toFixed(0)} ms`);
+      break;
+    }
     if (performance.now() > deadline) {
       console.log(`drain: grace period over with ${stats.forwarding} flows still forwarded`);
       break;

@@ -29,6 +29,14 @@ Deno.test({
     let exit_code = -1;
     try {
       await new Promise((resolve) => setTimeout(resolve, 1000));
+      // A small receive buffer keeps the transfer on the wire as slow as curl
+      // reads it (else the client's kernel takes it all in a second).
+      const rmem = await in_namespace(lab.client.ns, [
+        "sysctl",
+        "-w",
+        "net.ipv4.tcp_rmem=4096 65536 65536",
+      ]);
+      assert.equal(rmem.code, 0, rmem.stderr);
       // about 3.5 s at 3 MB/s: the signal lands in the middle
       const download = in_namespace(lab.client.ns, [
         "bash",
@@ -48,6 +56,9 @@ Deno.test({
       exit_code = await baton.exited;
       assert.equal(exit_code, 0, baton.output().slice(-2000));
       assert.match(baton.output(), /Bye\.\.\./);
+      // the process waited for the download (it was really in flight)
+      const drained = /drain: every flow ended after (\d+) ms/.exec(baton.output());
+      assert.ok(drained && Number(drained[1]) > 1000, `drain: ${drained?.[0]}`);
     } finally {
       if (exit_code < 0) await baton.stop();
       await lab_down({ prefix: PREFIX });
