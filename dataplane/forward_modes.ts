@@ -47,14 +47,22 @@ export function mac_burst(
   }
 }
 
+/** What macswap needs: the tx port, counters, and a 16-bit view of the region. */
+export interface MacswapParams {
+  tx_port: number;
+  counters: Float64Array;
+  /** The same memory as bytes, as 16-bit words: a MAC swap is three word swaps. */
+  words: Uint16Array;
+}
+
 /** macswap: source and destination MACs trade places (testpmd macswap). */
 export function macswap_burst(
   bytes: Uint8Array,
   desc: Int32Array,
   n: number,
-  tx_port: number,
-  counters: Float64Array,
+  params: MacswapParams,
 ): void {
+  const { tx_port, counters, words } = params;
   for (let i = 0; i < n; i++) {
     const d = i * DESC_WORDS;
     const o = desc[d];
@@ -63,9 +71,23 @@ export function macswap_burst(
       counters[COUNTER_RUNT]++;
       continue;
     }
-    swap_macs(bytes, o);
+    if ((o & 1) === 0) swap_mac_words(words, o >> 1);
+    else swap_macs(bytes, o);
     desc[d + 2] = tx_port;
   }
+}
+
+/** Swaps the MACs of the frame whose first 16-bit word is at index w. */
+function swap_mac_words(words: Uint16Array, w: number): void {
+  let t = words[w];
+  words[w] = words[w + 3];
+  words[w + 3] = t;
+  t = words[w + 1];
+  words[w + 1] = words[w + 4];
+  words[w + 4] = t;
+  t = words[w + 2];
+  words[w + 2] = words[w + 5];
+  words[w + 5] = t;
 }
 
 function swap_macs(bytes: Uint8Array, o: number): void {

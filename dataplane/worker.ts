@@ -64,6 +64,8 @@ interface Pipeline {
   burst: number;
   desc: Int32Array;
   counters: Float64Array;
+  /** The region as 16-bit words (same memory as bytes). */
+  words: Uint16Array;
   src_mac: Uint8Array;
   dst_mac: Uint8Array;
   dst_ip: number;
@@ -89,7 +91,9 @@ function run(spec: WorkerSpec): void {
   const control = new Int32Array(spec.control, spec.index * CONTROL_WORDS_PER_WORKER * 4);
   const bytes = native.region();
   const forwarders = spec.pipelines.filter((p) => p.kind !== "agent" && p.kind !== "director");
-  const pipelines = forwarders.map((p) => prepare(p, spec, native.slot_descriptors(p.slot)));
+  const pipelines = forwarders.map((p) =>
+    prepare(p, spec, { desc: native.slot_descriptors(p.slot), bytes })
+  );
   const agents = spec.pipelines.filter((p) => p.kind === "agent").map((p) =>
     create_agent_runner(native, {
       spec: p.agent!,
@@ -116,7 +120,12 @@ function run(spec: WorkerSpec): void {
   }
 }
 
-function prepare(p: PipelineSpec, spec: WorkerSpec, desc: Int32Array): Pipeline {
+function prepare(
+  p: PipelineSpec,
+  spec: WorkerSpec,
+  regions: { desc: Int32Array; bytes: Uint8Array },
+): Pipeline {
+  const { desc, bytes } = regions;
   const kinds = {
     io: KIND_IO,
     mac: KIND_MAC,
@@ -136,6 +145,7 @@ function prepare(p: PipelineSpec, spec: WorkerSpec, desc: Int32Array): Pipeline 
     burst: p.burst,
     desc,
     counters: new Float64Array(spec.counters, p.counters_offset * 8, COUNTER_WORDS),
+    words: new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >> 1),
     src_mac: Uint8Array.from(p.src_mac ?? [0, 0, 0, 0, 0, 0]),
     dst_mac: Uint8Array.from(p.dst_mac ?? [0, 0, 0, 0, 0, 0]),
     dst_ip: p.dst_ip ?? 0,
@@ -218,7 +228,7 @@ function poll(
           mac_burst(bytes, p.desc, n, p);
           break;
         case KIND_MACSWAP:
-          macswap_burst(bytes, p.desc, n, p.tx_port, p.counters);
+          macswap_burst(bytes, p.desc, n, p);
           break;
         case KIND_REWRITE:
           rewrite_burst(bytes, p.desc, n, p);

@@ -33,7 +33,8 @@ function burst_of(frames: Uint8Array[]) {
   });
   const frame = (i: number) =>
     bytes.slice(desc[i * DESC_WORDS], desc[i * DESC_WORDS] + desc[i * DESC_WORDS + 1]);
-  return { bytes, desc, frame, counters: new Float64Array(COUNTER_WORDS) };
+  const words = new Uint16Array(bytes.buffer);
+  return { bytes, words, desc, frame, counters: new Float64Array(COUNTER_WORDS) };
 }
 
 const tcp = (over: Partial<Parameters<typeof build_tcp>[0]> = {}) =>
@@ -76,14 +77,16 @@ Deno.test("mac_burst: src = tx port MAC, dst = peer; runts dropped and counted",
   assert.equal(b.counters[COUNTER_RUNT], 1);
 });
 
-Deno.test("macswap_burst: MACs trade places, rest identical", () => {
-  const input = tcp();
-  const b = burst_of([input]);
-  macswap_burst(b.bytes, b.desc, 1, 0, b.counters);
-  const out = b.frame(0);
-  assert.deepEqual(out.subarray(0, 6), input.subarray(6, 12));
-  assert.deepEqual(out.subarray(6, 12), input.subarray(0, 6));
-  assert.deepEqual(out.subarray(12), input.subarray(12));
+Deno.test("macswap_burst: MACs trade places, rest identical (even and odd offsets)", () => {
+  const input = [tcp(), tcp({ payload: 7 }), tcp({ payload: 300 })];
+  const b = burst_of(input); // offsets +0, +1, +2: the word path and the byte path
+  macswap_burst(b.bytes, b.desc, 3, { tx_port: 0, counters: b.counters, words: b.words });
+  for (let i = 0; i < 3; i++) {
+    const out = b.frame(i);
+    assert.deepEqual(out.subarray(0, 6), input[i].subarray(6, 12));
+    assert.deepEqual(out.subarray(6, 12), input[i].subarray(0, 6));
+    assert.deepEqual(out.subarray(12), input[i].subarray(12));
+  }
 });
 
 const REWRITE_DST = "198.18.1.1";
