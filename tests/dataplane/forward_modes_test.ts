@@ -168,6 +168,7 @@ for (const c of rewrite_cases) {
       dst_ip: ip_to_u32(REWRITE_DST),
       seq_delta: c.seq_delta,
       counters: b.counters,
+      words: b.words,
     });
     assert.equal(b.counters[COUNTER_NOT_TCP], c.counters.not_tcp);
     if (!c.expect.forwarded) {
@@ -209,6 +210,7 @@ Deno.test("rewrite_burst: 5,000 random segments keep both checksums valid", () =
       dst_ip: random(),
       seq_delta: random(),
       counters: b.counters,
+      words: b.words,
     });
     for (let i = 0; i < chunk.length; i++) {
       const out = b.frame(i);
