@@ -265,6 +265,8 @@ export interface AgentState {
   vips: Int32Array;
   vip_count: number;
   server_mac_hi: number;
+  agent_mac_hi: number;
+  agent_mac_lo: number;
   server_mac_lo: number;
 }
 
@@ -293,6 +295,8 @@ export function create_agent_state(
     vips: new Int32Array(64),
     vip_count: 0,
     server_mac_hi: mac_hi(config.server_mac, 0),
+    agent_mac_hi: mac_hi(config.agent_mac, 0),
+    agent_mac_lo: mac_lo(config.agent_mac, 0),
     server_mac_lo: mac_lo(config.server_mac, 0),
   };
 }
@@ -520,7 +524,6 @@ export function agent_fabric_burst(
   const table = state.table;
   const values = table.values;
   const server_port = state.config.server_port;
-  const agent_mac = state.config.agent_mac;
   c[C.fabric_rx] += n;
   for (let i = 0; i < n; i++) {
     const d = i * DESC_WORDS;
@@ -535,7 +538,7 @@ export function agent_fabric_burst(
     if (
       !mac_is_multicast(bytes, o) &&
       !(mac_hi(bytes, o) === state.server_mac_hi && mac_lo(bytes, o) === state.server_mac_lo) &&
-      !(mac_hi(bytes, o) === mac_hi(agent_mac, 0) && mac_lo(bytes, o) === mac_lo(agent_mac, 0))
+      !(mac_hi(bytes, o) === state.agent_mac_hi && mac_lo(bytes, o) === state.agent_mac_lo)
     ) {
       desc[d + 2] = DROP;
       c[C.dropped_not_ours]++;

@@ -555,6 +555,22 @@ const segment_scratch: SegmentFields = {
   wscale: false,
 };
 
+/** A bare ACK from the director (seq after its SYN), with our TSval and the client's echoed. */
+function ack_fields(values: Int32Array, v: number, ack: number, window: number): SegmentFields {
+  const f = segment_scratch;
+  f.seq = (values[v + D_DIRECTOR_ISN] + 1) >>> 0;
+  f.ack = ack;
+  f.flags = TCP_FLAG_ACK;
+  f.window = window;
+  f.syn_options = false;
+  f.sack = false;
+  f.ts = (values[v + D_FLAGS] & F_TIMESTAMPS) !== 0;
+  f.tsval = values[v + D_DIRECTOR_TSVAL] >>> 0;
+  f.tsecr = values[v + D_CLIENT_TSVAL] >>> 0;
+  f.wscale = false;
+  return f;
+}
+
 /**
  * Rewrites the client's frame at o, in place, into a segment from the VIP
  * back to the client (no payload), with full checksums: a new header is
@@ -857,21 +873,11 @@ function ack_client(
   acked: number,
 ): boolean {
   const values = state.table.values;
-  const now_ts = values[v + D_DIRECTOR_TSVAL];
-  const f = segment_scratch;
-  f.seq = (values[v + D_DIRECTOR_ISN] + 1) >>> 0;
-  f.ack = (values[v + D_CLIENT_ISN] + 1 + acked) >>> 0;
-  f.flags = TCP_FLAG_ACK;
-  f.window = (values[v + D_FLAGS] & F_WSCALE) !== 0
+  const window = (values[v + D_FLAGS] & F_WSCALE) !== 0
     ? DIRECTOR_WINDOW >> DIRECTOR_WSCALE
     : DIRECTOR_WINDOW;
-  f.syn_options = false;
-  f.sack = false;
-  f.ts = (values[v + D_FLAGS] & F_TIMESTAMPS) !== 0;
-  f.tsval = now_ts >>> 0;
-  f.tsecr = values[v + D_CLIENT_TSVAL] >>> 0;
-  f.wscale = false;
-  desc[d + 1] = write_segment(state, bytes, o, f);
+  const ack = (values[v + D_CLIENT_ISN] + 1 + acked) >>> 0;
+  desc[d + 1] = write_segment(state, bytes, o, ack_fields(values, v, ack, window));
   return true;
 }
 
@@ -953,17 +959,9 @@ function responding_frame(
   note_client_segment(state, bytes, v); // our final ACK echoes the FIN's TSval (RFC 7323)
   const response = state.responses.get(values[v + D_STATUS]);
   const fin_seq = read_u32(bytes, out[L4_OFFSET] + 4) + out[PAYLOAD_LENGTH];
-  const f = segment_scratch;
+  const f = ack_fields(values, v, (fin_seq + 1) >>> 0, 0);
+  // after the response and our FIN
   f.seq = (values[v + D_DIRECTOR_ISN] + 1 + (response?.length ?? 0) + 1) >>> 0;
-  f.ack = (fin_seq + 1) >>> 0;
-  f.flags = TCP_FLAG_ACK;
-  f.window = 0;
-  f.syn_options = false;
-  f.sack = false;
-  f.ts = (values[v + D_FLAGS] & F_TIMESTAMPS) !== 0;
-  f.tsval = values[v + D_DIRECTOR_TSVAL] >>> 0;
-  f.tsecr = values[v + D_CLIENT_TSVAL] >>> 0;
-  f.wscale = false;
   desc[d + 1] = write_segment(state, bytes, o, f);
   remove_flow(state, index);
   return true;
