@@ -145,6 +145,16 @@ const F_TIMESTAMPS = RECORD_FLAG_TIMESTAMPS;
 const F_WSCALE = 4;
 /** HANDING with a server being tried: its MAC is in D_SERVER_MAC. */
 const F_TRYING = 8;
+/** An L4 VIP's connection: its first data segment is carried, not parsed. */
+const F_L4 = 16;
+
+/**
+ * How long an L4 connection may stay silent before it is handed off empty
+ * (protocols where the server speaks first). The client's first segment is
+ * carried in the hand-off instead: handing off on the bare handshake ACK
+ * loses that segment to the adoption and costs the client an RTO.
+ */
+const L4_FIRST_DATA_WAIT_MS = 50;
 
 /** Window scale the director announces when the client offers one. */
 export const DIRECTOR_WSCALE = 7;
@@ -686,7 +696,7 @@ function cookie_ack(
     return false;
   }
   const l4 = state.vip_l4[vip_index] === 1;
-  if (!l4 && state.free_buffer_count === 0) {
+  if (state.free_buffer_count === 0) {
     c[C.reading_full]++; // the client retransmits its ACK/data; a buffer may be free then
     return false;
   }
@@ -708,7 +718,8 @@ function cookie_ack(
   const v = index * VALUES_PER_FLOW;
   const wscale = cookie_info_wscale(info);
   values[v + D_FLAGS] = (cookie_info_sack(info) ? F_SACK : 0) |
-    (cookie_info_ts(info) ? F_TIMESTAMPS : 0) | (wscale !== COOKIE_WSCALE_NONE ? F_WSCALE : 0);
+    (cookie_info_ts(info) ? F_TIMESTAMPS : 0) | (wscale !== COOKIE_WSCALE_NONE ? F_WSCALE : 0) |
+    (l4 ? F_L4 : 0);
   values[v + D_CLIENT_ISN] = client_isn | 0;
   values[v + D_DIRECTOR_ISN] = cookie | 0;
   values[v + D_CLIENT_MAC_HI] = mac_hi(bytes, o + 6);
@@ -719,14 +730,10 @@ function cookie_ack(
   values[v + D_REQUEST_SLOT] = -1;
   values[v + D_DIRECTOR_TSVAL] = ((now | 0) + state.ts_offset) | 0;
   note_client_segment(state, bytes, v);
-  if (l4) {
-    // no request to read: hand off right away (any data comes again after)
-    hand_off(state, index, 0, now);
-    return false;
-  }
   values[v + D_STATE] = STATE_READING;
   values[v + D_REQUEST_SLOT] = state.free_buffers[--state.free_buffer_count];
-  values[v + D_DEADLINE] = (now + state.config.request_timeout_ms) | 0;
+  values[v + D_DEADLINE] = (now + (l4 ? L4_FIRST_DATA_WAIT_MS : state.config.request_timeout_ms)) |
+    0;
   if (out[PAYLOAD_LENGTH] > 0) return reading_frame(state, bytes, o, d, desc, index, now);
   return false;
 }
@@ -834,11 +841,20 @@ function reading_frame(
   c[C.request_segments]++;
   const max = state.config.max_header;
   const base = values[v + D_REQUEST_SLOT] * (max + 1);
-  const take = Math.min(payload_length - already, max + 1 - have);
+  const l4 = (values[v + D_FLAGS] & F_L4) !== 0;
+  // an L4 connection's first bytes are carried whole (up to the limit; the
+  // client resends the rest, which is forwarded): no head to look for
+  const take = Math.min(payload_length - already, max + (l4 ? 0 : 1) - have);
   const buffer = state.buffers;
   const from = out[PAYLOAD_OFFSET] + already;
   for (let k = 0; k < take; k++) buffer[base + have + k] = bytes[from + k];
   const total = have + take;
+  if (l4) {
+    values[v + D_REQUEST_LENGTH] = total;
+    const sent = ack_client(state, bytes, o, d, desc, v, total);
+    hand_off(state, index, total, now);
+    return sent;
+  }
   // CRLFCRLF may straddle segments: search from 3 bytes back
   const found = find_header_end(buffer, base + Math.max(0, have - 3), base + total);
   const head_end = found < 0 ? -1 : found - base;
@@ -1050,7 +1066,11 @@ function sweep(state: DirectorState, now: number, emit: EmitFrame, max_scan: num
       const v = i * VALUES_PER_FLOW;
       const s = values[v + D_STATE];
       if (s === STATE_READING && deadline_passed(values[v + D_DEADLINE], now_ms)) {
-        respond(state, i, 408, now); // slowloris: the head did not come in time
+        if ((values[v + D_FLAGS] & F_L4) !== 0) {
+          hand_off(state, i, values[v + D_REQUEST_LENGTH], now); // the server speaks first
+        } else {
+          respond(state, i, 408, now); // slowloris: the head did not come in time
+        }
       }
       if (
         values[v + D_STATE] === STATE_RESPONDING && deadline_passed(values[v + D_DEADLINE], now_ms)

@@ -107,15 +107,18 @@ Deno.test({
         assert.ok(share < 0.02, `director sent ${(share * 100).toFixed(2)}% of the response size`);
       });
 
-      await t.step("the L4 VIP hands off right after the handshake, by 4-tuple", async () => {
-        const urls = Array.from({ length: 40 }, (_, i) => `http://${lab.vip_l4}/l4/${i}`);
-        const fetched = await fetch_all(lab, urls);
-        for (const f of fetched) {
-          assert.equal(f.code, 200, f.url);
-          assert.equal(f.body, `server ${f.served_by.slice(3)}\n`);
-        }
-        assert.ok(new Set(fetched.map((f) => f.served_by)).size > 1, "spread by 4-tuple");
-      });
+      await t.step(
+        "the L4 VIP hands off by 4-tuple, carrying the first segment unparsed",
+        async () => {
+          const urls = Array.from({ length: 40 }, (_, i) => `http://${lab.vip_l4}/l4/${i}`);
+          const fetched = await fetch_all(lab, urls);
+          for (const f of fetched) {
+            assert.equal(f.code, 200, f.url);
+            assert.equal(f.body, `server ${f.served_by.slice(3)}\n`);
+          }
+          assert.ok(new Set(fetched.map((f) => f.served_by)).size > 1, "spread by 4-tuple");
+        },
+      );
 
       await t.step("two requests on one keep-alive connection are both served", async () => {
         const [a, b] = await fetch_all(lab, [`${vip}/keep/1`, `${vip}/keep/2`], true);
