@@ -266,6 +266,8 @@ interface Result {
 interface FixtureRow {
   description: string;
   max_header?: number;
+  /** The VIP uses the L4 policy (no request head is read). */
+  l4?: boolean;
   steps: Step[];
   /** Every counter that must not be 0 (except rx, which must be the frames sent). */
   counters: Partial<Record<typeof DIRECTOR_COUNTER_NAMES[number], number>>;
@@ -918,6 +920,48 @@ function rows(): FixtureRow[] {
         },
       };
     })(),
+    (() => {
+      const c = connection(40030, 0x0000_3000);
+      const hello = "HELO client.example\r\n";
+      return {
+        description: "L4 VIP: the first data segment is ACKed and handed off as is, unparsed",
+        l4: true,
+        steps: [
+          { send: [c.syn], expect: [c.syn_ack] },
+          { send: [c.ack], expect: [] },
+          { send: [c.data(0, hello, 5000)], expect: [c.acked(hello.length, 5000)] },
+        ],
+        counters: {
+          syn_cookies_sent: 1,
+          handshakes_completed: 1,
+          request_segments: 1,
+          handoffs_pending: 1,
+          flows: 1,
+        },
+        check: ({ records }: Result) => {
+          assert.equal(records.length, 1);
+          assert.equal(new TextDecoder().decode(records[0].request), hello);
+        },
+      };
+    })(),
+    (() => {
+      const c = connection(40031, 0x0000_4000);
+      return {
+        description: "L4 VIP: a client that stays silent is handed off empty after 50 ms",
+        l4: true,
+        steps: [
+          { send: [c.syn], expect: [c.syn_ack] },
+          { send: [c.ack], expect: [] },
+          { now: T0 + 49, expect: [] },
+          { now: T0 + 51, expect: [] },
+        ],
+        counters: { syn_cookies_sent: 1, handshakes_completed: 1, handoffs_pending: 1, flows: 1 },
+        check: ({ records }: Result) => {
+          assert.equal(records.length, 1);
+          assert.equal(records[0].request.length, 0);
+        },
+      };
+    })(),
     {
       description: "TCP to the VIP on a port it does not serve: dropped, no RST reflected",
       steps: [{
@@ -966,6 +1010,7 @@ async function run_case(row: FixtureRow): Promise<Result> {
         ts_offset: TS_OFFSET,
         mss: MSS,
         max_header: row.max_header ?? MAX_HEADER,
+        l4: row.l4 ?? false,
         request_timeout_ms: REQUEST_TIMEOUT_MS,
         steps: row.steps.map((step) => ({
           now: step.now ?? T0,

@@ -63,6 +63,7 @@ interface FixtureCase {
   ts_offset: number;
   mss: number;
   max_header: number;
+  l4?: boolean;
   request_timeout_ms: number;
   steps: FixtureStep[];
 }
@@ -99,7 +100,7 @@ const runner = create_director_runner(native, {
     port: 0,
     emit_slot: 1,
     director_mac: Array.from(mac_to_bytes(spec.director_mac)),
-    vips: [{ ip: ip_to_u32(spec.vip), ports: spec.ports, l4: false }],
+    vips: [{ ip: ip_to_u32(spec.vip), ports: spec.ports, l4: spec.l4 ?? false }],
     cookie_key: spec.cookie_key,
     mss: spec.mss,
     max_header: spec.max_header,
