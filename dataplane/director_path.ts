@@ -228,7 +228,7 @@ export const DIRECTOR_COUNTER_WORDS = DIRECTOR_COUNTER_NAMES.length;
 export interface DirectorVip {
   ip: number;
   ports: number[];
-  /** L4 policy: hand off right after the handshake, no request read. */
+  /** L4 policy: no request head is read; the first data segment is carried unparsed. */
   l4: boolean;
 }
 
