@@ -238,9 +238,6 @@ async function run_baton(
       if (row.exit_code !== 0 && !row.error) {
         row.error = `baton exited with ${row.exit_code}: ${tail(baton.output(), 10)}`;
       }
-      // EAL leaves its runtime directory behind even with --no-huge.
-      await Deno.remove(`/var/run/dpdk/bt-${EAL_NAME}-${Deno.pid}`, { recursive: true })
-        .catch(() => {});
     }
   }
 }

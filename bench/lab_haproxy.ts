@@ -5,7 +5,8 @@
 // nginx over the control network (ctl0), the only kernel path to them.
 // Every response byte crosses HAProxy, where baton's bypass the director.
 
-import { in_namespace, type Lab, spawn_in_namespace } from "../control/lab.ts";
+import { in_namespace, type Lab } from "../control/lab.ts";
+import { spawn_dpdk } from "../control/dpdk_process.ts";
 
 /** HAProxy gets one thread: the same one core baton's dataplane lcore has. */
 export const HAPROXY_THREADS = 1;
@@ -113,34 +114,14 @@ export async function start_haproxy(lab: Lab, config_path: string): Promise<Hapr
   }
   // `ip netns exec` execs haproxy in place and -db keeps it a single process, so this
   // child's pid is the very process whose CPU time we read.
-  const child = spawn_in_namespace(lab.namespaces.dp, ["haproxy", "-db", "-f", config_path]);
-  let text = "";
-  const decoder = new TextDecoder();
-  const pump = async (stream: ReadableStream<Uint8Array>) => {
-    for await (const chunk of stream) text += decoder.decode(chunk, { stream: true });
-  };
-  const pumped = Promise.all([pump(child.stdout), pump(child.stderr)]);
-  let ended = false;
-  const exited = child.status.then(async (s) => {
-    await pumped;
-    ended = true;
-    return s.signal ? 128 + (s.signal === "SIGKILL" ? 9 : 15) : s.code;
+  const haproxy = spawn_dpdk(["haproxy", "-db", "-f", config_path], {
+    netns: lab.namespaces.dp,
+    stop_signal: "SIGTERM",
   });
-  const stop = async (grace_ms = 5000): Promise<number> => {
-    if (!ended) {
-      try {
-        child.kill("SIGTERM");
-      } catch { /* already gone */ }
-      const timer = setTimeout(() => {
-        try {
-          child.kill("SIGKILL");
-        } catch { /* already gone */ }
-      }, grace_ms);
-      const code = await exited;
-      clearTimeout(timer);
-      return code;
-    }
-    return await exited;
+  return {
+    pid: haproxy.child.pid,
+    output: haproxy.output,
+    stop: (grace_ms = 5000) => haproxy.stop(grace_ms),
+    exited: haproxy.exited,
   };
-  return { pid: child.pid, output: () => text, stop, exited };
 }

@@ -14,7 +14,7 @@ export interface DpdkProcess {
   output(): string;
   /** Resolves when the output matches, rejects on exit or timeout. */
   wait_for(pattern: RegExp, timeout_ms: number): Promise<RegExpMatchArray>;
-  /** SIGINT, then SIGKILL after grace_ms; resolves to the exit code. */
+  /** SIGINT (or options.stop_signal), then SIGKILL after grace_ms; resolves to the exit code. */
   stop(grace_ms?: number): Promise<number>;
   /** Resolves to the exit code when the process ends by itself. */
   exited: Promise<number>;
@@ -24,6 +24,8 @@ export interface SpawnOptions {
   /** Run inside this network namespace (ip netns exec). */
   netns?: string;
   env?: Record<string, string>;
+  /** What stop() sends first (default SIGINT, as a user's Ctrl-C). */
+  stop_signal?: Deno.Signal;
 }
 
 /** The command line that runs baton from this checkout. */
@@ -90,7 +92,7 @@ export function spawn_dpdk(command: string[], options: SpawnOptions = {}): DpdkP
   async function stop(grace_ms = 10_000): Promise<number> {
     if (!ended) {
       try {
-        child.kill("SIGINT");
+        child.kill(options.stop_signal ?? "SIGINT");
       } catch { /* already gone */ }
       const timer = setTimeout(() => {
         try {

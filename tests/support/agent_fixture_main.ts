@@ -6,16 +6,7 @@
 //
 // usage: deno run -A agent_fixture_main.ts CASE.json   (see agent_fixture_test.ts)
 
-import { open_native } from "../../native/mod.ts";
-import {
-  close_ports,
-  configure_ports,
-  create_pool,
-  discover_ports,
-  init_eal,
-  remove_runtime_dir,
-} from "../../dataplane/engine.ts";
-import { parse_app_options } from "../../control/cli.ts";
+import { close_fixture_ports, open_fixture_ports } from "./fixture_ports.ts";
 import { agent_install_flow, DEFAULT_AGENT_TIMERS } from "../../dataplane/agent_path.ts";
 import {
   agent_round,
@@ -47,28 +38,11 @@ interface FixtureCase {
 }
 
 const spec: FixtureCase = JSON.parse(await Deno.readTextFile(Deno.args[0]));
-const eal_args = [
-  "--no-huge",
-  "-m",
-  "256",
-  "--no-pci",
-  "-l",
-  "0",
-  "--log-level",
-  "lib.eal:error",
-  "--file-prefix",
-  `bt-agentfix-${Deno.pid}`,
-  "--vdev",
+const fixture = open_fixture_ports("agentfix", [
   `net_pcap0,rx_pcap=${spec.dir}/fabric_in.pcap,tx_pcap=${spec.dir}/fabric_out.pcap`,
-  "--vdev",
   `net_pcap1,rx_pcap=${spec.dir}/server_in.pcap,tx_pcap=${spec.dir}/server_out.pcap`,
-];
-const native = open_native();
-init_eal(native, eal_args);
-const app = parse_app_options(["--total-num-mbufs=4096"]);
-const ports = discover_ports(native, eal_args);
-create_pool(native, app, ports.length, 1);
-configure_ports(native, ports, app);
+]);
+const { native, ports } = fixture;
 const runner = create_agent_runner(native, {
   spec: {
     fabric_port: 0,
@@ -99,6 +73,4 @@ for (let empty = 0; empty < 20;) {
   empty = agent_round(runner, performance.now()) === 0 ? empty + 1 : 0;
 }
 console.log(JSON.stringify(agent_runner_counters(runner)));
-close_ports(native, ports);
-native.eal_cleanup();
-remove_runtime_dir(eal_args);
+close_fixture_ports(fixture);

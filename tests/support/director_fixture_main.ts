@@ -14,16 +14,7 @@
 // usage: deno run -A director_fixture_main.ts CASE.json   (see director_fixture_test.ts)
 // stdout (last line): {"counters", "sent", "records", "events"} as JSON.
 
-import { open_native } from "../../native/mod.ts";
-import {
-  close_ports,
-  configure_ports,
-  create_pool,
-  discover_ports,
-  init_eal,
-  remove_runtime_dir,
-} from "../../dataplane/engine.ts";
-import { parse_app_options } from "../../control/cli.ts";
+import { close_fixture_ports, open_fixture_ports } from "./fixture_ports.ts";
 import { http_response } from "../../control/http_request.ts";
 import {
   director_burst,
@@ -69,26 +60,10 @@ interface FixtureCase {
 }
 
 const spec: FixtureCase = JSON.parse(await Deno.readTextFile(Deno.args[0]));
-const eal_args = [
-  "--no-huge",
-  "-m",
-  "256",
-  "--no-pci",
-  "-l",
-  "0",
-  "--log-level",
-  "lib.eal:error",
-  "--file-prefix",
-  `bt-dirfix-${Deno.pid}`,
-  "--vdev",
+const fixture = open_fixture_ports("dirfix", [
   `net_pcap0,rx_pcap=${spec.dir}/in.pcap,tx_pcap=${spec.dir}/out.pcap`,
-];
-const native = open_native();
-init_eal(native, eal_args);
-const app = parse_app_options(["--total-num-mbufs=4096"]);
-const ports = discover_ports(native, eal_args);
-create_pool(native, app, ports.length, 1);
-configure_ports(native, ports, app);
+]);
+const { native } = fixture;
 
 const request_ring = native.ring_create("fixture_requests", 64);
 const verdict_ring = native.ring_create("fixture_verdicts", 64);
@@ -203,9 +178,7 @@ while (native.ring_dequeue(event_ring, event_bytes) >= 0) {
 }
 
 console.log(JSON.stringify({ counters: director_counters(runner.state), sent, records, events }));
-close_ports(native, ports);
-native.eal_cleanup();
-remove_runtime_dir(eal_args);
+close_fixture_ports(fixture);
 
 function to_hex(bytes: Uint8Array): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
