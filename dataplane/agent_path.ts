@@ -305,19 +305,27 @@ export function create_agent_state(
 
 // ------------------------------------------------------------------- events
 
+/** Where the next event goes in the FIFO, or −1 (counted) when it is full. */
+function claim_event(state: AgentState): number {
+  if (state.event_count >= EVENT_CAPACITY) {
+    state.counters[C.events_lost]++;
+    return -1;
+  }
+  const at = ((state.event_head + state.event_count) % EVENT_CAPACITY) * EVENT_WORDS;
+  state.event_count++;
+  return at;
+}
+
 function push_event(
   state: AgentState,
   type: number,
   reason: number,
   index: number,
 ): void {
-  if (state.event_count >= EVENT_CAPACITY) {
-    state.counters[C.events_lost]++;
-    return;
-  }
+  const at = claim_event(state);
+  if (at < 0) return;
   const table = state.table;
   const v = index * VALUES_PER_FLOW;
-  const at = ((state.event_head + state.event_count) % EVENT_CAPACITY) * EVENT_WORDS;
   const e = state.events;
   e[at] = type;
   e[at + 1] = reason;
@@ -328,7 +336,6 @@ function push_event(
   e[at + 6] = table.ports[index];
   e[at + 7] = table.values[v + V_TO_SERVER];
   e[at + 8] = table.values[v + V_TO_CLIENT];
-  state.event_count++;
 }
 
 /** Copies the oldest event into out (EVENT_WORDS int32); false when there is none. */
@@ -469,11 +476,8 @@ function agent_cancel(
 }
 
 function push_refusal(state: AgentState, request: Uint8Array, reason: number): void {
-  if (state.event_count >= EVENT_CAPACITY) {
-    state.counters[C.events_lost]++;
-    return;
-  }
-  const at = ((state.event_head + state.event_count) % EVENT_CAPACITY) * EVENT_WORDS;
+  const at = claim_event(state);
+  if (at < 0) return;
   const e = state.events;
   e[at] = EVENT_REFUSED;
   e[at + 1] = reason;
@@ -484,7 +488,6 @@ function push_refusal(state: AgentState, request: Uint8Array, reason: number): v
   e[at + 6] = (read_u16(request, R_CLIENT_PORT) << 16) | read_u16(request, R_VIP_PORT);
   e[at + 7] = 0;
   e[at + 8] = 0;
-  state.event_count++;
 }
 
 function release_request(state: AgentState, v: number): void {
