@@ -10,10 +10,10 @@
 // interval, and one 10 MB download through the VIP.
 
 import { parseArgs } from "node:util";
-import { type Lab, lab_down, lab_up } from "../control/lab.ts";
-import { start_baton_in_lab } from "../control/lab_baton.ts";
-import { lab_interfaces, write_lab_config } from "../control/lab_config.ts";
-import type { DpdkProcess } from "../control/dpdk_process.ts";
+import { type Lab, lab_down, lab_up } from "../control/lab/lab.ts";
+import { start_baton_in_lab } from "../control/lab/baton.ts";
+import { lab_interfaces, write_lab_config } from "../control/lab/config.ts";
+import type { DpdkProcess } from "../control/lab/dpdk_process.ts";
 import { median } from "./run.ts";
 import {
   add_vip,
@@ -51,7 +51,7 @@ const WRK_THREADS = 2;
 const READY_TIMEOUT_MS = 20_000;
 const EAL_NAME = "labbench";
 /** What /proc must say about the measured pid (comm, then command line). */
-const BATON_PROCESS = { comm: /^deno$/, cmdline: /dataplane\/main\.ts.*--role=director,agent/ };
+const BATON_PROCESS = { comm: /^deno$/, cmdline: /control\/main\.ts.*--role=director,agent/ };
 const HAPROXY_PROCESS = { comm: /^haproxy$/, cmdline: /^haproxy -db / };
 
 export type System = "baton" | "haproxy";

@@ -15,7 +15,7 @@ import {
   type AgentState,
   create_agent_state,
   DEFAULT_AGENT_TIMERS,
-} from "./agent_path.ts";
+} from "./agent/path.ts";
 import {
   generated_flow,
   GENERATOR_CLIENT_MAC,
@@ -24,9 +24,9 @@ import {
   GENERATOR_VIP_PORT,
 } from "./generator.ts";
 import { ip_to_u32, mac_to_bytes } from "./packet.ts";
-import { agent_round, type AgentRunner, create_agent_runner } from "./agent_runner.ts";
-import { DIRECTOR_COUNTER_WORDS } from "./director_path.ts";
-import { create_director_runner, director_round, type DirectorRunner } from "./director_runner.ts";
+import { agent_round, type AgentRunner, create_agent_runner } from "./agent/runner.ts";
+import { DIRECTOR_COUNTER_WORDS } from "./director/path.ts";
+import { create_director_runner, director_round, type DirectorRunner } from "./director/runner.ts";
 import {
   COUNTER_BURSTS,
   COUNTER_DROPPED,

@@ -122,7 +122,7 @@ Deno.test({
         args: [
           "run",
           "-A",
-          new URL("../../control/stats_cli.ts", import.meta.url).pathname,
+          new URL("../../control/stats_watch.ts", import.meta.url).pathname,
           `127.0.0.1:${port}`,
           "--once",
         ],
@@ -140,7 +140,7 @@ Deno.test({
 
 Deno.test("stats: a bad address is a usage error", async () => {
   const stats = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL("../../control/stats_cli.ts", import.meta.url).pathname, "nope"],
+    args: ["run", "-A", new URL("../../control/stats_watch.ts", import.meta.url).pathname, "nope"],
     stdout: "piped",
     stderr: "piped",
   }).output();

@@ -15,7 +15,7 @@
 // stdout (last line): {"counters", "sent", "records", "events"} as JSON.
 
 import { close_fixture_ports, open_fixture_ports } from "./fixture_ports.ts";
-import { http_response } from "../../control/http_request.ts";
+import { http_response } from "../../dataplane/wire/http_request.ts";
 import {
   director_burst,
   director_counters,
@@ -25,9 +25,9 @@ import {
   VERDICT_RESPOND,
   VERDICT_TRY,
   VERDICT_WORDS,
-} from "../../dataplane/director_path.ts";
-import { create_director_runner, director_round } from "../../dataplane/director_runner.ts";
-import { decode_handoff_record, type HandoffRecord } from "../../dataplane/handoff_record.ts";
+} from "../../dataplane/director/path.ts";
+import { create_director_runner, director_round } from "../../dataplane/director/runner.ts";
+import { decode_handoff_record, type HandoffRecord } from "../../dataplane/wire/handoff_record.ts";
 import { ip_to_u32, mac_to_bytes } from "../../dataplane/packet.ts";
 
 interface FixtureVerdict {

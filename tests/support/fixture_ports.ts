@@ -11,7 +11,7 @@ import {
   init_eal,
   type PortInfo,
   remove_runtime_dir,
-} from "../../dataplane/engine.ts";
+} from "../../control/setup.ts";
 import { parse_app_options } from "../../control/cli.ts";
 
 export interface FixturePorts {

@@ -1,0 +1,291 @@
+// The agent's control Worker: hand-off datagrams over a kernel UDP socket
+// on the control network. It authenticates every datagram (HMAC), passes
+// each HANDOFF to the dataplane over a ring, and turns the dataplane's
+// events into HANDOFF_ACK / HANDOFF_NACK / FLOW_END datagrams for the
+// director that sent the hand-off. It never touches packets.
+
+/// <reference lib="deno.worker" />
+
+import dgram from "node:dgram";
+import { open_native } from "../../native/mod.ts";
+import {
+  count_decode,
+  decode_message,
+  encode_message,
+  flow_key_string,
+  type FlowEndReason,
+  type FlowKey,
+  type HandoffMessage,
+  import_handoff_key,
+  NACK_BAD_REQUEST,
+  type NackReason,
+  new_decode_counters,
+} from "../../dataplane/wire/handoff.ts";
+import { encode_handoff_record } from "../../dataplane/wire/handoff_record.ts";
+import {
+  EVENT_ADOPTED,
+  EVENT_FLOW_END,
+  EVENT_REFUSED,
+  EVENT_WORDS,
+} from "../../dataplane/agent/path.ts";
+
+export interface AgentControlSpec {
+  host: string;
+  port: number;
+  key: Uint8Array;
+  max_datagram: number;
+  max_request: number;
+  adoption_ring: number;
+  event_ring: number;
+}
+
+export type AgentControlMessage =
+  | { type: "start"; spec: AgentControlSpec }
+  | { type: "stop" }
+  | { type: "stats" };
+
+export type AgentControlReply =
+  | { type: "listening"; address: string }
+  | { type: "failed"; error: string }
+  | { type: "stats"; counters: Record<string, number> }
+  | { type: "stopped"; counters: Record<string, number> };
+
+const FLOW_END_RETRY_MS = 500;
+const FLOW_END_TRIES = 6;
+const EVENT_POLL_MS = 1;
+
+interface Director {
+  address: string;
+  port: number;
+}
+
+interface PendingFlowEnd {
+  datagram: Uint8Array;
+  director: Director;
+  tries: number;
+  next_at: number;
+}
+
+let stop_worker: (() => void) | undefined;
+const counters: Record<string, number> = {
+  datagrams_received: 0,
+  handoffs_queued: 0,
+  handoffs_too_large: 0,
+  cancels_received: 0,
+  adoption_ring_full: 0,
+  acks_sent: 0,
+  nacks_sent: 0,
+  flow_ends_sent: 0,
+  flow_end_retransmits: 0,
+  flow_ends_acked: 0,
+  flow_ends_unanswered: 0,
+  unexpected_messages: 0,
+  events_without_director: 0,
+  send_errors: 0,
+};
+const decode_counters = new_decode_counters();
+
+self.onmessage = async (event: MessageEvent<AgentControlMessage>) => {
+  const message = event.data;
+  if (message.type === "start") {
+    try {
+      stop_worker = await start(message.spec);
+    } catch (err) {
+      self.postMessage(
+        { type: "failed", error: (err as Error).message } satisfies AgentControlReply,
+      );
+    }
+  } else if (message.type === "stats") {
+    self.postMessage({ type: "stats", counters: all_counters() } satisfies AgentControlReply);
+  } else {
+    stop_worker?.();
+    self.postMessage({ type: "stopped", counters: all_counters() } satisfies AgentControlReply);
+  }
+};
+
+function all_counters(): Record<string, number> {
+  const decoded = Object.fromEntries(
+    Object.entries(decode_counters).map(([reason, n]) => [`decode_${reason}`, n]),
+  );
+  return { ...counters, ...decoded };
+}
+
+async function start(spec: AgentControlSpec): Promise<() => void> {
+  const native = open_native();
+  const hmac_key = await import_handoff_key(spec.key);
+  const socket = dgram.createSocket("udp4");
+  /** Who handed each flow off: where its ACK/NACK/FLOW_END go. */
+  const directors = new Map<string, Director>();
+  const pending_flow_ends = new Map<string, PendingFlowEnd>();
+  const send = (datagram: Uint8Array, to: Director) => {
+    socket.send(datagram, to.port, to.address, (err) => {
+      if (err) counters.send_errors++;
+    });
+  };
+
+  socket.on("message", async (datagram: Uint8Array, from: { address: string; port: number }) => {
+    counters.datagrams_received++;
+    const result = await decode_message(datagram, hmac_key, { max_datagram: spec.max_datagram });
+    count_decode(decode_counters, result);
+    if (!result.ok) return; // counted by reason; nothing is answered to a bad datagram
+    const message = result.message;
+    const flow = flow_key_string(message.key);
+    const director = { address: from.address, port: from.port };
+    if (message.type === "handoff") {
+      directors.set(flow, director);
+      if (message.state.request.length > spec.max_request) {
+        counters.handoffs_too_large++;
+        send(await reply(message, "handoff_nack", NACK_BAD_REQUEST), director);
+        counters.nacks_sent++;
+        return;
+      }
+      const request = encode_handoff_record({
+        epoch: message.epoch,
+        id: message.id,
+        ...message.key,
+        ...message.state,
+      });
+      if (native.ring_enqueue(spec.adoption_ring, request)) counters.handoffs_queued++;
+      else counters.adoption_ring_full++; // the director retransmits
+    } else if (message.type === "handoff_cancel") {
+      // the director went elsewhere: the dataplane resets the stack's side and forgets the flow
+      counters.cancels_received++;
+      const cancel = encode_handoff_record({
+        epoch: message.epoch,
+        id: message.id,
+        ...message.key,
+        client_mac: new Uint8Array(6),
+        client_isn: 0,
+        director_next_seq: 0,
+        client_window: 0,
+        client_mss: 0,
+        client_wscale: 255,
+        director_wscale: 255,
+        sack_permitted: false,
+        timestamps: false,
+        cancel: true,
+        client_tsval: 0,
+        director_tsval: 0,
+        request: new Uint8Array(0),
+      });
+      if (!native.ring_enqueue(spec.adoption_ring, cancel)) counters.adoption_ring_full++;
+      directors.delete(flow);
+    } else if (message.type === "flow_end_ack") {
+      if (pending_flow_ends.delete(flow)) counters.flow_ends_acked++;
+    } else {
+      counters.unexpected_messages++;
+    }
+  });
+
+  async function reply(
+    to: { epoch: number; id: number; key: FlowKey },
+    type: "handoff_ack" | "handoff_nack",
+    reason: number,
+  ): Promise<Uint8Array> {
+    const message = type === "handoff_ack"
+      ? { type, epoch: to.epoch, id: to.id, key: to.key } as HandoffMessage
+      : {
+        type,
+        epoch: to.epoch,
+        id: to.id,
+        key: to.key,
+        reason: reason as NackReason,
+      } as HandoffMessage;
+    return await encode_message(message, hmac_key, { max_datagram: spec.max_datagram });
+  }
+
+  const event_buffer = new Int32Array(EVENT_WORDS);
+  const event_bytes = new Uint8Array(event_buffer.buffer);
+  let polling = false;
+  const poll_events = async () => {
+    if (polling) return;
+    polling = true;
+    try {
+      while (native.ring_dequeue(spec.event_ring, event_bytes) > 0) {
+        await handle_event(event_buffer);
+      }
+      await retransmit_flow_ends();
+    } finally {
+      polling = false;
+    }
+  };
+
+  async function handle_event(e: Int32Array) {
+    const [type, reason, epoch, id, client_ip, vip, ports, to_server, to_client] = e;
+    const key: FlowKey = {
+      client_ip: client_ip >>> 0,
+      vip: vip >>> 0,
+      client_port: ports >>> 16,
+      vip_port: ports & 0xffff,
+    };
+    const flow = flow_key_string(key);
+    const director = directors.get(flow);
+    if (!director) {
+      counters.events_without_director++;
+      return;
+    }
+    const ids = { epoch: epoch >>> 0, id: id >>> 0, key };
+    if (type === EVENT_ADOPTED) {
+      send(await reply(ids, "handoff_ack", 0), director);
+      counters.acks_sent++;
+    } else if (type === EVENT_REFUSED) {
+      send(await reply(ids, "handoff_nack", reason), director);
+      counters.nacks_sent++;
+      directors.delete(flow);
+    } else if (type === EVENT_FLOW_END) {
+      const datagram = await encode_message(
+        {
+          type: "flow_end",
+          ...ids,
+          reason: reason as FlowEndReason,
+          counts: { packets_to_server: to_server >>> 0, packets_to_client: to_client >>> 0 },
+        },
+        hmac_key,
+        { max_datagram: spec.max_datagram },
+      );
+      send(datagram, director);
+      counters.flow_ends_sent++;
+      pending_flow_ends.set(flow, {
+        datagram,
+        director,
+        tries: 1,
+        next_at: performance.now() + FLOW_END_RETRY_MS,
+      });
+      directors.delete(flow);
+    }
+  }
+
+  // FLOW_END is retransmitted until the director acknowledges it (or we give up).
+  function retransmit_flow_ends() {
+    const now = performance.now();
+    for (const [flow, pending] of pending_flow_ends) {
+      if (pending.next_at > now) continue;
+      if (pending.tries >= FLOW_END_TRIES) {
+        pending_flow_ends.delete(flow);
+        counters.flow_ends_unanswered++;
+        continue;
+      }
+      send(pending.datagram, pending.director);
+      counters.flow_end_retransmits++;
+      pending.tries++;
+      pending.next_at = now + FLOW_END_RETRY_MS * pending.tries;
+    }
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    socket.once("error", reject);
+    socket.bind(spec.port, spec.host, () => {
+      socket.off("error", reject);
+      resolve();
+    });
+  });
+  socket.on("error", () => counters.send_errors++);
+  const timer = setInterval(poll_events, EVENT_POLL_MS);
+  self.postMessage(
+    { type: "listening", address: `${spec.host}:${spec.port}` } satisfies AgentControlReply,
+  );
+  return () => {
+    clearInterval(timer);
+    socket.close();
+  };
+}

@@ -1,0 +1,115 @@
+// `deno task lab -- up N | down | status`: build, tear down or inspect the
+// single-machine lab (control/lab/lab.ts). Needs root for up and down.
+
+import { parseArgs } from "node:util";
+import { type Lab, lab_down, lab_status, lab_up, type LabStatus } from "./lab.ts";
+
+const USAGE = `usage: deno task lab -- <command> [--prefix P] [--json]
+  up N      create the lab with N servers (no-op if it is already up with N)
+  down      remove everything the lab created
+  status    show namespaces, nginx processes and interfaces
+options:
+  --prefix P  namespace name prefix (default "bt-")
+  --json      print the lab description or status as JSON`;
+
+async function main(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      options: {
+        prefix: { type: "string" },
+        json: { type: "boolean", default: false },
+        help: { type: "boolean", short: "h", default: false },
+      },
+    });
+  } catch (error) {
+    return fail((error as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const [command, ...rest] = positionals;
+  const options = { prefix: values.prefix };
+  switch (command) {
+    case "up": {
+      if (rest.length !== 1 || !/^[1-9][0-9]*$/.test(rest[0])) {
+        return fail(`'up' takes one argument, the number of servers (got: ${rest.join(" ")})`);
+      }
+      const lab = await lab_up(Number(rest[0]), options);
+      console.log(values.json ? JSON.stringify(lab, null, 2) : describe(lab));
+      return 0;
+    }
+    case "down":
+      if (rest.length !== 0) return fail(`'down' takes no arguments (got: ${rest.join(" ")})`);
+      await lab_down(options);
+      if (!values.json) console.log(`lab ${values.prefix ?? "bt-"}: down`);
+      return 0;
+    case "status": {
+      if (rest.length !== 0) return fail(`'status' takes no arguments (got: ${rest.join(" ")})`);
+      const status = await lab_status(options);
+      console.log(values.json ? JSON.stringify(status, null, 2) : describe_status(status));
+      return 0;
+    }
+    case undefined:
+      return fail("missing command");
+    default:
+      return fail(`unknown command '${command}'`);
+  }
+}
+
+function fail(message: string): number {
+  console.error(`lab: ${message}\n${USAGE}`);
+  return 2;
+}
+
+function describe(lab: Lab): string {
+  const lines = [
+    `lab ${lab.prefix}: up, ${lab.servers.length} server(s), state in ${lab.state_dir}`,
+    `  client  ${lab.client.ns}  ${lab.client.if} ${lab.client.ip} ${lab.client.mac}`,
+    `  switch  ${lab.bridge.ns}  ${lab.bridge.name} (ports ${lab.client.switch_port}, ` +
+    `${lab.director_peer_if}, ${lab.servers.map((s) => s.agent_fabric_peer_if).join(", ")})`,
+    `  dp      ${lab.namespaces.dp}  director ${lab.director_if} ${lab.director_mac}`,
+  ];
+  for (const s of lab.servers) {
+    lines.push(
+      `          agent ${s.id}: fabric ${s.agent_fabric_if} ${s.agent_fabric_mac}, ` +
+        `server side ${s.agent_server_if} ${s.agent_server_mac}`,
+    );
+  }
+  for (const s of lab.servers) {
+    lines.push(`  server  ${s.ns}  ${s.if} ${s.ip} ${s.mac}  nginx pid ${s.nginx_pid}`);
+  }
+  lines.push(`  vip     ${lab.vip} (on every server's lo, arp_ignore=1)`);
+  lines.push(`  ${lab.big_file.path}  ${lab.big_file.size} bytes  sha256 ${lab.big_file.sha256}`);
+  return lines.join("\n");
+}
+
+function describe_status(status: LabStatus): string {
+  const lines = [
+    `lab ${status.prefix}: ${status.up ? `up, ${status.servers} server(s)` : "not up"}`,
+  ];
+  for (const ns of status.namespaces) {
+    lines.push(`  ns ${ns.name}: ${ns.exists ? "exists" : "missing"}`);
+    for (const link of status.interfaces.filter((i) => i.ns === ns.name)) {
+      const addresses = link.addresses.length ? ` ${link.addresses.join(" ")}` : "";
+      lines.push(`    ${link.name.padEnd(8)} ${link.state.padEnd(8)} ${link.mac}${addresses}`);
+    }
+  }
+  for (const n of status.nginx) {
+    lines.push(`  nginx srv${n.server}: pid ${n.pid} ${n.alive ? "alive" : "dead"}`);
+  }
+  return lines.join("\n");
+}
+
+if (import.meta.main) {
+  try {
+    Deno.exit(await main(Deno.args));
+  } catch (error) {
+    console.error((error as Error).message);
+    Deno.exit(1);
+  }
+}

@@ -1,0 +1,397 @@
+// The hand-off roles: --role=director, --role=agent, or both in one process
+// (a small host, or the single-machine lab). Read top to bottom: options and
+// config, EAL, pool, ports, one control Worker per role instance (kernel UDP
+// on the control network), one dataplane Worker running every pipeline, run
+// until a signal (SIGTERM drains the director first), stop, close ports,
+// final counters.
+
+import { open_native } from "../native/mod.ts";
+import type { AppOptions } from "./cli.ts";
+import {
+  type AgentSection,
+  type BatonConfig,
+  type DirectorSection,
+  load_config,
+  type Role,
+} from "./config.ts";
+import type { AgentControlReply, AgentControlSpec } from "./agent/worker.ts";
+import type {
+  DirectorControlReply,
+  DirectorControlSpec,
+  DirectorControlStats,
+} from "./director/worker.ts";
+import { max_request_bytes } from "../dataplane/wire/handoff.ts";
+import { http_response } from "../dataplane/wire/http_request.ts";
+import { format_nic_stats, new_stats_display, throughput } from "./console_stats.ts";
+import { serve_metrics, type Snapshot } from "./metrics.ts";
+import {
+  close_ports,
+  configure_ports,
+  create_pool,
+  discover_ports,
+  format_mac,
+  forwarding_cpus,
+  init_eal,
+  listen_for_stop,
+  type PortInfo,
+  remove_runtime_dir,
+  run_until,
+  SetupError,
+  start_workers,
+  stop_workers,
+} from "./setup.ts";
+import { AGENT_COUNTER_NAMES, DEFAULT_AGENT_TIMERS } from "../dataplane/agent/path.ts";
+import { DIRECTOR_COUNTER_NAMES } from "../dataplane/director/path.ts";
+import { ip_to_u32 } from "../dataplane/packet.ts";
+import type { PipelineSpec } from "../dataplane/worker_protocol.ts";
+import { pipeline_counter_words } from "./setup.ts";
+
+/** A control Worker as the main isolate sees it. */
+interface ControlWorker<Stats> {
+  request(message: unknown): Promise<Stats>;
+  post(message: unknown): void;
+  stop(): Promise<Stats>;
+}
+
+export async function roles_main(eal_args: string[], app: AppOptions): Promise<number> {
+  const stop = listen_for_stop();
+  const roles = app.roles as Role[];
+  if (!app.config) throw new SetupError(`--role=${roles.join(",")} needs --config=FILE`);
+  const config = await load_config(app.config, { roles });
+  const native = open_native();
+  init_eal(native, eal_args);
+  try {
+    const ports = discover_ports(native, eal_args);
+    check_ports(ports, config);
+    const cpus = forwarding_cpus(native, 1);
+    create_pool(native, app, ports.length, cpus.length + 1);
+    configure_ports(native, ports, app);
+    print_ports(ports, config);
+
+    const pipelines: PipelineSpec[] = [];
+    let next_slot = 0;
+    let next_counter = 0;
+    const add_pipeline = (spec: Omit<PipelineSpec, "slot" | "counters_offset">) => {
+      const pipeline = { ...spec, slot: next_slot++, counters_offset: next_counter };
+      next_counter += pipeline_counter_words(spec.kind);
+      pipelines.push(pipeline);
+      return pipeline;
+    };
+
+    let director: { control: ControlWorker<DirectorControlStats>; counters_at: number } | undefined;
+    if (config.director) {
+      const d = config.director;
+      const rings = {
+        request_ring: native.ring_create("baton_dir_requests", 4096),
+        verdict_ring: native.ring_create("baton_dir_verdicts", 4096),
+        event_ring: native.ring_create("baton_dir_events", 4096),
+      };
+      const control = await start_control<DirectorControlReply, DirectorControlStats>(
+        "director/worker.ts",
+        {
+          type: "start",
+          spec: {
+            director: d,
+            key: config.key,
+            max_datagram: config.max_datagram,
+            mss: config.fabric_mtu - 40,
+            ...rings,
+          } satisfies DirectorControlSpec,
+        },
+        (reply) => (reply.type === "stats" || reply.type === "stopped" ? reply.stats : undefined),
+      );
+      const emit_slot = next_slot++;
+      const pipeline = add_pipeline({
+        kind: "director",
+        rx_port: d.port,
+        rx_queue: 0,
+        tx_port: d.port,
+        tx_queue: 0,
+        burst: app.burst,
+        director: director_pipeline(d, config, ports, emit_slot, rings),
+      });
+      director = { control, counters_at: pipeline.counters_offset };
+      console.log(
+        `director: VIPs ${
+          d.vips.map((v) => `${v.address}:${v.ports.join(",")} (${v.policy})`).join(" ")
+        }` +
+          `, ${d.servers.length} servers, hand-offs from udp ${d.control.host}:${d.control.port}`,
+      );
+    }
+
+    const agents: { control: ControlWorker<Record<string, number>>; counters_at: number }[] = [];
+    for (const [i, a] of config.agents.entries()) {
+      const rings = {
+        adoption_ring: native.ring_create(`baton_agent${i}_adopt`, 4096),
+        event_ring: native.ring_create(`baton_agent${i}_events`, 4096),
+      };
+      const max_request = max_request_bytes(config.max_datagram);
+      const control = await start_control<AgentControlReply, Record<string, number>>(
+        "agent/worker.ts",
+        {
+          type: "start",
+          spec: {
+            host: a.control.host,
+            port: a.control.port,
+            key: config.key,
+            max_datagram: config.max_datagram,
+            max_request,
+            ...rings,
+          } satisfies AgentControlSpec,
+        },
+        (
+          reply,
+        ) => (reply.type === "stats" || reply.type === "stopped" ? reply.counters : undefined),
+      );
+      const emit_slot = next_slot++;
+      const pipeline = add_pipeline({
+        kind: "agent",
+        rx_port: a.fabric_port,
+        rx_queue: 0,
+        tx_port: a.server_port,
+        tx_queue: 0,
+        burst: app.burst,
+        agent: agent_pipeline(a, ports, emit_slot, max_request, rings),
+      });
+      agents.push({ control, counters_at: pipeline.counters_offset });
+      console.log(
+        `agent ${i}: server ${format_mac(a.server_mac)} behind port ${a.server_port}, ` +
+          `hand-offs on udp ${a.control.host}:${a.control.port}`,
+      );
+    }
+
+    const running = await start_workers(cpus, [pipelines]);
+    const started_at = performance.now();
+    const role_counters = () => ({
+      director: director
+        ? named(DIRECTOR_COUNTER_NAMES, running.counters, director.counters_at)
+        : undefined,
+      agents: agents.map((a) => named(AGENT_COUNTER_NAMES, running.counters, a.counters_at)),
+    });
+    const snapshot = async (): Promise<Snapshot> => {
+      const counters = role_counters();
+      return {
+        uptime_s: (performance.now() - started_at) / 1000,
+        ports: ports.map((p) => ({ id: p.id, name: p.name, stats: native.port_stats(p.id) })),
+        director: director && counters.director
+          ? {
+            dataplane: counters.director,
+            control: await director.control.request({ type: "stats" }),
+          }
+          : undefined,
+        agents: await Promise.all(agents.map(async (a, i) => ({
+          dataplane: counters.agents[i],
+          control: await a.control.request({ type: "stats" }),
+        }))),
+      };
+    };
+    const metrics = config.metrics ? serve_metrics(config.metrics, snapshot) : undefined;
+    if (config.metrics) {
+      console.log(`metrics: http://${config.metrics.host}:${config.metrics.port}/metrics`);
+    }
+
+    const display = new_stats_display();
+    const show = async () => {
+      for (const port of ports) {
+        const stats = native.port_stats(port.id);
+        console.log(format_nic_stats(port.id, stats, throughput(display, port.id, stats)));
+      }
+      // one machine-readable line per period (the demo's live view reads it)
+      console.log(`baton-stats ${JSON.stringify(await snapshot())}`);
+    };
+    await show();
+    const signal = await run_until(stop, app.stats_period, show);
+    console.log(`\nSignal ${signal} received, stopping...`);
+    if (signal === "SIGTERM" && director) {
+      await drain(director.control, config.director!.drain_grace_ms);
+    }
+    await metrics?.close();
+
+    const director_stats = director ? await director.control.stop() : undefined;
+    const agent_stats = await Promise.all(agents.map((a) => a.control.stop()));
+    await stop_workers(running);
+    const last = role_counters();
+    if (last.director && director_stats) {
+      console.log(`director counters: ${format_counters(last.director)}`);
+      console.log(`director control counters: ${format_counters(director_stats.counters)}`);
+      console.log(
+        `director servers: ${
+          director_stats.servers.map((s) =>
+            `${s.name}=${s.selections}${s.healthy ? "" : "(unhealthy)"}`
+          ).join(" ")
+        }; hand-off latency p50 ${director_stats.latency_p50_ms.toFixed(2)} ms, p99 ${
+          director_stats.latency_p99_ms.toFixed(2)
+        } ms`,
+      );
+    }
+    last.agents.forEach((a, i) => {
+      console.log(`agent ${i} counters: ${format_counters(a)}`);
+      console.log(`agent ${i} control counters: ${format_counters(agent_stats[i])}`);
+    });
+    close_ports(native, ports);
+    console.log("Bye...");
+    return 0;
+  } finally {
+    native.eal_cleanup();
+    remove_runtime_dir(eal_args);
+  }
+}
+
+/** SIGTERM: no new hand-offs; existing flows are forwarded until they end or the grace passes. */
+async function drain(control: ControlWorker<DirectorControlStats>, grace_ms: number) {
+  control.post({ type: "drain" });
+  const started = performance.now();
+  const deadline = started + grace_ms;
+  for (;;) {
+    const stats = await control.request({ type: "stats" });
+    if (stats.forwarding === 0 && stats.pending === 0) {
+      console.log(`drain: every flow ended after ${(performance.now() - started).toFixed(0)} ms`);
+      break;
+    }
+    if (performance.now() > deadline) {
+      console.log(`drain: grace period over with ${stats.forwarding} flows still forwarded`);
+      break;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+function check_ports(ports: PortInfo[], config: BatonConfig): void {
+  const exists = (id: number) => ports.some((p) => p.id === id);
+  if (config.director && !exists(config.director.port)) {
+    throw new SetupError(
+      `director.port: port ${config.director.port} does not exist (${ports.length} ports)`,
+    );
+  }
+  config.agents.forEach((a, i) => {
+    for (
+      const [field, id] of [["fabric_port", a.fabric_port], ["server_port", a.server_port]] as const
+    ) {
+      if (!exists(id)) {
+        throw new SetupError(
+          `agents[${i}].${field}: port ${id} does not exist (${ports.length} ports)`,
+        );
+      }
+    }
+  });
+}
+
+function print_ports(ports: PortInfo[], config: BatonConfig) {
+  for (const port of ports) {
+    let role = "unused";
+    if (config.director?.port === port.id) role = "director";
+    config.agents.forEach((a, i) => {
+      if (a.fabric_port === port.id) role = `agent ${i} fabric side`;
+      if (a.server_port === port.id) role = `agent ${i} server side`;
+    });
+    console.log(`Port ${port.id} (${port.name}): ${format_mac(port.mac)}, ${role}`);
+  }
+}
+
+function director_pipeline(
+  d: DirectorSection,
+  config: BatonConfig,
+  ports: PortInfo[],
+  emit_slot: number,
+  rings: { request_ring: number; verdict_ring: number; event_ring: number },
+) {
+  const responses: Record<string, number[]> = {};
+  for (const status of [400, 408, 431, 503]) responses[status] = Array.from(http_response(status));
+  return {
+    port: d.port,
+    emit_slot,
+    director_mac: Array.from(ports.find((p) => p.id === d.port)!.mac),
+    vips: d.vips.map((v) => ({
+      ip: ip_to_u32(v.address),
+      ports: v.ports,
+      l4: v.policy === "l4_hash",
+    })),
+    cookie_key: Array.from(crypto.getRandomValues(new Uint8Array(8))),
+    mss: config.fabric_mtu - 40,
+    max_header: d.max_header_bytes,
+    request_timeout_ms: d.request_timeout_ms,
+    idle_timeout_ms: d.idle_timeout_ms,
+    handoff_timeout_ms: d.handoff_rto_ms * (1 << d.handoff_tries) * (d.servers.length + 1),
+    flow_capacity: d.flows,
+    max_reading: d.max_reading,
+    responses,
+    ...rings,
+  };
+}
+
+function agent_pipeline(
+  a: AgentSection,
+  ports: PortInfo[],
+  emit_slot: number,
+  max_request: number,
+  rings: { adoption_ring: number; event_ring: number },
+) {
+  return {
+    fabric_port: a.fabric_port,
+    server_port: a.server_port,
+    emit_slot,
+    server_mac: Array.from(a.server_mac),
+    agent_mac: Array.from(ports.find((p) => p.id === a.fabric_port)!.mac),
+    flow_capacity: a.flows,
+    max_request,
+    max_adopting: DEFAULT_AGENT_TIMERS.max_adopting,
+    rto_ms: a.rto_ms,
+    adopt_timeout_ms: a.adopt_timeout_ms,
+    linger_ms: a.linger_ms,
+    idle_timeout_ms: a.idle_timeout_ms,
+    ...rings,
+  };
+}
+
+function named(
+  names: readonly string[],
+  counters: Float64Array,
+  at: number,
+): Record<string, number> {
+  return Object.fromEntries(names.map((name, i) => [name, counters[at + i]]));
+}
+
+/** Non-zero counters, "name=value" separated by spaces (all of them when all are zero). */
+export function format_counters(counters: Record<string, number>): string {
+  const shown = Object.entries(counters).filter(([, v]) => v !== 0);
+  return (shown.length > 0 ? shown : Object.entries(counters)).map(([k, v]) => `${k}=${v}`).join(
+    " ",
+  );
+}
+
+/** Starts a control Worker and waits until it listens; replies are matched in order. */
+async function start_control<Reply extends { type: string }, Stats>(
+  module: string,
+  start_message: unknown,
+  stats_of: (reply: Reply) => Stats | undefined,
+): Promise<ControlWorker<Stats>> {
+  const worker = new Worker(new URL(`./${module}`, import.meta.url), { type: "module" });
+  const waiting: ((reply: Reply) => void)[] = [];
+  worker.onmessage = (event: MessageEvent<Reply>) => waiting.shift()?.(event.data);
+  const next = () => new Promise<Reply>((resolve) => waiting.push(resolve));
+  const listening = next();
+  worker.postMessage(start_message);
+  const reply = await listening;
+  if (reply.type !== "listening") {
+    worker.terminate();
+    const error = (reply as unknown as { error?: string }).error ?? reply.type;
+    throw new SetupError(`${module.replace(".ts", "")}: ${error}`);
+  }
+  return {
+    async request(message) {
+      const answer = next();
+      worker.postMessage(message);
+      return stats_of(await answer)!;
+    },
+    post(message) {
+      worker.postMessage(message);
+    },
+    async stop() {
+      const answer = next();
+      worker.postMessage({ type: "stop" });
+      const stats = stats_of(await answer)!;
+      worker.terminate();
+      return stats;
+    },
+  };
+}

@@ -1,0 +1,87 @@
+// One round of the director pipeline, as the dataplane Worker runs it: a
+// burst from the fabric port, the control Worker's verdicts, the sweep, and
+// the frames the director made itself.
+
+import type { Native } from "../../native/mod.ts";
+import { create_emitter, type Emitter } from "../emitter.ts";
+import { type CookieKey, create_cookie_key } from "./syn_cookie.ts";
+import {
+  create_director_state,
+  director_burst,
+  director_service,
+  type DirectorState,
+} from "./path.ts";
+import type { DirectorPipelineSpec } from "../worker_protocol.ts";
+
+export interface DirectorRunner {
+  state: DirectorState;
+  native: Native;
+  bytes: Uint8Array;
+  slot: number;
+  desc: Int32Array;
+  queue: number;
+  burst: number;
+  emitter: Emitter;
+  service_options: {
+    dequeue: (ring: number, into: Uint8Array) => number;
+    emit: (frame: Uint8Array, port: number) => void;
+  };
+}
+
+export function create_director_runner(
+  native: Native,
+  options: {
+    spec: DirectorPipelineSpec;
+    slot: number;
+    queue: number;
+    burst: number;
+    counters?: Float64Array;
+  },
+): DirectorRunner {
+  const { spec } = options;
+  const cookie_key: CookieKey = create_cookie_key(Uint8Array.from(spec.cookie_key));
+  const responses = new Map(
+    Object.entries(spec.responses).map(([status, body]) => [Number(status), Uint8Array.from(body)]),
+  );
+  const state = create_director_state({
+    port: spec.port,
+    director_mac: Uint8Array.from(spec.director_mac),
+    vips: spec.vips,
+    cookie_key,
+    mss: spec.mss,
+    max_header: spec.max_header,
+    request_timeout_ms: spec.request_timeout_ms,
+    idle_timeout_ms: spec.idle_timeout_ms,
+    handoff_timeout_ms: spec.handoff_timeout_ms,
+    flow_capacity: spec.flow_capacity,
+    max_reading: spec.max_reading,
+    request_ring: spec.request_ring,
+    verdict_ring: spec.verdict_ring,
+    event_ring: spec.event_ring,
+  }, { counters: options.counters, responses, enqueue: native.ring_enqueue });
+  const emitter = create_emitter(native, { slot: spec.emit_slot, queue: options.queue });
+  return {
+    state,
+    native,
+    bytes: native.region(),
+    slot: options.slot,
+    desc: native.slot_descriptors(options.slot),
+    queue: options.queue,
+    burst: options.burst,
+    emitter,
+    service_options: { dequeue: native.ring_dequeue, emit: emitter.emit },
+  };
+}
+
+/** One round; returns how many frames were received. */
+export function director_round(runner: DirectorRunner, now: number): number {
+  const { native, state, bytes, desc, slot, queue, burst } = runner;
+  const n = native.rx_burst(state.config.port, queue, slot, burst);
+  if (n > 0) {
+    director_burst(state, bytes, desc, n, now);
+    native.tx_burst(queue, slot, n);
+  }
+  director_service(state, now, runner.service_options);
+  runner.emitter.flush();
+  return n;
+}
