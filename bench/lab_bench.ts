@@ -10,10 +10,15 @@
 // interval, and one 10 MB download through the VIP.
 
 import { parseArgs } from "node:util";
-import { type Lab, lab_down, lab_up } from "../control/lab/lab.ts";
-import { start_baton_in_lab } from "../control/lab/baton.ts";
-import { lab_interfaces, write_lab_config } from "../control/lab/config.ts";
-import type { DpdkProcess } from "../control/lab/dpdk_process.ts";
+import {
+  type DpdkProcess,
+  type Lab,
+  lab_down,
+  lab_interfaces,
+  lab_up,
+  start_baton_in_lab,
+  write_lab_config,
+} from "../control/lab/mod.ts";
 import { median } from "./run.ts";
 import {
   add_vip,

@@ -5,8 +5,7 @@
 // nginx over the control network (ctl0), the only kernel path to them.
 // Every response byte crosses HAProxy, where baton's bypass the director.
 
-import { in_namespace, type Lab } from "../control/lab/lab.ts";
-import { spawn_dpdk } from "../control/lab/dpdk_process.ts";
+import { in_namespace, type Lab, spawn_dpdk } from "../control/lab/mod.ts";
 
 /** HAProxy gets one thread: the same one core baton's dataplane lcore has. */
 export const HAPROXY_THREADS = 1;

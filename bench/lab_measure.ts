@@ -4,8 +4,13 @@
 // host's busy share in the same interval (2 shared cores: context for the
 // figure), a 10 MB download, and the bytes the front port sent meanwhile.
 
-import { in_namespace, type Lab } from "../control/lab/lab.ts";
-import { curl_download, parse_wrk, type WrkResult } from "../control/lab/traffic.ts";
+import {
+  curl_download,
+  in_namespace,
+  type Lab,
+  parse_wrk,
+  type WrkResult,
+} from "../control/lab/mod.ts";
 
 /** URLs cycle over this many paths, so URL hashing spreads them over every server. */
 export const DISTINCT_PATHS = 1000;

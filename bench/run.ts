@@ -3,7 +3,7 @@
 // throughput, and /proc/PID/stat for the idle CPU figure. Whatever happens,
 // the child is stopped (SIGINT, then SIGKILL) before these functions return.
 
-import { type DpdkProcess, parse_throughput, spawn_dpdk } from "../control/lab/dpdk_process.ts";
+import { type DpdkProcess, parse_throughput, spawn_dpdk } from "../control/lab/mod.ts";
 import { idle_command, type Scenario, scenario_command } from "./scenarios.ts";
 
 /** Both vdevs have two ports; a stats period prints one block per port. */

@@ -3,7 +3,7 @@
 // hugepages, main lcore 0 + forwarding lcore 1) and the same mbuf pool, so
 // the only difference between testpmd and baton is the forwarder itself.
 
-import { baton_command, testpmd_command } from "../control/lab/dpdk_process.ts";
+import { baton_command, testpmd_command } from "../control/lab/mod.ts";
 
 export type Program = "testpmd" | "baton";
 export type Vdev = "net_null" | "net_ring";

@@ -2,7 +2,7 @@
 // field and what is wrong with it. Sizes and timeouts have defaults a
 // production network engineer would expect; addresses and keys do not.
 
-import { max_request_bytes, parse_key_text } from "../dataplane/wire/handoff.ts";
+import { max_request_bytes, parse_key_text } from "../dataplane/wire/mod.ts";
 
 export type Role = "director" | "agent";
 

@@ -35,11 +35,11 @@ import {
   COUNTER_RX,
   COUNTER_TX,
   COUNTER_WORDS,
-} from "../dataplane/forward_modes.ts";
-import { generate_tcp_frames } from "../dataplane/generator.ts";
-import { AGENT_COUNTER_NAMES } from "../dataplane/agent/path.ts";
-import type { PipelineSpec } from "../dataplane/worker_protocol.ts";
-import { ip_to_u32 } from "../dataplane/packet.ts";
+  generate_tcp_frames,
+  ip_to_u32,
+  type PipelineSpec,
+} from "../dataplane/mod.ts";
+import { AGENT_COUNTER_NAMES } from "../dataplane/agent/mod.ts";
 
 /** The rewrite fast path's fixed translation (a stand-in for one flow's agent state). */
 const REWRITE_DST_IP = "198.18.1.1";

@@ -20,8 +20,7 @@ import type {
   DirectorControlSpec,
   DirectorControlStats,
 } from "./director/worker.ts";
-import { max_request_bytes } from "../dataplane/wire/handoff.ts";
-import { http_response } from "../dataplane/wire/http_request.ts";
+import { http_response, max_request_bytes } from "../dataplane/wire/mod.ts";
 import { format_nic_stats, new_stats_display, throughput } from "./console_stats.ts";
 import { serve_metrics, type Snapshot } from "./metrics.ts";
 import {
@@ -33,6 +32,7 @@ import {
   forwarding_cpus,
   init_eal,
   listen_for_stop,
+  pipeline_counter_words,
   type PortInfo,
   remove_runtime_dir,
   run_until,
@@ -40,11 +40,9 @@ import {
   start_workers,
   stop_workers,
 } from "./setup.ts";
-import { AGENT_COUNTER_NAMES, DEFAULT_AGENT_TIMERS } from "../dataplane/agent/path.ts";
-import { DIRECTOR_COUNTER_NAMES } from "../dataplane/director/path.ts";
-import { ip_to_u32 } from "../dataplane/packet.ts";
-import type { PipelineSpec } from "../dataplane/worker_protocol.ts";
-import { pipeline_counter_words } from "./setup.ts";
+import { AGENT_COUNTER_NAMES, DEFAULT_AGENT_TIMERS } from "../dataplane/agent/mod.ts";
+import { DIRECTOR_COUNTER_NAMES } from "../dataplane/director/mod.ts";
+import { ip_to_u32, type PipelineSpec } from "../dataplane/mod.ts";
 
 /** A control Worker as the main isolate sees it. */
 interface ControlWorker<Stats> {

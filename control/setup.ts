@@ -4,17 +4,17 @@
 
 import { type Native, NativeError } from "../native/mod.ts";
 import type { AppOptions } from "./cli.ts";
-import { COUNTER_WORDS } from "../dataplane/forward_modes.ts";
-import { AGENT_COUNTER_WORDS } from "../dataplane/agent/path.ts";
-import { DIRECTOR_COUNTER_WORDS } from "../dataplane/director/path.ts";
 import {
   CONTROL_STOP,
   CONTROL_WORDS_PER_WORKER,
+  COUNTER_WORDS,
   DEFAULT_IDLE,
   type PipelineSpec,
   type WorkerSpec,
   type WorkerStatus,
-} from "../dataplane/worker_protocol.ts";
+} from "../dataplane/mod.ts";
+import { AGENT_COUNTER_WORDS } from "../dataplane/agent/mod.ts";
+import { DIRECTOR_COUNTER_WORDS } from "../dataplane/director/mod.ts";
 
 /** A start-up failure the user can act on: printed as one line, exit code 1. */
 export class SetupError extends Error {

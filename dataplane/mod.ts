@@ -1,6 +1,13 @@
-// The dataplane folder's face: what other folders may import.
+// The dataplane folder's face: the packet library a poll loop is built
+// from, the forwarding engines, the pipeline specs a dataplane Worker
+// takes, and the benchmark generator. The director, the agent and the wire
+// formats have faces of their own (director/mod.ts, agent/mod.ts,
+// wire/mod.ts).
 export * from "./checksum.ts";
 export * from "./packet.ts";
 export * from "./tcp_options.ts";
 export * from "./seq.ts";
 export * from "./flow_table.ts";
+export * from "./forward_modes.ts";
+export * from "./generator.ts";
+export * from "./worker_protocol.ts";

@@ -11,11 +11,14 @@ import { open_native } from "../native/mod.ts";
 import {
   AGENT_COUNTER_WORDS,
   agent_install_flow,
+  agent_round,
   agent_server_burst,
+  type AgentRunner,
   type AgentState,
+  create_agent_runner,
   create_agent_state,
   DEFAULT_AGENT_TIMERS,
-} from "./agent/path.ts";
+} from "./agent/mod.ts";
 import {
   generated_flow,
   GENERATOR_CLIENT_MAC,
@@ -24,9 +27,12 @@ import {
   GENERATOR_VIP_PORT,
 } from "./generator.ts";
 import { ip_to_u32, mac_to_bytes } from "./packet.ts";
-import { agent_round, type AgentRunner, create_agent_runner } from "./agent/runner.ts";
-import { DIRECTOR_COUNTER_WORDS } from "./director/path.ts";
-import { create_director_runner, director_round, type DirectorRunner } from "./director/runner.ts";
+import {
+  create_director_runner,
+  DIRECTOR_COUNTER_WORDS,
+  director_round,
+  type DirectorRunner,
+} from "./director/mod.ts";
 import {
   COUNTER_BURSTS,
   COUNTER_DROPPED,

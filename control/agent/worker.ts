@@ -11,7 +11,12 @@ import { open_native } from "../../native/mod.ts";
 import {
   count_decode,
   decode_message,
+  encode_handoff_record,
   encode_message,
+  EVENT_ADOPTED,
+  EVENT_FLOW_END,
+  EVENT_REFUSED,
+  EVENT_WORDS,
   flow_key_string,
   type FlowEndReason,
   type FlowKey,
@@ -20,14 +25,7 @@ import {
   NACK_BAD_REQUEST,
   type NackReason,
   new_decode_counters,
-} from "../../dataplane/wire/handoff.ts";
-import { encode_handoff_record } from "../../dataplane/wire/handoff_record.ts";
-import {
-  EVENT_ADOPTED,
-  EVENT_FLOW_END,
-  EVENT_REFUSED,
-  EVENT_WORDS,
-} from "../../dataplane/agent/path.ts";
+} from "../../dataplane/wire/mod.ts";
 
 export interface AgentControlSpec {
   host: string;

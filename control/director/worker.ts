@@ -14,29 +14,28 @@ import { open_native } from "../../native/mod.ts";
 import type { DirectorSection } from "../config.ts";
 import {
   count_decode,
+  decode_handoff_record,
   decode_message,
+  DIRECTOR_EVENT_WORDS,
   encode_message,
+  EVENT_FLOW_GONE,
   flow_key_string,
   type FlowKey,
   type HandoffMessage,
+  type HandoffRecord,
   import_handoff_key,
   NACK_REASON_NAMES,
   type NackReason,
   new_decode_counters,
-} from "../../dataplane/wire/handoff.ts";
-import { parse_request_head } from "../../dataplane/wire/http_request.ts";
-import { l4_hash_key, rendezvous_order, url_key } from "./selection.ts";
-import { decode_handoff_record, type HandoffRecord } from "../../dataplane/wire/handoff_record.ts";
-import {
-  DIRECTOR_EVENT_WORDS,
-  EVENT_FLOW_GONE,
+  parse_request_head,
   VERDICT_FORGET,
   VERDICT_FORWARD,
   VERDICT_RESPOND,
   VERDICT_TRY,
   VERDICT_WORDS,
-} from "../../dataplane/director/path.ts";
-import { ip_to_u32, u32_to_ip } from "../../dataplane/packet.ts";
+} from "../../dataplane/wire/mod.ts";
+import { l4_hash_key, rendezvous_order, url_key } from "./selection.ts";
+import { ip_to_u32, u32_to_ip } from "../../dataplane/mod.ts";
 
 export interface DirectorControlSpec {
   director: DirectorSection;

@@ -20,6 +20,18 @@
 import { DESC_WORDS, DROP } from "../../native/mod.ts";
 import { deadline_passed } from "../seq.ts";
 import {
+  EVENT_ADOPTED,
+  EVENT_FLOW_END,
+  EVENT_REFUSED,
+  EVENT_WORDS,
+  FLOW_END_CLIENT_RESET,
+  FLOW_END_FIN,
+  FLOW_END_IDLE_TIMEOUT,
+  FLOW_END_SERVER_RESET,
+  NACK_BAD_REQUEST,
+  NACK_STACK_RESET,
+  NACK_STACK_TIMEOUT,
+  NACK_TABLE_FULL,
   R_CLIENT_IP,
   R_CLIENT_ISN,
   R_CLIENT_MAC,
@@ -41,7 +53,7 @@ import {
   RECORD_FLAG_CANCEL,
   RECORD_FLAG_SACK,
   RECORD_FLAG_TIMESTAMPS,
-} from "../wire/handoff_record.ts";
+} from "../wire/mod.ts";
 import { checksum_update16, checksum_update32 } from "../checksum.ts";
 import {
   create_flow_table,
@@ -146,25 +158,7 @@ const F_FIN_FROM_CLIENT = 4;
 const F_FIN_FROM_SERVER = 8;
 const F_WSCALE = 16;
 
-// ------------------------------------------------------------------- events
-
-/** What the dataplane tells the control Worker (it answers the director). */
-export const EVENT_ADOPTED = 1;
-export const EVENT_REFUSED = 2;
-export const EVENT_FLOW_END = 3;
-export const EVENT_WORDS = 9; // type, reason, epoch, id, client_ip, vip, ports, to_server, to_client
 const EVENT_CAPACITY = 1024;
-
-/** Refusal reasons: the hand-off protocol's NACK reasons. */
-export const REFUSED_TABLE_FULL = 1;
-export const REFUSED_STACK_RESET = 2;
-export const REFUSED_STACK_TIMEOUT = 3;
-export const REFUSED_BAD_REQUEST = 4;
-/** Flow end reasons: the hand-off protocol's FLOW_END reasons. */
-export const END_FIN = 1;
-export const END_CLIENT_RESET = 2;
-export const END_SERVER_RESET = 3;
-export const END_IDLE = 4;
 
 // ----------------------------------------------------------------- counters
 
@@ -394,7 +388,7 @@ export function agent_adopt(
     if (state_now !== STATE_CLOSING) {
       // the 4-tuple is live under another hand-off: refuse rather than hijack it
       c[C.refused_bad_request]++;
-      push_refusal(state, request, REFUSED_BAD_REQUEST);
+      push_refusal(state, request, NACK_BAD_REQUEST);
       return;
     }
     // the port was reused after the old flow closed: the new hand-off wins
@@ -404,18 +398,18 @@ export function agent_adopt(
     request.length !== R_REQUEST + request_length || request_length > state.config.max_request
   ) {
     c[C.refused_bad_request]++;
-    push_refusal(state, request, REFUSED_BAD_REQUEST);
+    push_refusal(state, request, NACK_BAD_REQUEST);
     return;
   }
   if (state.adopting_count >= state.config.max_adopting || state.free_request_count === 0) {
     c[C.refused_table_full]++;
-    push_refusal(state, request, REFUSED_TABLE_FULL);
+    push_refusal(state, request, NACK_TABLE_FULL);
     return;
   }
   index = flow_insert(table, client_ip, vip, client_port, vip_port, now);
   if (index < 0) {
     c[C.refused_table_full]++;
-    push_refusal(state, request, REFUSED_TABLE_FULL);
+    push_refusal(state, request, NACK_TABLE_FULL);
     return;
   }
   const slot = state.free_requests[--state.free_request_count];
@@ -736,13 +730,13 @@ function track_close(
   const v = index * VALUES_PER_FLOW;
   if ((flags & TCP_FLAG_RST) !== 0) {
     if (values[v + V_STATE] !== STATE_CLOSING) {
-      values[v + V_END_REASON] = from_client ? END_CLIENT_RESET : END_SERVER_RESET;
+      values[v + V_END_REASON] = from_client ? FLOW_END_CLIENT_RESET : FLOW_END_SERVER_RESET;
     }
   } else {
     values[v + V_FLAGS] |= from_client ? F_FIN_FROM_CLIENT : F_FIN_FROM_SERVER;
     const both = F_FIN_FROM_CLIENT | F_FIN_FROM_SERVER;
     if ((values[v + V_FLAGS] & both) !== both) return;
-    if (values[v + V_STATE] !== STATE_CLOSING) values[v + V_END_REASON] = END_FIN;
+    if (values[v + V_STATE] !== STATE_CLOSING) values[v + V_END_REASON] = FLOW_END_FIN;
   }
   if (values[v + V_STATE] !== STATE_CLOSING) {
     values[v + V_STATE] = STATE_CLOSING;
@@ -765,7 +759,7 @@ function consume_syn_ack(
   const tcp = out[L4_OFFSET];
   if ((flags & TCP_FLAG_RST) !== 0) {
     c[C.refused_stack_reset]++;
-    push_event(state, EVENT_REFUSED, REFUSED_STACK_RESET, index);
+    push_event(state, EVENT_REFUSED, NACK_STACK_RESET, index);
     remove_flow(state, index);
     return;
   }
@@ -818,7 +812,7 @@ function stack_acknowledged(
   const tcp = state.parse_out[L4_OFFSET];
   if ((flags & TCP_FLAG_RST) !== 0) {
     c[C.refused_stack_reset]++;
-    push_event(state, EVENT_REFUSED, REFUSED_STACK_RESET, index);
+    push_event(state, EVENT_REFUSED, NACK_STACK_RESET, index);
     remove_flow(state, index);
     return false;
   }
@@ -890,7 +884,7 @@ function adoption_timer(state: AgentState, index: number, now: number, emit: Emi
     if (values[v + V_STATE] === STATE_REQUEST_SENT) {
       emit(stack_frame(state, index, TCP_FLAG_RST, 0), state.config.server_port);
     }
-    push_event(state, EVENT_REFUSED, REFUSED_STACK_TIMEOUT, index);
+    push_event(state, EVENT_REFUSED, NACK_STACK_TIMEOUT, index);
     remove_flow(state, index);
     return;
   }
@@ -1003,7 +997,7 @@ function sweep_closed_and_idle(state: AgentState, now: number, max_scan: number)
       } else if (
         s === STATE_ESTABLISHED && now - table.last_seen[i] > state.config.idle_timeout_ms
       ) {
-        reason = END_IDLE;
+        reason = FLOW_END_IDLE_TIMEOUT;
       }
       if (reason !== 0) {
         count_end(state, reason);
@@ -1019,9 +1013,9 @@ function sweep_closed_and_idle(state: AgentState, now: number, max_scan: number)
 
 function count_end(state: AgentState, reason: number): void {
   const c = state.counters;
-  if (reason === END_FIN) c[C.ended_fin]++;
-  else if (reason === END_CLIENT_RESET) c[C.ended_client_reset]++;
-  else if (reason === END_SERVER_RESET) c[C.ended_server_reset]++;
+  if (reason === FLOW_END_FIN) c[C.ended_fin]++;
+  else if (reason === FLOW_END_CLIENT_RESET) c[C.ended_client_reset]++;
+  else if (reason === FLOW_END_SERVER_RESET) c[C.ended_server_reset]++;
   else c[C.ended_idle]++;
 }
 

@@ -14,10 +14,10 @@ import {
   agent_service,
   type AgentState,
   create_agent_state,
-  EVENT_WORDS,
   next_agent_event,
 } from "./path.ts";
 import type { AgentPipelineSpec } from "../worker_protocol.ts";
+import { EVENT_WORDS } from "../wire/mod.ts";
 
 const ADOPTIONS_PER_ROUND = 16;
 const EVENTS_PER_ROUND = 64;

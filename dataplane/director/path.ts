@@ -18,18 +18,13 @@
 
 import { DESC_WORDS, DROP } from "../../native/mod.ts";
 import { deadline_passed, seq_sub } from "../seq.ts";
-import { find_header_end } from "../wire/http_request.ts";
-import { icmp_checksum_set, ipv4_checksum_set, tcp_checksum_set } from "../checksum.ts";
 import {
-  create_flow_table,
-  flow_insert,
-  flow_key,
-  flow_lookup,
-  flow_remove_at,
-  flow_touch,
-  type FlowTable,
-} from "../flow_table.ts";
-import {
+  DIRECTOR_EVENT_WORDS,
+  EVENT_FLOW_GONE,
+  find_header_end,
+  GONE_CLIENT_RESET,
+  GONE_IDLE,
+  GONE_TIMEOUT,
   R_CLIENT_IP,
   R_CLIENT_ISN,
   R_CLIENT_MAC,
@@ -50,7 +45,22 @@ import {
   R_VIP_PORT,
   RECORD_FLAG_SACK,
   RECORD_FLAG_TIMESTAMPS,
-} from "../wire/handoff_record.ts";
+  VERDICT_FORGET,
+  VERDICT_FORWARD,
+  VERDICT_RESPOND,
+  VERDICT_TRY,
+  VERDICT_WORDS,
+} from "../wire/mod.ts";
+import { icmp_checksum_set, ipv4_checksum_set, tcp_checksum_set } from "../checksum.ts";
+import {
+  create_flow_table,
+  flow_insert,
+  flow_key,
+  flow_lookup,
+  flow_remove_at,
+  flow_touch,
+  type FlowTable,
+} from "../flow_table.ts";
 import {
   build_tcp,
   bytes_to_mac,
@@ -160,25 +170,6 @@ const L4_FIRST_DATA_WAIT_MS = 50;
 export const DIRECTOR_WSCALE = 7;
 /** Receive window the director advertises while it reads a request. */
 const DIRECTOR_WINDOW = 65535;
-
-// ------------------------------------------------------ rings and records
-
-/** control → dataplane verdicts: Int32 words. */
-export const VERDICT_FORWARD = 1;
-export const VERDICT_RESPOND = 2;
-export const VERDICT_FORGET = 3;
-/** A HANDOFF went to this server: forward the client's frames there while it adopts. */
-export const VERDICT_TRY = 4;
-/** type, client_ip, vip, ports, a, b (FORWARD: server MAC hi/lo; RESPOND: status) */
-export const VERDICT_WORDS = 6;
-
-/** dataplane → control events: a flow the control Worker knows about is gone. */
-export const EVENT_FLOW_GONE = 1;
-/** type, client_ip, vip, ports, reason */
-export const DIRECTOR_EVENT_WORDS = 5;
-export const GONE_CLIENT_RESET = 1;
-export const GONE_IDLE = 2;
-export const GONE_TIMEOUT = 3;
 
 // ----------------------------------------------------------------- counters
 

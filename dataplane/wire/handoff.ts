@@ -16,6 +16,12 @@
 // can answer a duplicate without acting twice.
 
 import { createHmac, timingSafeEqual } from "node:crypto";
+import {
+  FLOW_END_REASON_NAMES,
+  type FlowEndReason,
+  NACK_REASON_NAMES,
+  type NackReason,
+} from "./reasons.ts";
 export const MAGIC = 0xb7a0;
 export const VERSION = 1;
 export const HEADER_BYTES = 16;
@@ -39,34 +45,6 @@ export const WSCALE_NONE = 255;
 export const MAX_WSCALE = 14;
 /** Smaller MSS values are nonsense (and a lever for packet-storm attacks). */
 export const MIN_MSS = 64;
-
-export const NACK_TABLE_FULL = 1;
-export const NACK_STACK_RESET = 2;
-export const NACK_STACK_TIMEOUT = 3;
-export const NACK_BAD_REQUEST = 4;
-export const NACK_DRAINING = 5;
-export const NACK_INTERNAL = 6;
-export type NackReason = 1 | 2 | 3 | 4 | 5 | 6;
-export const NACK_REASON_NAMES: Readonly<Record<NackReason, string>> = {
-  1: "table_full",
-  2: "stack_reset",
-  3: "stack_timeout",
-  4: "bad_request",
-  5: "draining",
-  6: "internal",
-};
-
-export const FLOW_END_FIN = 1;
-export const FLOW_END_CLIENT_RESET = 2;
-export const FLOW_END_SERVER_RESET = 3;
-export const FLOW_END_IDLE_TIMEOUT = 4;
-export type FlowEndReason = 1 | 2 | 3 | 4;
-export const FLOW_END_REASON_NAMES: Readonly<Record<FlowEndReason, string>> = {
-  1: "fin",
-  2: "client_reset",
-  3: "server_reset",
-  4: "idle_timeout",
-};
 
 export type MessageType =
   | "handoff"

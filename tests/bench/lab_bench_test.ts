@@ -4,7 +4,7 @@
 // on a shared 2-vCPU host a timed assertion would only measure the neighbours.
 
 import assert from "node:assert/strict";
-import { lab_status } from "../../control/lab/lab.ts";
+import { lab_status } from "../../control/lab/mod.ts";
 
 const LAB_BENCH = new URL("../../bench/lab_bench.ts", import.meta.url).pathname;
 const PREFIX = "btb-";

@@ -9,7 +9,7 @@ import {
   parse_command_line,
   topology_tx_port,
 } from "../../control/cli.ts";
-import { baton_command, spawn_dpdk } from "../../control/lab/dpdk_process.ts";
+import { baton_command, spawn_dpdk } from "../../control/lab/mod.ts";
 
 Deno.test("a testpmd command line splits at -- and parses both value forms", () => {
   const { eal_args, app } = parse_command_line([

@@ -3,9 +3,13 @@
 // namespace, real nginx with its own kernel stack in the server namespace.
 
 import assert from "node:assert/strict";
-import { lab_down, lab_up } from "../../control/lab/lab.ts";
-import { start_baton_in_lab } from "../../control/lab/baton.ts";
-import { curl_download, run_wrk } from "../../control/lab/traffic.ts";
+import {
+  curl_download,
+  lab_down,
+  lab_up,
+  run_wrk,
+  start_baton_in_lab,
+} from "../../control/lab/mod.ts";
 
 const PREFIX = "btf-";
 

@@ -9,8 +9,8 @@ import {
   type DpdkProcess,
   spawn_dpdk,
   testpmd_command,
-} from "../../control/lab/dpdk_process.ts";
-import { build_arp, build_icmp_echo, build_tcp, build_udp } from "../../dataplane/packet.ts";
+} from "../../control/lab/mod.ts";
+import { build_arp, build_icmp_echo, build_tcp, build_udp } from "../../dataplane/mod.ts";
 import { read_pcap, write_pcap } from "../support/pcap.ts";
 
 const MODES = ["io", "mac", "macswap"] as const;

@@ -4,11 +4,15 @@
 // signal arrives must complete intact.
 
 import assert from "node:assert/strict";
-import { lab_down, lab_up } from "../../control/lab/lab.ts";
-import { start_baton_in_lab } from "../../control/lab/baton.ts";
-import { lab_interfaces, write_lab_config } from "../../control/lab/config.ts";
-import { curl_many } from "../../control/lab/traffic.ts";
-import { in_namespace } from "../../control/lab/lab.ts";
+import {
+  curl_many,
+  in_namespace,
+  lab_down,
+  lab_interfaces,
+  lab_up,
+  start_baton_in_lab,
+  write_lab_config,
+} from "../../control/lab/mod.ts";
 
 const PREFIX = "btt-";
 

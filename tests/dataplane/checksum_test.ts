@@ -1,39 +1,37 @@
 import assert from "node:assert/strict";
 import {
+  build_icmp_echo,
+  build_tcp,
+  build_udp,
   checksum_fold,
   checksum_sum,
   checksum_update16,
   checksum_update32,
   icmp_checksum_ok,
   internet_checksum,
-  ipv4_checksum_ok,
-  ipv4_header_checksum,
-  tcp_checksum,
-  tcp_checksum_ok,
-  udp_checksum,
-  udp_checksum_ok,
-  udp_checksum_set,
-} from "../../dataplane/checksum.ts";
-import {
-  build_icmp_echo,
-  build_tcp,
-  build_udp,
   IPV4_CHECKSUM,
+  ipv4_checksum_ok,
   IPV4_DST,
+  ipv4_header_checksum,
   IPV4_SRC,
   IPV4_TTL,
   read_u16,
   read_u32,
   TCP_ACK,
   TCP_CHECKSUM,
+  tcp_checksum,
+  tcp_checksum_ok,
   TCP_DST_PORT,
   TCP_SEQ,
   TCP_WINDOW,
   u32_to_ip,
   UDP_CHECKSUM,
+  udp_checksum,
+  udp_checksum_ok,
+  udp_checksum_set,
   write_u16,
   write_u32,
-} from "../../dataplane/packet.ts";
+} from "../../dataplane/mod.ts";
 import { mulberry32 } from "../support/random.ts";
 
 // Seeded PRNG so failures reproduce.

@@ -12,8 +12,8 @@ import {
   flow_touch,
   flow_value_offset,
   type FlowTable,
-} from "../../dataplane/flow_table.ts";
-import { ip_to_u32 } from "../../dataplane/packet.ts";
+  ip_to_u32,
+} from "../../dataplane/mod.ts";
 import { mulberry32 } from "../support/random.ts";
 
 type Key = [number, number, number, number];

@@ -4,18 +4,22 @@
 
 import assert from "node:assert/strict";
 import {
+  build_arp,
+  build_tcp,
+  build_udp,
   COUNTER_NOT_TCP,
   COUNTER_RUNT,
   COUNTER_WORDS,
+  describe_frame,
   io_burst,
+  ip_to_u32,
+  ipv4_checksum_ok,
   mac_burst,
   macswap_burst,
   rewrite_burst,
-} from "../../dataplane/forward_modes.ts";
+  tcp_checksum_ok,
+} from "../../dataplane/mod.ts";
 import { DESC_WORDS, DROP } from "../../native/mod.ts";
-import { build_arp, build_tcp, build_udp, describe_frame } from "../../dataplane/packet.ts";
-import { ipv4_checksum_ok, tcp_checksum_ok } from "../../dataplane/checksum.ts";
-import { ip_to_u32 } from "../../dataplane/packet.ts";
 
 const A = "02:00:00:00:00:0a";
 const B = "02:00:00:00:00:0b";

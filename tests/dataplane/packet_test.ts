@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { ipv4_checksum_ok, ipv4_checksum_set, tcp_checksum_ok } from "../../dataplane/checksum.ts";
 import {
   ARP_OPERATION,
   ARP_REPLY,
@@ -27,6 +26,8 @@ import {
   IP_PROTOCOL_UDP,
   ip_to_u32,
   IP_TOTAL_LENGTH,
+  ipv4_checksum_ok,
+  ipv4_checksum_set,
   IPV4_FLAG_MF,
   IPV4_FRAGMENT,
   IPV4_TOTAL_LENGTH,
@@ -64,6 +65,7 @@ import {
   read_u32,
   SRC_IP,
   SRC_PORT,
+  tcp_checksum_ok,
   TCP_DATA_OFFSET,
   TCP_FLAG_ACK,
   TCP_FLAG_PSH,
@@ -78,7 +80,7 @@ import {
   VLAN_TCI,
   write_u16,
   write_u32,
-} from "../../dataplane/packet.ts";
+} from "../../dataplane/mod.ts";
 import { mulberry32 } from "../support/random.ts";
 
 const CLIENT = { mac: "02:00:00:00:00:0c", ip: "198.18.0.10", port: 40001 };

@@ -7,7 +7,7 @@ import {
   seq_le,
   seq_lt,
   seq_sub,
-} from "../../dataplane/seq.ts";
+} from "../../dataplane/mod.ts";
 import { mulberry32 } from "../support/random.ts";
 
 const MAX = 0xffffffff;

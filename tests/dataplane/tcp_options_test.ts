@@ -1,23 +1,11 @@
 import assert from "node:assert/strict";
-import { tcp_checksum, tcp_checksum_ok } from "../../dataplane/checksum.ts";
 import {
   build_tcp,
   create_parse_out,
-  describe_frame,
-  L4_OFFSET,
-  parse_frame,
-  PARSE_OK,
-  read_u16,
-  TCP_CHECKSUM,
-  TCP_FLAG_ACK,
-  TCP_FLAG_SYN,
-  TCP_OPTIONS_LENGTH,
-  TCP_OPTIONS_OFFSET,
-  type TcpSpec,
-} from "../../dataplane/packet.ts";
-import {
   decode_tcp_options,
+  describe_frame,
   encode_tcp_options,
+  L4_OFFSET,
   OPT_EOL_OFFSET,
   OPT_MSS,
   OPT_MSS_OFFSET,
@@ -30,14 +18,25 @@ import {
   OPT_WSCALE_OFFSET,
   OPTIONS_MALFORMED,
   OPTIONS_OK,
+  parse_frame,
+  PARSE_OK,
   parse_tcp_options,
+  read_u16,
   remove_option,
   rewrite_sack_blocks,
   rewrite_timestamp,
   set_mss,
+  TCP_CHECKSUM,
+  tcp_checksum,
+  tcp_checksum_ok,
+  TCP_FLAG_ACK,
+  TCP_FLAG_SYN,
   TCP_OPTION_FIELDS,
+  TCP_OPTIONS_LENGTH,
+  TCP_OPTIONS_OFFSET,
   type TcpOption,
-} from "../../dataplane/tcp_options.ts";
+  type TcpSpec,
+} from "../../dataplane/mod.ts";
 import { mulberry32 } from "../support/random.ts";
 
 function parse_options(bytes: number[] | Uint8Array, offset = 0, length?: number) {

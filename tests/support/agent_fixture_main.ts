@@ -7,13 +7,14 @@
 // usage: deno run -A agent_fixture_main.ts CASE.json   (see agent_fixture_test.ts)
 
 import { close_fixture_ports, open_fixture_ports } from "./fixture_ports.ts";
-import { agent_install_flow, DEFAULT_AGENT_TIMERS } from "../../dataplane/agent/path.ts";
 import {
+  agent_install_flow,
   agent_round,
   agent_runner_counters,
   create_agent_runner,
-} from "../../dataplane/agent/runner.ts";
-import { ip_to_u32, mac_to_bytes } from "../../dataplane/packet.ts";
+  DEFAULT_AGENT_TIMERS,
+} from "../../dataplane/agent/mod.ts";
+import { ip_to_u32, mac_to_bytes } from "../../dataplane/mod.ts";
 
 interface FixtureFlow {
   client_ip: string;

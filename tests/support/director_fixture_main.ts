@@ -15,20 +15,24 @@
 // stdout (last line): {"counters", "sent", "records", "events"} as JSON.
 
 import { close_fixture_ports, open_fixture_ports } from "./fixture_ports.ts";
-import { http_response } from "../../dataplane/wire/http_request.ts";
 import {
-  director_burst,
-  director_counters,
+  decode_handoff_record,
   DIRECTOR_EVENT_WORDS,
+  type HandoffRecord,
+  http_response,
   VERDICT_FORGET,
   VERDICT_FORWARD,
   VERDICT_RESPOND,
   VERDICT_TRY,
   VERDICT_WORDS,
-} from "../../dataplane/director/path.ts";
-import { create_director_runner, director_round } from "../../dataplane/director/runner.ts";
-import { decode_handoff_record, type HandoffRecord } from "../../dataplane/wire/handoff_record.ts";
-import { ip_to_u32, mac_to_bytes } from "../../dataplane/packet.ts";
+} from "../../dataplane/wire/mod.ts";
+import {
+  create_director_runner,
+  director_burst,
+  director_counters,
+  director_round,
+} from "../../dataplane/director/mod.ts";
+import { ip_to_u32, mac_to_bytes } from "../../dataplane/mod.ts";
 
 interface FixtureVerdict {
   verdict: "forward" | "try" | "respond" | "forget";

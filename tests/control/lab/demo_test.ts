@@ -3,8 +3,7 @@
 // lab down and exits 0 only if everything was correct.
 
 import assert from "node:assert/strict";
-import { baton_command, spawn_dpdk } from "../../../control/lab/dpdk_process.ts";
-import { lab_status } from "../../../control/lab/lab.ts";
+import { baton_command, lab_status, spawn_dpdk } from "../../../control/lab/mod.ts";
 
 Deno.test({
   name: "main job (the lab demo, short): every response correct, nothing left behind",

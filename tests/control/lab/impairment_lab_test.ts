@@ -9,18 +9,22 @@
 // bounds, since the numbers are random.
 
 import assert from "node:assert/strict";
-import { in_namespace, type Lab, lab_down, lab_up } from "../../../control/lab/lab.ts";
-import { start_baton_in_lab } from "../../../control/lab/baton.ts";
-import { lab_interfaces, write_lab_config } from "../../../control/lab/config.ts";
 import {
   add_impairment,
   analyse_arrivals,
   type Capture,
+  type DpdkProcess,
   impairment_counters,
+  in_namespace,
+  type Lab,
+  lab_down,
+  lab_interfaces,
+  lab_up,
   remove_impairment,
+  start_baton_in_lab,
   start_client_capture,
-} from "../../../control/lab/impairment.ts";
-import type { DpdkProcess } from "../../../control/lab/dpdk_process.ts";
+  write_lab_config,
+} from "../../../control/lab/mod.ts";
 
 const PREFIX = "bti-";
 const DOWNLOADS = 50;

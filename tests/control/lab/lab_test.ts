@@ -10,7 +10,7 @@ import {
   lab_down,
   lab_status,
   lab_up,
-} from "../../../control/lab/lab.ts";
+} from "../../../control/lab/mod.ts";
 
 const PREFIX = "btl-";
 // Lab tests need root; they run (and fail loudly) without it rather than skip.

@@ -7,8 +7,13 @@
 // checksum update against a full recompute.
 
 import assert from "node:assert/strict";
-import { build_arp, build_tcp, describe_frame, type TcpSpec } from "../../../dataplane/packet.ts";
-import type { TcpOption } from "../../../dataplane/tcp_options.ts";
+import {
+  build_arp,
+  build_tcp,
+  describe_frame,
+  type TcpOption,
+  type TcpSpec,
+} from "../../../dataplane/mod.ts";
 import { read_pcap, write_pcap } from "../../support/pcap.ts";
 
 const HARNESS = new URL("../../support/agent_fixture_main.ts", import.meta.url).pathname;

@@ -8,22 +8,22 @@
 
 import assert from "node:assert/strict";
 import {
+  curl_download,
   in_namespace,
   type Lab,
   lab_down,
   lab_up,
   spawn_in_namespace,
-} from "../../../control/lab/lab.ts";
-import { start_baton_in_lab } from "../../../control/lab/baton.ts";
-import { curl_download } from "../../../control/lab/traffic.ts";
+  start_baton_in_lab,
+} from "../../../control/lab/mod.ts";
 import {
   decode_message,
   encode_message,
   FLOW_END_FIN,
   type HandoffMessage,
   import_handoff_key,
-} from "../../../dataplane/wire/handoff.ts";
-import { describe_frame, ip_to_u32, mac_to_bytes } from "../../../dataplane/packet.ts";
+} from "../../../dataplane/wire/mod.ts";
+import { describe_frame, ip_to_u32, mac_to_bytes } from "../../../dataplane/mod.ts";
 import { read_pcap } from "../../support/pcap.ts";
 
 const PREFIX = "bta-";

@@ -20,9 +20,9 @@ import {
   TCP_FLAG_PSH,
   TCP_FLAG_RST,
   TCP_FLAG_SYN,
+  type TcpOption,
   type TcpSpec,
-} from "../../../dataplane/packet.ts";
-import type { TcpOption } from "../../../dataplane/tcp_options.ts";
+} from "../../../dataplane/mod.ts";
 import {
   cookie_check,
   cookie_info,
@@ -33,17 +33,15 @@ import {
   cookie_make,
   COOKIE_WSCALE_NONE,
   create_cookie_key,
-} from "../../../dataplane/director/syn_cookie.ts";
-import {
   DIRECTOR_COUNTER_NAMES,
-  EVENT_FLOW_GONE,
-  GONE_CLIENT_RESET,
-} from "../../../dataplane/director/path.ts";
+} from "../../../dataplane/director/mod.ts";
 import {
   decode_handoff_record,
+  EVENT_FLOW_GONE,
+  GONE_CLIENT_RESET,
   type HandoffRecord,
-} from "../../../dataplane/wire/handoff_record.ts";
-import { http_response } from "../../../dataplane/wire/http_request.ts";
+  http_response,
+} from "../../../dataplane/wire/mod.ts";
 import { read_pcap, write_pcap } from "../../support/pcap.ts";
 
 const HARNESS = new URL("../../support/director_fixture_main.ts", import.meta.url).pathname;

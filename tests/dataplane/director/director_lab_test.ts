@@ -4,13 +4,22 @@
 // the servers (direct server return); the director only hands off.
 
 import assert from "node:assert/strict";
-import { in_namespace, type Lab, lab_down, lab_up } from "../../../control/lab/lab.ts";
+import {
+  curl_download,
+  curl_many,
+  type DpdkProcess,
+  type Fetched,
+  in_namespace,
+  type Lab,
+  lab_down,
+  lab_interfaces,
+  lab_up,
+  run_wrk,
+  start_baton_in_lab,
+  write_lab_config,
+} from "../../../control/lab/mod.ts";
 import { parse_prometheus } from "../../../control/metrics.ts";
-import { start_baton_in_lab } from "../../../control/lab/baton.ts";
-import { lab_interfaces, write_lab_config } from "../../../control/lab/config.ts";
-import { curl_download, curl_many, type Fetched, run_wrk } from "../../../control/lab/traffic.ts";
 import { parse_latest_port_stats } from "../../../control/console_stats.ts";
-import type { DpdkProcess } from "../../../control/lab/dpdk_process.ts";
 
 const PREFIX = "btr-";
 const WEIGHTS = [1, 2, 3];

@@ -14,7 +14,7 @@ import {
   COOKIE_WSCALE_NONE,
   create_cookie_key,
   halfsiphash32,
-} from "../../../dataplane/director/syn_cookie.ts";
+} from "../../../dataplane/director/mod.ts";
 import { mulberry32 } from "../../support/random.ts";
 
 function random_u32(random: () => number): number {

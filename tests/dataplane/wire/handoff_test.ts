@@ -38,7 +38,7 @@ import {
   new_decode_counters,
   parse_key_text,
   WSCALE_NONE,
-} from "../../../dataplane/wire/handoff.ts";
+} from "../../../dataplane/wire/mod.ts";
 import { mulberry32 } from "../../support/random.ts";
 
 const KEY_HEX = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";

@@ -6,7 +6,7 @@ import {
   REQUEST_HEAD_MAX_BYTES,
   REQUEST_MAX_HEADERS,
   type RequestHead,
-} from "../../../dataplane/wire/http_request.ts";
+} from "../../../dataplane/wire/mod.ts";
 import { mulberry32 } from "../../support/random.ts";
 
 /** Bytes of a string, one byte per UTF-16 unit (so "\x00" and "\xe9" are single raw bytes). */

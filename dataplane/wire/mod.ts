@@ -1,0 +1,10 @@
+// What crosses a ring or the wire, defined once: the hand-off datagram and
+// its reasons, the records on the rings between dataplane and control
+// Workers, and the HTTP request head the director reads. Both sides of each
+// boundary read and write through these modules.
+export * from "./agent_events.ts";
+export * from "./director_ring.ts";
+export * from "./handoff.ts";
+export * from "./handoff_record.ts";
+export * from "./http_request.ts";
+export * from "./reasons.ts";
