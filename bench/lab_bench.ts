@@ -2,7 +2,7 @@
 // director beside HAProxy doing the same URL-hash routing, in one lab and one
 // run. Reads top to bottom: options → lab up → per round baton then HAProxy
 // (interleaved, so drift on a shared host hits both alike) → medians and
-// ratios → table → JSON → tear-down, also when anything fails.
+// ratios → table (lab_report.ts) → JSON → tear-down, also when anything fails.
 //
 // Each system gets the same load: wrk with "Connection: close" (every request
 // a new TCP connection, for baton every request a hand-off) over many URLs,
@@ -19,7 +19,6 @@ import {
   start_baton_in_lab,
   write_lab_config,
 } from "../control/lab/mod.ts";
-import { median } from "./run.ts";
 import {
   add_vip,
   forget_vip_neighbour,
@@ -40,6 +39,18 @@ import {
   wrk_script,
   type WrkSettings,
 } from "./lab_measure.ts";
+import {
+  empty_row,
+  format_table,
+  median_parts,
+  progress_line,
+  type Ratios,
+  round_ratios,
+  type RunRow,
+  summarise,
+  type System,
+  type SystemSummary,
+} from "./lab_report.ts";
 
 const USAGE = `usage: deno task bench -- --lab [--runs R] [--seconds S] [--quick] [--json FILE]
        deno run -A bench/lab_bench.ts [same options]
@@ -59,7 +70,6 @@ const EAL_NAME = "labbench";
 const BATON_PROCESS = { comm: /^deno$/, cmdline: /control\/main\.ts.*--role=director,agent/ };
 const HAPROXY_PROCESS = { comm: /^haproxy$/, cmdline: /^haproxy -db / };
 
-export type System = "baton" | "haproxy";
 const SYSTEMS: System[] = ["baton", "haproxy"];
 
 interface LabBenchOptions {
@@ -68,62 +78,6 @@ interface LabBenchOptions {
   warmup_seconds: number;
   connections: number;
   json: string | null;
-}
-
-export interface RunRow {
-  system: System;
-  round: number;
-  /** The process measured: its pid, comm and command line. */
-  pid: number | null;
-  comm: string | null;
-  cmdline: string | null;
-  /** New connections per second answered 2xx (wrk's completed requests minus non-2xx). */
-  conn_per_s: number | null;
-  /** wrk's own Requests/sec, which counts non-2xx answers too. */
-  wrk_requests_per_s: number | null;
-  requests: number | null;
-  wrk_seconds: number | null;
-  socket_errors: number | null;
-  non_2xx: number | null;
-  cpu_percent: number | null;
-  /** Connections per second of CPU time the process used: conn/s ÷ (CPU % / 100). */
-  conn_per_cpu_s: number | null;
-  host_busy_percent: number | null;
-  threads: Record<string, number>;
-  /** The same CPU by part of the system (baton: dataplane, director control, agent controls...). */
-  cpu_by_part: Record<string, number>;
-  /** The MAC the client resolved the VIP to: dir0's for both systems, or the path is not the one compared. */
-  vip_mac: string | null;
-  download_mb_s: number | null;
-  download_ok: boolean;
-  /** Bytes dir0 (the director's port, HAProxy's VIP) sent during the 10 MB download. */
-  front_tx_bytes: number | null;
-  exit_code: number | null;
-  /** The process's last summary lines (baton: per-server selections, hand-off latency). */
-  summary: string[];
-  error: string | null;
-}
-
-export interface SystemSummary {
-  system: System;
-  runs: number;
-  conn_per_s: number | null;
-  cpu_percent: number | null;
-  conn_per_cpu_s: number | null;
-  download_mb_s: number | null;
-  front_tx_bytes: number | null;
-  host_busy_percent: number | null;
-  socket_errors: number;
-  non_2xx: number;
-  ok: boolean;
-  problems: string[];
-}
-
-export interface Ratios {
-  conn_per_s: number | null;
-  cpu_percent: number | null;
-  conn_per_cpu_s: number | null;
-  download_mb_s: number | null;
 }
 
 /** Runs the whole bench; returns the exit code (0 only when every run gave clean numbers). */
@@ -355,104 +309,8 @@ export function cpu_by_part(
   return parts;
 }
 
-function empty_row(system: System, round: number): RunRow {
-  return {
-    system,
-    round,
-    pid: null,
-    comm: null,
-    cmdline: null,
-    conn_per_s: null,
-    wrk_requests_per_s: null,
-    requests: null,
-    wrk_seconds: null,
-    socket_errors: null,
-    non_2xx: null,
-    cpu_percent: null,
-    conn_per_cpu_s: null,
-    host_busy_percent: null,
-    threads: {},
-    cpu_by_part: {},
-    vip_mac: null,
-    download_mb_s: null,
-    download_ok: false,
-    front_tx_bytes: null,
-    exit_code: null,
-    summary: [],
-    error: null,
-  };
-}
-
 // ---------------------------------------------------------------------------
-// Summaries
-
-export function summarise(system: System, rows: RunRow[]): SystemSummary {
-  const problems: string[] = [];
-  for (const r of rows) {
-    if (r.error) problems.push(`round ${r.round + 1}: ${r.error.split("\n")[0]}`);
-    if (r.socket_errors) problems.push(`round ${r.round + 1}: ${r.socket_errors} socket errors`);
-    if (r.non_2xx) problems.push(`round ${r.round + 1}: ${r.non_2xx} non-2xx responses`);
-  }
-  if (rows.length === 0) problems.push("never ran");
-  const pick = (key: keyof RunRow) => median_of(rows.map((r) => r[key] as number | null));
-  const summary: SystemSummary = {
-    system,
-    runs: rows.length,
-    conn_per_s: pick("conn_per_s"),
-    cpu_percent: pick("cpu_percent"),
-    conn_per_cpu_s: pick("conn_per_cpu_s"),
-    download_mb_s: pick("download_mb_s"),
-    front_tx_bytes: pick("front_tx_bytes"),
-    host_busy_percent: pick("host_busy_percent"),
-    socket_errors: rows.reduce((n, r) => n + (r.socket_errors ?? 0), 0),
-    non_2xx: rows.reduce((n, r) => n + (r.non_2xx ?? 0), 0),
-    ok: false,
-    problems,
-  };
-  if (summary.conn_per_s === null || summary.conn_per_s <= 0) problems.push("no conn/s figure");
-  summary.ok = problems.length === 0;
-  return summary;
-}
-
-/** Median over rounds of baton ÷ HAProxy within the same round (the two ran back to back). */
-export function round_ratios(rows: RunRow[]): Ratios {
-  const ratio = (key: keyof Ratios) => {
-    const values: number[] = [];
-    for (const b of rows.filter((r) => r.system === "baton")) {
-      const h = rows.find((r) => r.system === "haproxy" && r.round === b.round);
-      const top = b[key];
-      const bottom = h?.[key];
-      if (typeof top === "number" && typeof bottom === "number" && bottom > 0) {
-        values.push(top / bottom);
-      }
-    }
-    return values.length ? median(values) : null;
-  };
-  return {
-    conn_per_s: ratio("conn_per_s"),
-    cpu_percent: ratio("cpu_percent"),
-    conn_per_cpu_s: ratio("conn_per_cpu_s"),
-    download_mb_s: ratio("download_mb_s"),
-  };
-}
-
-function median_parts(rows: RunRow[]): string | null {
-  const names = [...new Set(rows.flatMap((r) => Object.keys(r.cpu_by_part)))];
-  if (names.length === 0) return null;
-  const medians = names.map((name) =>
-    [name, median_of(rows.map((r) => r.cpu_by_part[name] ?? 0)) ?? 0] as const
-  );
-  return medians.sort((a, b) => b[1] - a[1]).map(([name, v]) => `${name} ${v.toFixed(1)}`)
-    .join(", ");
-}
-
-function median_of(values: (number | null)[]): number | null {
-  const present = values.filter((v): v is number => typeof v === "number");
-  return present.length ? median(present) : null;
-}
-
-// ---------------------------------------------------------------------------
-// Output
+// Output (the rows' summaries, ratios and table: lab_report.ts)
 
 function print_header(options: LabBenchOptions) {
   console.log(
@@ -476,74 +334,6 @@ function print_header(options: LabBenchOptions) {
       "control threads), so it includes forwarding every response; HAProxy: 1 thread, " +
       "compared against baton's one dataplane core. wrk and nginx share the same CPUs.\n",
   );
-}
-
-function progress_line(row: RunRow, rounds: number): string {
-  const head = `round ${row.round + 1}/${rounds}  ${row.system.padEnd(8)}`;
-  if (row.conn_per_s === null) return `${head} error: ${row.error?.split("\n")[0]}`;
-  const parts = [
-    `${row.conn_per_s.toFixed(0).padStart(6)} conn/s`,
-    `cpu ${fixed(row.cpu_percent, 1)}%`,
-    `${fixed(row.conn_per_cpu_s, 0)} conn/cpu-s`,
-    `10MB ${fixed(row.download_mb_s, 1)} MB/s`,
-    `host busy ${fixed(row.host_busy_percent, 0)}%`,
-    `errors ${row.socket_errors}/${row.non_2xx} non-2xx`,
-  ];
-  return `${head} ${parts.join("  ")}` + (row.error ? `  (${row.error.split("\n")[0]})` : "");
-}
-
-export function format_table(summaries: SystemSummary[], ratios: Ratios): string {
-  const header = [
-    "system",
-    "conn/s",
-    "CPU % (1 core)",
-    "conn per CPU-s",
-    "10 MB MB/s",
-    "dir0 tx in 10 MB",
-    "host busy %",
-    "errors",
-  ];
-  const lines: string[][] = [header];
-  for (const s of summaries) {
-    lines.push([
-      s.system,
-      fixed(s.conn_per_s, 0),
-      fixed(s.cpu_percent, 1),
-      fixed(s.conn_per_cpu_s, 0),
-      fixed(s.download_mb_s, 1),
-      s.front_tx_bytes === null ? "-" : `${(s.front_tx_bytes / 1e6).toFixed(2)} MB`,
-      fixed(s.host_busy_percent, 0),
-      `${s.socket_errors}/${s.non_2xx}`,
-    ]);
-  }
-  lines.push([
-    "baton/haproxy",
-    ratio_text(ratios.conn_per_s),
-    ratio_text(ratios.cpu_percent),
-    ratio_text(ratios.conn_per_cpu_s),
-    ratio_text(ratios.download_mb_s),
-    "",
-    "",
-    "",
-  ]);
-  const widths = header.map((_, i) => Math.max(...lines.map((l) => l[i].length)));
-  const render = (l: string[]) =>
-    l.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join("  ");
-  return [
-    "medians over rounds; conn/s counts 2xx answers only; ratio = median of the per-round " +
-    "ratios; errors = socket errors/non-2xx",
-    render(lines[0]),
-    widths.map((w) => "-".repeat(w)).join("  "),
-    ...lines.slice(1).map(render),
-  ].join("\n");
-}
-
-function ratio_text(value: number | null): string {
-  return value === null ? "-" : `${value.toFixed(2)}×`;
-}
-
-function fixed(value: number | null, digits: number): string {
-  return value === null ? "-" : value.toFixed(digits);
 }
 
 async function write_json(

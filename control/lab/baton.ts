@@ -2,7 +2,7 @@
 // the tests and the demo need it: EAL options for a small shared machine
 // (no hugepages, no PCI, its own file prefix), ports by interface name.
 
-import { af_packet_vdev, type Lab } from "./lab.ts";
+import { af_packet_vdev, type Lab } from "./topology.ts";
 import { baton_command, type DpdkProcess, spawn_dpdk } from "./dpdk_process.ts";
 
 export interface LabBatonOptions {

@@ -2,7 +2,8 @@
 // single-machine lab (control/lab/lab.ts). Needs root for up and down.
 
 import { parseArgs } from "node:util";
-import { type Lab, lab_down, lab_status, lab_up, type LabStatus } from "./lab.ts";
+import { lab_down, lab_status, lab_up, type LabStatus } from "./lab.ts";
+import type { Lab } from "./topology.ts";
 
 const USAGE = `usage: deno task lab -- <command> [--prefix P] [--json]
   up N      create the lab with N servers (no-op if it is already up with N)

@@ -3,7 +3,7 @@
 // server (its fabric and server ports), all control traffic on the lab's
 // control network. Also written as an example config by the demo.
 
-import type { Lab } from "./lab.ts";
+import type { Lab } from "./topology.ts";
 
 /** DPDK port order for the lab process: dir0, then each agent's fabric and server port. */
 export function lab_interfaces(lab: Lab): string[] {

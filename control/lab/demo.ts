@@ -9,7 +9,8 @@
 // lab and a baton running for curl by hand.
 
 import { parseArgs } from "node:util";
-import { kept_baton_pid_file, type Lab, lab_down, lab_up } from "./lab.ts";
+import { kept_baton_pid_file, lab_down, lab_up } from "./lab.ts";
+import type { Lab } from "./topology.ts";
 import { lab_eal_args, start_baton_in_lab } from "./baton.ts";
 import { lab_interfaces, write_lab_config } from "./config.ts";
 import { curl_download, curl_many, type Download, run_wrk, type WrkResult } from "./traffic.ts";

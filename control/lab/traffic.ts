@@ -2,7 +2,8 @@
 // sha256 of what arrived) and wrk for many small requests. Used by the lab
 // tests and the demo; results are parsed from the tools' own output.
 
-import { in_namespace, type Lab } from "./lab.ts";
+import { in_namespace } from "./shell.ts";
+import type { Lab } from "./topology.ts";
 
 export interface Download {
   ok: boolean;

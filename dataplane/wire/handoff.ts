@@ -1,7 +1,8 @@
 // The hand-off datagram: one UDP datagram between director control and agent
 // control, carrying everything the agent needs to take over a TCP connection
 // the director accepted (addresses, ISNs, positions, negotiated options and
-// the request bytes), authenticated with HMAC-SHA256 under a shared key.
+// the request bytes), authenticated with HMAC-SHA256 under a shared key
+// (handoff_key.ts).
 //
 // Wire layout, all integers big-endian:
 //
@@ -15,7 +16,8 @@
 // epoch + id name a hand-off; a retransmission reuses them so the receiver
 // can answer a duplicate without acting twice.
 
-import { createHmac, timingSafeEqual } from "node:crypto";
+import { timingSafeEqual } from "node:crypto";
+import { handoff_mac, type HandoffKey } from "./handoff_key.ts";
 import {
   FLOW_END_REASON_NAMES,
   type FlowEndReason,
@@ -37,8 +39,6 @@ export const HANDOFF_OVERHEAD_BYTES = HEADER_BYTES + HANDOFF_FIXED_BODY_BYTES + 
 export const DEFAULT_MAX_DATAGRAM = 1472;
 /** The most one IPv4 UDP datagram can carry: 65535 − 20 − 8. */
 export const MAX_UDP_PAYLOAD = 65507;
-/** Shorter HMAC keys are guessable; RFC 2104 advises at least the hash output, 16 is the floor. */
-export const MIN_KEY_BYTES = 16;
 /** client_wscale / director_wscale when that side sent no window-scale option. */
 export const WSCALE_NONE = 255;
 /** RFC 7323: shifts above 14 are not allowed. */
@@ -200,53 +200,6 @@ export type DecodeResult =
 export interface CodecOptions {
   /** Largest datagram accepted or produced; DEFAULT_MAX_DATAGRAM unless set, at most MAX_UDP_PAYLOAD. */
   max_datagram?: number;
-}
-
-/** An HMAC-SHA256 key for signing and verifying hand-off datagrams. */
-export interface HandoffKey {
-  readonly raw: Uint8Array;
-}
-
-/**
- * The key for encode/decode. HMAC is computed with node:crypto, which is
- * synchronous: Web Crypto's promise per datagram put every hand-off through
- * the event loop twice more, and hand-off latency is what bounds new
- * connections per second.
- */
-export async function import_handoff_key(raw: Uint8Array): Promise<HandoffKey> {
-  if (raw.length < MIN_KEY_BYTES) {
-    throw new RangeError(
-      `hand-off key is ${raw.length} bytes; it must be at least ${MIN_KEY_BYTES} bytes`,
-    );
-  }
-  return await Promise.resolve({ raw: raw.slice() });
-}
-
-/** HMAC-SHA256 of bytes under the key (32 bytes). */
-export function handoff_mac(key: HandoffKey, bytes: Uint8Array): Uint8Array {
-  return new Uint8Array(createHmac("sha256", key.raw).update(bytes).digest());
-}
-
-/**
- * The key bytes from a key file's text: hex, at least 32 hex digits (16 bytes),
- * surrounding whitespace ignored, so `openssl rand -hex 32 > key` works.
- */
-export function parse_key_text(text: string): Uint8Array {
-  const hex = text.trim();
-  if (!/^[0-9a-fA-F]*$/.test(hex)) {
-    throw new Error("hand-off key text must be hex digits only (e.g. from `openssl rand -hex 32`)");
-  }
-  if (hex.length % 2 !== 0) {
-    throw new Error(`hand-off key text has an odd number of hex digits (${hex.length})`);
-  }
-  if (hex.length < MIN_KEY_BYTES * 2) {
-    throw new Error(
-      `hand-off key text has ${hex.length} hex digits; it needs at least ${MIN_KEY_BYTES * 2}`,
-    );
-  }
-  const raw = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < raw.length; i++) raw[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
-  return raw;
 }
 
 /** How many request bytes fit in one HANDOFF datagram of at most max_datagram bytes. */

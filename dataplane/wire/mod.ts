@@ -5,6 +5,7 @@
 export * from "./agent_events.ts";
 export * from "./director_ring.ts";
 export * from "./handoff.ts";
+export * from "./handoff_key.ts";
 export * from "./handoff_record.ts";
 export * from "./http_request.ts";
 export * from "./reasons.ts";

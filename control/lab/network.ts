@@ -1,0 +1,220 @@
+// Builds the lab's network that topology.ts describes: namespaces with their
+// sysctls, veth pairs created directly in their two namespaces (never in the
+// host's), the fabric and control bridges, offloads off and addresses on. It
+// also finds the namespaces a lab with a given prefix owns, by exact name, so
+// tear-down never touches anybody else's.
+
+import { in_namespace, run, tool } from "./shell.ts";
+import { type Lab, mac, MAX_LAB_SERVERS, namespace_names } from "./topology.ts";
+import { type LabState, write_state } from "./state.ts";
+
+export async function create_namespaces(lab: Lab, state: LabState): Promise<void> {
+  const ip = tool("ip");
+  for (const ns of namespace_names(lab.prefix, lab.servers.length)) {
+    await run([ip, "netns", "add", ns], { check: true });
+    state.namespaces.push(ns);
+    await write_state(state);
+    // Before any veth exists, so every interface is born with IPv6 off (no DAD noise).
+    await in_namespace(ns, [
+      "sysctl",
+      "-q",
+      "-w",
+      "net.ipv6.conf.all.disable_ipv6=1",
+      "net.ipv6.conf.default.disable_ipv6=1",
+      "net.ipv4.ip_forward=0",
+    ], { check: true });
+    await run([ip, "-n", ns, "link", "set", "lo", "up"], { check: true });
+  }
+  // Bridged frames must not detour through iptables (the sysctls exist only
+  // when br_netfilter is present; -e ignores them otherwise).
+  await in_namespace(lab.namespaces.switch, [
+    "sysctl",
+    "-q",
+    "-e",
+    "-w",
+    "net.bridge.bridge-nf-call-iptables=0",
+    "net.bridge.bridge-nf-call-ip6tables=0",
+    "net.bridge.bridge-nf-call-arptables=0",
+  ], { check: true });
+  for (const server of lab.servers) {
+    // Direct server return: the server holds the VIP but must never answer ARP for it.
+    await in_namespace(server.ns, [
+      "sysctl",
+      "-q",
+      "-w",
+      "net.ipv4.conf.all.arp_ignore=1",
+      "net.ipv4.conf.all.arp_announce=2",
+      "net.ipv4.conf.default.arp_ignore=1",
+      "net.ipv4.conf.default.arp_announce=2",
+    ], { check: true });
+  }
+}
+
+/** One veth pair, created directly in its two namespaces (never in the host's). */
+interface VethEnd {
+  ns: string;
+  name: string;
+  mac: string;
+  /** For an end in the switch namespace: its bridge (default br0, the fabric). */
+  bridge?: string;
+}
+
+export async function create_links(lab: Lab): Promise<void> {
+  const ip = tool("ip");
+  const sw = lab.namespaces.switch;
+  const dp = lab.namespaces.dp;
+  await run([ip, "-n", sw, "link", "add", "br0", "address", lab.bridge.mac, "type", "bridge"], {
+    check: true,
+  });
+  await run([ip, "-n", sw, "link", "add", lab.control.bridge, "type", "bridge"], { check: true });
+  await run([
+    ip,
+    "-n",
+    sw,
+    "link",
+    "set",
+    "br0",
+    "type",
+    "bridge",
+    "stp_state",
+    "0",
+    "forward_delay",
+    "0",
+  ], {
+    check: true,
+  });
+  const pairs: [VethEnd, VethEnd][] = [
+    [
+      { ns: sw, name: lab.client.switch_port, mac: mac(0x10, 0x01) },
+      { ns: lab.client.ns, name: lab.client.if, mac: lab.client.mac },
+    ],
+    [
+      { ns: sw, name: lab.director_peer_if, mac: lab.director_peer_mac },
+      { ns: dp, name: lab.director_if, mac: lab.director_mac },
+    ],
+  ];
+  // the control network: kernel interfaces only (no DPDK reads them)
+  pairs.push([
+    { ns: sw, name: "pcdp", mac: mac(0x20, 0x00), bridge: lab.control.bridge },
+    { ns: dp, name: lab.control.dp_if, mac: mac(0x21, 0x00) },
+  ]);
+  for (const server of lab.servers) {
+    pairs.push([
+      { ns: sw, name: `pcs${server.id}`, mac: mac(0x20, server.id), bridge: lab.control.bridge },
+      { ns: server.ns, name: "ctl0", mac: mac(0x21, server.id) },
+    ]);
+  }
+  for (const server of lab.servers) {
+    pairs.push([
+      { ns: sw, name: server.agent_fabric_peer_if, mac: server.agent_fabric_peer_mac },
+      { ns: dp, name: server.agent_fabric_if, mac: server.agent_fabric_mac },
+    ]);
+    pairs.push([
+      { ns: dp, name: server.agent_server_if, mac: server.agent_server_mac },
+      { ns: server.ns, name: server.if, mac: server.mac },
+    ]);
+  }
+  for (const [a, b] of pairs) {
+    await run([
+      ip,
+      "-n",
+      a.ns,
+      "link",
+      "add",
+      a.name,
+      "address",
+      a.mac,
+      "type",
+      "veth",
+      "peer",
+      "name",
+      b.name,
+      "address",
+      b.mac,
+      "netns",
+      b.ns,
+    ], { check: true });
+    for (const end of [a, b]) {
+      await disable_offloads(end);
+      if (end.ns === sw) {
+        await run([ip, "-n", sw, "link", "set", end.name, "master", end.bridge ?? "br0"], {
+          check: true,
+        });
+      }
+      await run([ip, "-n", end.ns, "link", "set", end.name, "up"], { check: true });
+    }
+  }
+  await run([ip, "-n", sw, "link", "set", "br0", "up"], { check: true });
+  await run([ip, "-n", sw, "link", "set", lab.control.bridge, "up"], { check: true });
+}
+
+async function disable_offloads(end: VethEnd): Promise<void> {
+  // A kernel sender's CHECKSUM_PARTIAL frames reach af_packet without a valid
+  // checksum, and GRO builds frames larger than af_packet's ring frames.
+  await in_namespace(end.ns, [
+    "ethtool",
+    "-K",
+    end.name,
+    "tx",
+    "off",
+    "rx",
+    "off",
+    "tso",
+    "off",
+    "gso",
+    "off",
+    "gro",
+    "off",
+  ], { check: true });
+  // Not every kernel lets sg change on veth; harmless when it does not.
+  await in_namespace(end.ns, ["ethtool", "-K", end.name, "sg", "off"]);
+}
+
+export async function configure_addresses(lab: Lab): Promise<void> {
+  const ip = tool("ip");
+  await run([ip, "-n", lab.client.ns, "addr", "add", `${lab.client.ip}/24`, "dev", "eth0"], {
+    check: true,
+  });
+  await run([
+    ip,
+    "-n",
+    lab.namespaces.dp,
+    "addr",
+    "add",
+    `${lab.control.dp_ip}/24`,
+    "dev",
+    lab.control.dp_if,
+  ], { check: true });
+  for (const server of lab.servers) {
+    await run([ip, "-n", server.ns, "addr", "add", `${server.ip}/24`, "dev", server.if], {
+      check: true,
+    });
+    await run([ip, "-n", server.ns, "addr", "add", `${server.control_ip}/24`, "dev", "ctl0"], {
+      check: true,
+    });
+    await run([ip, "-n", server.ns, "addr", "add", `${lab.vip}/32`, "dev", "lo"], {
+      check: true,
+    });
+    await run([ip, "-n", server.ns, "addr", "add", `${lab.vip_l4}/32`, "dev", "lo"], {
+      check: true,
+    });
+  }
+}
+
+export async function list_namespaces(): Promise<string[]> {
+  const result = await run([tool("ip"), "-j", "netns", "list"], {});
+  if (result.code !== 0 || result.stdout.trim() === "") return [];
+  return (JSON.parse(result.stdout) as { name: string }[]).map((entry) => entry.name);
+}
+
+/** Namespaces that carry exactly the names a lab with this prefix creates. */
+export async function our_namespaces(prefix: string, present?: Set<string>): Promise<string[]> {
+  const names = present ? [...present] : await list_namespaces();
+  const fixed = new Set([`${prefix}sw`, `${prefix}client`, `${prefix}dp`]);
+  return names.filter((name) => {
+    if (fixed.has(name)) return true;
+    if (!name.startsWith(`${prefix}srv`)) return false;
+    const id = name.slice(prefix.length + 3);
+    return /^[1-9][0-9]*$/.test(id) && Number(id) <= MAX_LAB_SERVERS;
+  });
+}
