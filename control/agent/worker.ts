@@ -9,14 +9,16 @@
 import dgram from "node:dgram";
 import { open_native } from "../../native/mod.ts";
 import {
+  AGENT_EVENT_WORDS,
+  type AgentEvent,
   count_decode,
+  create_agent_event,
   decode_message,
   encode_handoff_record,
   encode_message,
   EVENT_ADOPTED,
   EVENT_FLOW_END,
   EVENT_REFUSED,
-  EVENT_WORDS,
   flow_key_string,
   type FlowEndReason,
   type FlowKey,
@@ -25,7 +27,15 @@ import {
   NACK_BAD_REQUEST,
   type NackReason,
   new_decode_counters,
+  read_agent_event,
 } from "../../dataplane/wire/mod.ts";
+import {
+  type Director,
+  flow_end_acked,
+  flow_end_sent,
+  type PendingFlowEnds,
+  retransmit_flow_ends,
+} from "./flow_ends.ts";
 
 export interface AgentControlSpec {
   host: string;
@@ -48,24 +58,10 @@ export type AgentControlReply =
   | { type: "stats"; counters: Record<string, number> }
   | { type: "stopped"; counters: Record<string, number> };
 
-const FLOW_END_RETRY_MS = 500;
-const FLOW_END_TRIES = 6;
 const EVENT_POLL_MS = 1;
 
-interface Director {
-  address: string;
-  port: number;
-}
-
-interface PendingFlowEnd {
-  datagram: Uint8Array;
-  director: Director;
-  tries: number;
-  next_at: number;
-}
-
 let stop_worker: (() => void) | undefined;
-const counters: Record<string, number> = {
+const counters = {
   datagrams_received: 0,
   handoffs_queued: 0,
   handoffs_too_large: 0,
@@ -114,7 +110,7 @@ async function start(spec: AgentControlSpec): Promise<() => void> {
   const socket = dgram.createSocket("udp4");
   /** Who handed each flow off: where its ACK/NACK/FLOW_END go. */
   const directors = new Map<string, Director>();
-  const pending_flow_ends = new Map<string, PendingFlowEnd>();
+  const pending_flow_ends: PendingFlowEnds = new Map();
   const send = (datagram: Uint8Array, to: Director) => {
     socket.send(datagram, to.port, to.address, (err) => {
       if (err) counters.send_errors++;
@@ -169,7 +165,7 @@ async function start(spec: AgentControlSpec): Promise<() => void> {
       if (!native.ring_enqueue(spec.adoption_ring, cancel)) counters.adoption_ring_full++;
       directors.delete(flow);
     } else if (message.type === "flow_end_ack") {
-      if (pending_flow_ends.delete(flow)) counters.flow_ends_acked++;
+      if (flow_end_acked(pending_flow_ends, flow)) counters.flow_ends_acked++;
     } else {
       counters.unexpected_messages++;
     }
@@ -192,29 +188,31 @@ async function start(spec: AgentControlSpec): Promise<() => void> {
     return await encode_message(message, hmac_key, { max_datagram: spec.max_datagram });
   }
 
-  const event_buffer = new Int32Array(EVENT_WORDS);
+  const event_buffer = new Int32Array(AGENT_EVENT_WORDS);
   const event_bytes = new Uint8Array(event_buffer.buffer);
+  // one event at a time (the polling guard), so one AgentEvent serves them all
+  const event = create_agent_event();
   let polling = false;
   const poll_events = async () => {
     if (polling) return;
     polling = true;
     try {
       while (native.ring_dequeue(spec.event_ring, event_bytes) > 0) {
-        await handle_event(event_buffer);
+        await handle_event(read_agent_event(event_buffer, 0, event));
       }
-      await retransmit_flow_ends();
+      retransmit_flow_ends(pending_flow_ends, performance.now(), send, counters);
     } finally {
       polling = false;
     }
   };
 
-  async function handle_event(e: Int32Array) {
-    const [type, reason, epoch, id, client_ip, vip, ports, to_server, to_client] = e;
+  async function handle_event(e: AgentEvent) {
+    const { type, reason } = e;
     const key: FlowKey = {
-      client_ip: client_ip >>> 0,
-      vip: vip >>> 0,
-      client_port: ports >>> 16,
-      vip_port: ports & 0xffff,
+      client_ip: e.client_ip,
+      vip: e.vip,
+      client_port: e.client_port,
+      vip_port: e.vip_port,
     };
     const flow = flow_key_string(key);
     const director = directors.get(flow);
@@ -222,7 +220,7 @@ async function start(spec: AgentControlSpec): Promise<() => void> {
       counters.events_without_director++;
       return;
     }
-    const ids = { epoch: epoch >>> 0, id: id >>> 0, key };
+    const ids = { epoch: e.epoch, id: e.id, key };
     if (type === EVENT_ADOPTED) {
       send(await reply(ids, "handoff_ack", 0), director);
       counters.acks_sent++;
@@ -236,37 +234,18 @@ async function start(spec: AgentControlSpec): Promise<() => void> {
           type: "flow_end",
           ...ids,
           reason: reason as FlowEndReason,
-          counts: { packets_to_server: to_server >>> 0, packets_to_client: to_client >>> 0 },
+          counts: {
+            packets_to_server: e.packets_to_server,
+            packets_to_client: e.packets_to_client,
+          },
         },
         hmac_key,
         { max_datagram: spec.max_datagram },
       );
       send(datagram, director);
       counters.flow_ends_sent++;
-      pending_flow_ends.set(flow, {
-        datagram,
-        director,
-        tries: 1,
-        next_at: performance.now() + FLOW_END_RETRY_MS,
-      });
+      flow_end_sent(pending_flow_ends, flow, datagram, director, performance.now());
       directors.delete(flow);
-    }
-  }
-
-  // FLOW_END is retransmitted until the director acknowledges it (or we give up).
-  function retransmit_flow_ends() {
-    const now = performance.now();
-    for (const [flow, pending] of pending_flow_ends) {
-      if (pending.next_at > now) continue;
-      if (pending.tries >= FLOW_END_TRIES) {
-        pending_flow_ends.delete(flow);
-        counters.flow_ends_unanswered++;
-        continue;
-      }
-      send(pending.datagram, pending.director);
-      counters.flow_end_retransmits++;
-      pending.tries++;
-      pending.next_at = now + FLOW_END_RETRY_MS * pending.tries;
     }
   }
 

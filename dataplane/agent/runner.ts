@@ -6,18 +6,13 @@
 
 import type { Native } from "../../native/mod.ts";
 import { create_emitter, type Emitter } from "../emitter.ts";
-import {
-  agent_adopt,
-  AGENT_COUNTER_NAMES,
-  agent_fabric_burst,
-  agent_server_burst,
-  agent_service,
-  type AgentState,
-  create_agent_state,
-  next_agent_event,
-} from "./path.ts";
+import { AGENT_COUNTER_NAMES, type AgentState, create_agent_state } from "./state.ts";
+import { agent_adopt } from "./adoption.ts";
+import { agent_fabric_burst, agent_server_burst } from "./burst.ts";
+import { agent_service } from "./service.ts";
+import { next_agent_event } from "./events.ts";
 import type { AgentPipelineSpec } from "../worker_protocol.ts";
-import { EVENT_WORDS } from "../wire/mod.ts";
+import { AGENT_EVENT_WORDS } from "../wire/mod.ts";
 
 const ADOPTIONS_PER_ROUND = 16;
 const EVENTS_PER_ROUND = 64;
@@ -63,7 +58,7 @@ export function create_agent_runner(
     idle_timeout_ms: spec.idle_timeout_ms,
   }, { counters: options.counters });
   const bytes = native.region();
-  const event = new Int32Array(EVENT_WORDS);
+  const event = new Int32Array(AGENT_EVENT_WORDS);
   const runner: AgentRunner = {
     state,
     native,

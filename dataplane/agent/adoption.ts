@@ -1,0 +1,363 @@
+// Adoption: taking a handed-off connection into the server's own stack.
+// A hand-off makes the agent send the stack a SYN as the client (client ISN
+// and the options the client negotiated with the director), consume the
+// stack's SYN/ACK, ACK it and deliver the request bytes until the stack
+// acknowledges them; then the flow is ESTABLISHED and the director hears
+// ADOPTED. A refusal (table full, bad record, stack reset) is an event too.
+//
+// agent_adopt runs once per hand-off (slow path); consume_syn_ack and
+// stack_acknowledged run inside agent_server_burst, so like the bursts they
+// allocate nothing and never throw. The frames adoption sends are built in
+// service.ts. agent_install_flow skips adoption (restored state, fixtures,
+// benchmarks).
+
+import {
+  EVENT_ADOPTED,
+  EVENT_REFUSED,
+  NACK_BAD_REQUEST,
+  NACK_STACK_RESET,
+  NACK_TABLE_FULL,
+  R_CLIENT_IP,
+  R_CLIENT_ISN,
+  R_CLIENT_MAC,
+  R_CLIENT_MSS,
+  R_CLIENT_PORT,
+  R_CLIENT_TSVAL,
+  R_CLIENT_WINDOW,
+  R_CLIENT_WSCALE,
+  R_DIRECTOR_NEXT,
+  R_DIRECTOR_TSVAL,
+  R_DIRECTOR_WSCALE,
+  R_EPOCH,
+  R_FLAGS,
+  R_ID,
+  R_REQUEST,
+  R_REQUEST_LENGTH,
+  R_VIP,
+  R_VIP_PORT,
+  RECORD_FLAG_CANCEL,
+  RECORD_FLAG_SACK,
+  RECORD_FLAG_TIMESTAMPS,
+} from "../wire/mod.ts";
+import { flow_insert, flow_lookup } from "../flow_table.ts";
+import {
+  L4_OFFSET,
+  mac_hi,
+  mac_lo,
+  read_u16,
+  read_u32,
+  TCP_FLAG_ACK,
+  TCP_FLAG_RST,
+  TCP_FLAG_SYN,
+  TCP_OPTIONS_LENGTH,
+  TCP_OPTIONS_OFFSET,
+} from "../packet.ts";
+import {
+  OPT_MSS,
+  OPT_TIMESTAMP_OFFSET,
+  OPT_WSCALE,
+  OPTIONS_OK,
+  parse_tcp_options,
+} from "../tcp_options.ts";
+import {
+  type AgentState,
+  C,
+  type EmitFrame,
+  F_SACK,
+  F_TIMESTAMPS,
+  F_WSCALE,
+  learn_vip,
+  release_request,
+  remove_flow,
+  STATE_CLOSING,
+  STATE_ESTABLISHED,
+  STATE_REQUEST_SENT,
+  STATE_SYN_SENT,
+  V_CLIENT_ISN,
+  V_CLIENT_MAC_HI,
+  V_CLIENT_MAC_LO,
+  V_CLIENT_MSS,
+  V_CLIENT_TSVAL,
+  V_CLIENT_WINDOW,
+  V_CLIENT_WSCALE,
+  V_DEADLINE,
+  V_DIRECTOR_NEXT,
+  V_DIRECTOR_WSCALE,
+  V_EPOCH,
+  V_FLAGS,
+  V_ID,
+  V_ISN_DELTA,
+  V_REQUEST_LENGTH,
+  V_REQUEST_SLOT,
+  V_RETRIES,
+  V_SERVER_ISN,
+  V_SERVER_MSS,
+  V_SERVER_TSVAL,
+  V_SERVER_WSCALE,
+  V_STATE,
+  V_TS_DELTA,
+  VALUES_PER_FLOW,
+} from "./state.ts";
+import { push_event, push_refusal } from "./events.ts";
+import { stack_frame } from "./service.ts";
+
+/** Starts adopting a handed-off connection (slow path: once per hand-off). */
+export function agent_adopt(
+  state: AgentState,
+  request: Uint8Array,
+  now: number,
+  emit: EmitFrame,
+): void {
+  const c = state.counters;
+  const table = state.table;
+  c[C.handoffs_received]++;
+  if (request.length < R_REQUEST) {
+    c[C.refused_bad_request]++;
+    return;
+  }
+  const client_ip = read_u32(request, R_CLIENT_IP);
+  const vip = read_u32(request, R_VIP);
+  const client_port = read_u16(request, R_CLIENT_PORT);
+  const vip_port = read_u16(request, R_VIP_PORT);
+  const epoch = read_u32(request, R_EPOCH) | 0;
+  const id = read_u32(request, R_ID) | 0;
+  const request_length = read_u16(request, R_REQUEST_LENGTH);
+  if ((request[R_FLAGS] & RECORD_FLAG_CANCEL) !== 0) {
+    const index = flow_lookup(table, client_ip, vip, client_port, vip_port);
+    agent_cancel(state, index, { epoch, id, emit });
+    return;
+  }
+  learn_vip(state, vip);
+
+  let index = flow_lookup(table, client_ip, vip, client_port, vip_port);
+  if (index >= 0) {
+    const v = index * VALUES_PER_FLOW;
+    const same = table.values[v + V_EPOCH] === epoch && table.values[v + V_ID] === id;
+    const state_now = table.values[v + V_STATE];
+    if (same) {
+      // A retransmitted HANDOFF: answer again once adopted; never adopt twice.
+      c[C.handoffs_duplicate]++;
+      if (state_now === STATE_ESTABLISHED || state_now === STATE_CLOSING) {
+        push_event(state, EVENT_ADOPTED, 0, index);
+      }
+      return;
+    }
+    if (state_now !== STATE_CLOSING) {
+      // the 4-tuple is live under another hand-off: refuse rather than hijack it
+      c[C.refused_bad_request]++;
+      push_refusal(state, request, NACK_BAD_REQUEST);
+      return;
+    }
+    // the port was reused after the old flow closed: the new hand-off wins
+    remove_flow(state, index);
+  }
+  if (
+    request.length !== R_REQUEST + request_length || request_length > state.config.max_request
+  ) {
+    c[C.refused_bad_request]++;
+    push_refusal(state, request, NACK_BAD_REQUEST);
+    return;
+  }
+  if (state.adopting_count >= state.config.max_adopting || state.free_request_count === 0) {
+    c[C.refused_table_full]++;
+    push_refusal(state, request, NACK_TABLE_FULL);
+    return;
+  }
+  index = flow_insert(table, client_ip, vip, client_port, vip_port, now);
+  if (index < 0) {
+    c[C.refused_table_full]++;
+    push_refusal(state, request, NACK_TABLE_FULL);
+    return;
+  }
+  const slot = state.free_requests[--state.free_request_count];
+  state.requests.set(
+    request.subarray(R_REQUEST, R_REQUEST + request_length),
+    slot * state.config.max_request,
+  );
+  const v = index * VALUES_PER_FLOW;
+  const values = table.values;
+  const wscale_negotiated = request[R_CLIENT_WSCALE] !== 255 && request[R_DIRECTOR_WSCALE] !== 255;
+  values[v + V_STATE] = STATE_SYN_SENT;
+  values[v + V_FLAGS] = (request[R_FLAGS] & (RECORD_FLAG_SACK | RECORD_FLAG_TIMESTAMPS)) |
+    (wscale_negotiated ? F_WSCALE : 0);
+  values[v + V_CLIENT_MAC_HI] = mac_hi(request, R_CLIENT_MAC);
+  values[v + V_CLIENT_MAC_LO] = mac_lo(request, R_CLIENT_MAC);
+  values[v + V_CLIENT_ISN] = read_u32(request, R_CLIENT_ISN) | 0;
+  values[v + V_DIRECTOR_NEXT] = read_u32(request, R_DIRECTOR_NEXT) | 0;
+  values[v + V_EPOCH] = epoch;
+  values[v + V_ID] = id;
+  values[v + V_CLIENT_TSVAL] = read_u32(request, R_CLIENT_TSVAL) | 0;
+  // Δts is fixed when the stack's SYN/ACK shows its clock; park the director's TSval here until then
+  values[v + V_TS_DELTA] = read_u32(request, R_DIRECTOR_TSVAL) | 0;
+  values[v + V_CLIENT_WINDOW] = read_u16(request, R_CLIENT_WINDOW);
+  values[v + V_CLIENT_MSS] = read_u16(request, R_CLIENT_MSS);
+  values[v + V_CLIENT_WSCALE] = wscale_negotiated ? request[R_CLIENT_WSCALE] : 255;
+  values[v + V_DIRECTOR_WSCALE] = wscale_negotiated ? request[R_DIRECTOR_WSCALE] : 0;
+  values[v + V_REQUEST_SLOT] = slot;
+  values[v + V_REQUEST_LENGTH] = request_length;
+  values[v + V_RETRIES] = 0;
+  values[v + V_DEADLINE] = now | 0; // send the SYN at the next service call
+  const a = state.adopting_count++ * 3;
+  state.adopting[a] = client_ip | 0;
+  state.adopting[a + 1] = vip | 0;
+  state.adopting[a + 2] = (client_port << 16) | vip_port;
+  state.counters[C.flows] = table.count;
+}
+
+/**
+ * The director gave up on this hand-off (it went to another server): the
+ * stack's half of the connection is reset and the flow forgotten, so no
+ * late segment from this server can reach the client.
+ */
+function agent_cancel(
+  state: AgentState,
+  index: number,
+  ids: { epoch: number; id: number; emit: EmitFrame },
+): void {
+  if (index < 0) return;
+  const values = state.table.values;
+  const v = index * VALUES_PER_FLOW;
+  if (values[v + V_EPOCH] !== ids.epoch || values[v + V_ID] !== ids.id) return;
+  ids.emit(
+    stack_frame(state, index, TCP_FLAG_RST, values[v + V_REQUEST_LENGTH]),
+    state.config.server_port,
+  );
+  remove_flow(state, index);
+  state.counters[C.cancelled]++;
+}
+
+// ------------------------------------------------- the stack's answers
+
+/** The stack's answer to our SYN: learn ISN_s, its options and clock. */
+export function consume_syn_ack(
+  state: AgentState,
+  bytes: Uint8Array,
+  index: number,
+  flags: number,
+  now: number,
+): void {
+  const c = state.counters;
+  const out = state.parse_out;
+  const values = state.table.values;
+  const v = index * VALUES_PER_FLOW;
+  const tcp = out[L4_OFFSET];
+  if ((flags & TCP_FLAG_RST) !== 0) {
+    c[C.refused_stack_reset]++;
+    push_event(state, EVENT_REFUSED, NACK_STACK_RESET, index);
+    remove_flow(state, index);
+    return;
+  }
+  const expected_ack = (values[v + V_CLIENT_ISN] + 1) >>> 0;
+  if (
+    (flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) !== (TCP_FLAG_SYN | TCP_FLAG_ACK) ||
+    read_u32(bytes, tcp + 8) !== expected_ack
+  ) {
+    return; // not the answer to our SYN (a stale segment): ignore it
+  }
+  c[C.synack_consumed]++;
+  const server_isn = read_u32(bytes, tcp + 4);
+  let server_wscale = 0;
+  let server_mss = 536;
+  let server_tsval = 0;
+  const opts = state.options_out;
+  if (
+    out[TCP_OPTIONS_LENGTH] > 0 &&
+    parse_tcp_options(bytes, out[TCP_OPTIONS_OFFSET], out[TCP_OPTIONS_LENGTH], opts) === OPTIONS_OK
+  ) {
+    if (opts[OPT_WSCALE] >= 0) server_wscale = Math.min(14, opts[OPT_WSCALE]);
+    if (opts[OPT_MSS] > 0) server_mss = opts[OPT_MSS];
+    if (opts[OPT_TIMESTAMP_OFFSET] >= 0) {
+      server_tsval = read_u32(bytes, opts[OPT_TIMESTAMP_OFFSET] + 2);
+    }
+  }
+  const director_tsval = values[v + V_TS_DELTA] >>> 0;
+  values[v + V_SERVER_ISN] = server_isn | 0;
+  values[v + V_ISN_DELTA] = ((server_isn + 1) - values[v + V_DIRECTOR_NEXT]) | 0;
+  values[v + V_TS_DELTA] = (director_tsval - server_tsval) | 0;
+  values[v + V_SERVER_TSVAL] = server_tsval | 0;
+  values[v + V_SERVER_WSCALE] = (values[v + V_FLAGS] & F_WSCALE) !== 0 ? server_wscale : 0;
+  values[v + V_SERVER_MSS] = server_mss;
+  values[v + V_STATE] = STATE_REQUEST_SENT;
+  values[v + V_RETRIES] = 0;
+  values[v + V_DEADLINE] = now | 0; // deliver the request at the next service call
+}
+
+/** During REQUEST_SENT: true once the stack has acknowledged the whole request. */
+export function stack_acknowledged(
+  state: AgentState,
+  bytes: Uint8Array,
+  index: number,
+  flags: number,
+  now: number,
+): boolean {
+  const c = state.counters;
+  const values = state.table.values;
+  const v = index * VALUES_PER_FLOW;
+  const tcp = state.parse_out[L4_OFFSET];
+  if ((flags & TCP_FLAG_RST) !== 0) {
+    c[C.refused_stack_reset]++;
+    push_event(state, EVENT_REFUSED, NACK_STACK_RESET, index);
+    remove_flow(state, index);
+    return false;
+  }
+  if ((flags & TCP_FLAG_SYN) !== 0) {
+    values[v + V_DEADLINE] = now | 0; // our ACK got lost: send ACK + request again
+    return false;
+  }
+  if ((flags & TCP_FLAG_ACK) === 0) return false;
+  const request_end = (values[v + V_CLIENT_ISN] + 1 + values[v + V_REQUEST_LENGTH]) | 0;
+  if (((read_u32(bytes, tcp + 8) | 0) - request_end | 0) < 0) return false;
+  release_request(state, v);
+  values[v + V_STATE] = STATE_ESTABLISHED;
+  c[C.adopted]++;
+  push_event(state, EVENT_ADOPTED, 0, index);
+  return true;
+}
+
+// ------------------------------------------------------- restoring a flow
+
+/** An ESTABLISHED flow's whole translation state, as adoption leaves it. */
+export interface EstablishedFlow {
+  client_ip: number;
+  vip: number;
+  client_port: number;
+  vip_port: number;
+  client_mac: Uint8Array;
+  client_isn: number;
+  server_isn: number;
+  director_next_seq: number;
+  /** director clock − stack clock. */
+  ts_delta: number;
+  /** 0 when window scaling was not negotiated. */
+  server_wscale: number;
+  director_wscale: number;
+  sack_permitted: boolean;
+  timestamps: boolean;
+}
+
+/**
+ * Puts an ESTABLISHED flow into the table without an adoption: for
+ * restoring state, packet fixtures and benchmarks. Returns its index, or -1
+ * when the table is full.
+ */
+export function agent_install_flow(state: AgentState, flow: EstablishedFlow, now: number): number {
+  const table = state.table;
+  const index = flow_insert(table, flow.client_ip, flow.vip, flow.client_port, flow.vip_port, now);
+  if (index < 0) return -1;
+  const v = index * VALUES_PER_FLOW;
+  const values = table.values;
+  values[v + V_STATE] = STATE_ESTABLISHED;
+  values[v + V_FLAGS] = (flow.sack_permitted ? F_SACK : 0) | (flow.timestamps ? F_TIMESTAMPS : 0);
+  values[v + V_CLIENT_MAC_HI] = mac_hi(flow.client_mac, 0);
+  values[v + V_CLIENT_MAC_LO] = mac_lo(flow.client_mac, 0);
+  values[v + V_CLIENT_ISN] = flow.client_isn | 0;
+  values[v + V_SERVER_ISN] = flow.server_isn | 0;
+  values[v + V_DIRECTOR_NEXT] = flow.director_next_seq | 0;
+  values[v + V_ISN_DELTA] = ((flow.server_isn + 1) - flow.director_next_seq) | 0;
+  values[v + V_TS_DELTA] = flow.ts_delta | 0;
+  values[v + V_SERVER_WSCALE] = flow.server_wscale;
+  values[v + V_DIRECTOR_WSCALE] = flow.director_wscale;
+  values[v + V_REQUEST_SLOT] = -1;
+  state.counters[C.flows] = table.count;
+  return index;
+}

@@ -1,0 +1,184 @@
+// The bursts: every frame from either side of the bump in the wire, one
+// burst at a time. Frames of flows that are not handed off pass untouched;
+// frames of handed-off flows are translated (translate.ts); the stack's
+// handshake answers during adoption are consumed (adoption.ts).
+//
+// Burst functions allocate nothing and never throw: every frame ends up
+// with an action (a port, or DROP) and a counter. Frames the agent makes
+// (SYN, ACK + request, RST) are built in agent_service, outside bursts.
+
+import { DESC_WORDS, DROP } from "../../native/mod.ts";
+import { flow_lookup, flow_touch } from "../flow_table.ts";
+import {
+  DST_IP,
+  DST_PORT,
+  ETHERTYPE,
+  ETHERTYPE_IPV4,
+  IP_PROTOCOL,
+  IP_PROTOCOL_TCP,
+  mac_hi,
+  mac_is_multicast,
+  mac_lo,
+  parse_frame,
+  PARSE_OK,
+  PAYLOAD_LENGTH,
+  SRC_IP,
+  SRC_PORT,
+  TCP_FLAG_FIN,
+  TCP_FLAG_RST,
+  TCP_FLAGS,
+} from "../packet.ts";
+import {
+  type AgentState,
+  C,
+  is_known_vip,
+  STATE_REQUEST_SENT,
+  STATE_SYN_SENT,
+  V_STATE,
+  V_TO_CLIENT,
+  V_TO_SERVER,
+  VALUES_PER_FLOW,
+} from "./state.ts";
+import { consume_syn_ack, stack_acknowledged } from "./adoption.ts";
+import { track_close, translate_to_client, translate_to_server } from "./translate.ts";
+
+/**
+ * Frames from the fabric (the client's side): handed-off flows are
+ * translated into the stack's state; everything else for this server
+ * passes untouched; unicast frames for other MACs are dropped.
+ */
+export function agent_fabric_burst(
+  state: AgentState,
+  bytes: Uint8Array,
+  desc: Int32Array,
+  n: number,
+  now: number,
+): void {
+  const c = state.counters;
+  const out = state.parse_out;
+  const table = state.table;
+  const values = table.values;
+  const server_port = state.config.server_port;
+  c[C.fabric_rx] += n;
+  for (let i = 0; i < n; i++) {
+    const d = i * DESC_WORDS;
+    const o = desc[d];
+    const len = desc[d + 1];
+    if (len < 14) {
+      desc[d + 2] = DROP;
+      c[C.dropped_malformed]++;
+      continue;
+    }
+    // a bridge floods unknown unicast: frames for other hosts are not ours
+    if (
+      !mac_is_multicast(bytes, o) &&
+      !(mac_hi(bytes, o) === state.server_mac_hi && mac_lo(bytes, o) === state.server_mac_lo) &&
+      !(mac_hi(bytes, o) === state.agent_mac_hi && mac_lo(bytes, o) === state.agent_mac_lo)
+    ) {
+      desc[d + 2] = DROP;
+      c[C.dropped_not_ours]++;
+      continue;
+    }
+    desc[d + 2] = server_port;
+    if (
+      parse_frame(bytes, o, len, out) !== PARSE_OK || out[ETHERTYPE] !== ETHERTYPE_IPV4 ||
+      out[IP_PROTOCOL] !== IP_PROTOCOL_TCP
+    ) {
+      c[C.passed_to_server]++;
+      continue;
+    }
+    const index = flow_lookup(table, out[SRC_IP], out[DST_IP], out[SRC_PORT], out[DST_PORT]);
+    if (index < 0) {
+      if (is_known_vip(state, out[DST_IP])) {
+        // the stack would answer with a RST: a director forwards before the
+        // adoption is confirmed, and the client retransmits what matters
+        desc[d + 2] = DROP;
+        c[C.dropped_unknown_vip_flow]++;
+      } else {
+        c[C.passed_to_server]++;
+      }
+      continue;
+    }
+    const v = index * VALUES_PER_FLOW;
+    const flow_state = values[v + V_STATE];
+    if (flow_state === STATE_SYN_SENT || flow_state === STATE_REQUEST_SENT) {
+      // the stack is not ready for the client yet; TCP will retransmit
+      desc[d + 2] = DROP;
+      c[C.dropped_while_adopting]++;
+      continue;
+    }
+    if (!translate_to_server(state, bytes, o, v)) {
+      desc[d + 2] = DROP;
+      c[C.dropped_malformed]++;
+      continue;
+    }
+    values[v + V_TO_SERVER]++;
+    flow_touch(table, index, now);
+    track_close(state, index, out[TCP_FLAGS], true, now);
+    c[C.translated_to_server]++;
+  }
+}
+
+/** Frames from the server's stack: handed-off flows are translated into the director's state. */
+export function agent_server_burst(
+  state: AgentState,
+  bytes: Uint8Array,
+  desc: Int32Array,
+  n: number,
+  now: number,
+): void {
+  const c = state.counters;
+  const out = state.parse_out;
+  const table = state.table;
+  const values = table.values;
+  const fabric_port = state.config.fabric_port;
+  c[C.server_rx] += n;
+  for (let i = 0; i < n; i++) {
+    const d = i * DESC_WORDS;
+    const o = desc[d];
+    const len = desc[d + 1];
+    desc[d + 2] = fabric_port;
+    if (
+      len < 14 || parse_frame(bytes, o, len, out) !== PARSE_OK ||
+      out[ETHERTYPE] !== ETHERTYPE_IPV4 || out[IP_PROTOCOL] !== IP_PROTOCOL_TCP
+    ) {
+      c[C.passed_to_fabric]++;
+      continue;
+    }
+    // the stack answers client ← VIP: the flow key is (dst, src)
+    const index = flow_lookup(table, out[DST_IP], out[SRC_IP], out[DST_PORT], out[SRC_PORT]);
+    if (index < 0) {
+      c[C.passed_to_fabric]++;
+      continue;
+    }
+    const v = index * VALUES_PER_FLOW;
+    const flags = out[TCP_FLAGS];
+    const flow_state = values[v + V_STATE];
+    if (flow_state === STATE_SYN_SENT) {
+      desc[d + 2] = DROP; // the client never sees the stack's handshake
+      consume_syn_ack(state, bytes, index, flags, now);
+      continue;
+    }
+    if (flow_state === STATE_REQUEST_SENT) {
+      if (!stack_acknowledged(state, bytes, index, flags, now)) {
+        desc[d + 2] = DROP;
+        continue;
+      }
+      // the stack took the request: from here this segment is an ordinary one
+      if (out[PAYLOAD_LENGTH] === 0 && (flags & (TCP_FLAG_FIN | TCP_FLAG_RST)) === 0) {
+        desc[d + 2] = DROP;
+        c[C.stack_ack_consumed]++;
+        continue;
+      }
+    }
+    if (!translate_to_client(state, bytes, o, v)) {
+      desc[d + 2] = DROP;
+      c[C.dropped_malformed]++;
+      continue;
+    }
+    values[v + V_TO_CLIENT]++;
+    flow_touch(table, index, now);
+    track_close(state, index, flags, false, now);
+    c[C.translated_to_client]++;
+  }
+}

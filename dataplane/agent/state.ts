@@ -1,0 +1,246 @@
+// The agent's state: the per-flow words of its flow table, the flow states
+// and flags, the counters, the configuration, and the few helpers every
+// other agent file shares (freeing a request buffer, forgetting a flow,
+// the VIPs seen in hand-offs). Everything here is made once, in
+// create_agent_state; the helpers allocate nothing and never throw.
+//
+// A flow's words live in table.values at index * VALUES_PER_FLOW; a flow in
+// SYN_SENT or REQUEST_SENT holds a request buffer (V_REQUEST_SLOT), which
+// remove_flow and the end of adoption give back.
+
+import { AGENT_EVENT_WORDS, RECORD_FLAG_SACK, RECORD_FLAG_TIMESTAMPS } from "../wire/mod.ts";
+import { create_flow_table, flow_remove_at, type FlowTable } from "../flow_table.ts";
+import { create_parse_out, mac_hi, mac_lo } from "../packet.ts";
+import { TCP_OPTION_FIELDS } from "../tcp_options.ts";
+
+// ---------------------------------------------------------------- flow words
+
+export const V_STATE = 0;
+export const V_FLAGS = 1;
+/** ISN_s + 1 − director_next_seq: server space minus director space. */
+export const V_ISN_DELTA = 2;
+/** director clock − stack clock, for TSval/TSecr. */
+export const V_TS_DELTA = 3;
+export const V_SERVER_WSCALE = 4;
+export const V_DIRECTOR_WSCALE = 5;
+export const V_CLIENT_MAC_HI = 6;
+export const V_CLIENT_MAC_LO = 7;
+export const V_CLIENT_ISN = 8;
+export const V_DIRECTOR_NEXT = 9;
+export const V_EPOCH = 10;
+export const V_ID = 11;
+/** ms (int32, wrap-safe) when the adoption timer or the linger ends. */
+export const V_DEADLINE = 12;
+export const V_REQUEST_SLOT = 13;
+export const V_RETRIES = 14;
+export const V_TO_SERVER = 15;
+export const V_TO_CLIENT = 16;
+export const V_SERVER_ISN = 17;
+export const V_CLIENT_TSVAL = 18;
+export const V_SERVER_TSVAL = 19;
+export const V_CLIENT_WINDOW = 20;
+export const V_CLIENT_MSS = 21;
+export const V_CLIENT_WSCALE = 22;
+export const V_SERVER_MSS = 23;
+export const V_REQUEST_LENGTH = 24;
+export const V_END_REASON = 25;
+export const VALUES_PER_FLOW = 26;
+
+export const STATE_SYN_SENT = 1;
+export const STATE_REQUEST_SENT = 2;
+export const STATE_ESTABLISHED = 3;
+/** Closed (FIN both ways, or RST): still translated until the linger ends. */
+export const STATE_CLOSING = 4;
+
+// the first two flag bits are the hand-off record's, so adoption copies them
+export const F_SACK = RECORD_FLAG_SACK;
+export const F_TIMESTAMPS = RECORD_FLAG_TIMESTAMPS;
+export const F_FIN_FROM_CLIENT = 4;
+export const F_FIN_FROM_SERVER = 8;
+export const F_WSCALE = 16;
+
+/** Events the FIFO holds (events.ts); one more is counted as events_lost. */
+export const EVENT_CAPACITY = 1024;
+
+// ----------------------------------------------------------------- counters
+
+export const AGENT_COUNTER_NAMES = [
+  "fabric_rx",
+  "server_rx",
+  "translated_to_server",
+  "translated_to_client",
+  "passed_to_server",
+  "passed_to_fabric",
+  "dropped_not_ours",
+  "dropped_malformed",
+  "dropped_while_adopting",
+  "dropped_unknown_vip_flow",
+  "synack_consumed",
+  "stack_ack_consumed",
+  "handoffs_received",
+  "handoffs_duplicate",
+  "cancelled",
+  "adopted",
+  "refused_table_full",
+  "refused_stack_reset",
+  "refused_stack_timeout",
+  "refused_bad_request",
+  "syn_sent",
+  "syn_retransmits",
+  "request_sent",
+  "request_retransmits",
+  "ended_fin",
+  "ended_client_reset",
+  "ended_server_reset",
+  "ended_idle",
+  "events_lost",
+  "flows",
+] as const;
+export type AgentCounterName = typeof AGENT_COUNTER_NAMES[number];
+/** Counter name → index into AgentState.counters. */
+export const C = Object.fromEntries(AGENT_COUNTER_NAMES.map((name, i) => [name, i])) as Record<
+  AgentCounterName,
+  number
+>;
+export const AGENT_COUNTER_WORDS = AGENT_COUNTER_NAMES.length;
+
+// ------------------------------------------------------------ configuration
+
+export interface AgentConfig {
+  fabric_port: number;
+  server_port: number;
+  /** The server stack's MAC: where client→server frames go. */
+  server_mac: Uint8Array;
+  /** The agent's own fabric MAC (frames to it are accepted too). */
+  agent_mac: Uint8Array;
+  /** Flow table slots (power of two); 75% of them may hold flows. */
+  flow_capacity: number;
+  /** Largest request (header block) a hand-off may carry. */
+  max_request: number;
+  /** Concurrent adoptions (each holds a request buffer). */
+  max_adopting: number;
+  /** First retransmission time for the SYN and the request; doubles each time. */
+  rto_ms: number;
+  /** Give up an adoption after this long (NACK stack_timeout). */
+  adopt_timeout_ms: number;
+  /** Keep translating this long after a flow closed (late segments). */
+  linger_ms: number;
+  /** Forget a flow silent for this long. */
+  idle_timeout_ms: number;
+}
+
+export const DEFAULT_AGENT_TIMERS = {
+  flow_capacity: 65536,
+  max_request: 65535,
+  max_adopting: 256,
+  rto_ms: 200,
+  adopt_timeout_ms: 3000,
+  linger_ms: 2000,
+  idle_timeout_ms: 300_000,
+};
+
+export interface AgentState {
+  config: AgentConfig;
+  table: FlowTable;
+  /** AGENT_COUNTER_WORDS counters (may live in a SharedArrayBuffer). */
+  counters: Float64Array;
+  parse_out: Int32Array;
+  options_out: Int32Array;
+  /** Keys of flows being adopted: client_ip, vip, ports (client << 16 | vip). */
+  adopting: Int32Array;
+  adopting_count: number;
+  /** Request bytes awaiting the stack's ACK, max_adopting buffers of max_request. */
+  requests: Uint8Array;
+  free_requests: Int32Array;
+  free_request_count: number;
+  /** AGENT_EVENT_WORDS per event, a FIFO (events.ts). */
+  events: Int32Array;
+  event_head: number;
+  event_count: number;
+  key_scratch: Float64Array;
+  /** VIPs seen in hand-offs: a frame to one of them without a flow never reaches the stack. */
+  vips: Int32Array;
+  vip_count: number;
+  server_mac_hi: number;
+  agent_mac_hi: number;
+  agent_mac_lo: number;
+  server_mac_lo: number;
+}
+
+export function create_agent_state(
+  config: AgentConfig,
+  options: { counters?: Float64Array } = {},
+): AgentState {
+  const requests = new Uint8Array(config.max_adopting * config.max_request);
+  const free_requests = new Int32Array(config.max_adopting);
+  for (let i = 0; i < config.max_adopting; i++) free_requests[i] = config.max_adopting - 1 - i;
+  return {
+    config,
+    table: create_flow_table({ capacity: config.flow_capacity, values_per_flow: VALUES_PER_FLOW }),
+    counters: options.counters ?? new Float64Array(AGENT_COUNTER_WORDS),
+    parse_out: create_parse_out(),
+    options_out: new Int32Array(TCP_OPTION_FIELDS),
+    adopting: new Int32Array(config.max_adopting * 3),
+    adopting_count: 0,
+    requests,
+    free_requests,
+    free_request_count: config.max_adopting,
+    events: new Int32Array(EVENT_CAPACITY * AGENT_EVENT_WORDS),
+    event_head: 0,
+    event_count: 0,
+    key_scratch: new Float64Array(4),
+    vips: new Int32Array(64),
+    vip_count: 0,
+    server_mac_hi: mac_hi(config.server_mac, 0),
+    agent_mac_hi: mac_hi(config.agent_mac, 0),
+    agent_mac_lo: mac_lo(config.agent_mac, 0),
+    server_mac_lo: mac_lo(config.server_mac, 0),
+  };
+}
+
+// ---------------------------------------------------------- shared helpers
+
+/** Gives the flow's request buffer back (v: its first word), if it holds one. */
+export function release_request(state: AgentState, v: number): void {
+  const slot = state.table.values[v + V_REQUEST_SLOT];
+  if (slot >= 0) {
+    state.free_requests[state.free_request_count++] = slot;
+    state.table.values[v + V_REQUEST_SLOT] = -1;
+  }
+}
+
+/** Forgets a flow (and frees its request buffer while it is still adopting). */
+export function remove_flow(state: AgentState, index: number): void {
+  const v = index * VALUES_PER_FLOW;
+  const values = state.table.values;
+  if (values[v + V_STATE] === STATE_SYN_SENT || values[v + V_STATE] === STATE_REQUEST_SENT) {
+    release_request(state, v);
+  }
+  flow_remove_at(state.table, index);
+  state.counters[C.flows] = state.table.count;
+}
+
+/** A VIP seen in a hand-off (a linear scan: there are few). */
+export function is_known_vip(state: AgentState, ip: number): boolean {
+  for (let k = 0; k < state.vip_count; k++) if (state.vips[k] === (ip | 0)) return true;
+  return false;
+}
+
+/** Remembers a hand-off's VIP; beyond vips.length, new ones are not kept. */
+export function learn_vip(state: AgentState, ip: number): void {
+  if (is_known_vip(state, ip) || state.vip_count >= state.vips.length) return;
+  state.vips[state.vip_count++] = ip | 0;
+}
+
+/** Builds and sends a frame the agent makes (slow path). */
+export type EmitFrame = (frame: Uint8Array, port: number) => void;
+
+/** Counters as a name → value record (for stats, metrics, tests). */
+export function agent_counters(state: AgentState): Record<AgentCounterName, number> {
+  return Object.fromEntries(
+    AGENT_COUNTER_NAMES.map((name, i) => [name, state.counters[i]]),
+  ) as Record<
+    AgentCounterName,
+    number
+  >;
+}
