@@ -19,7 +19,7 @@ import type {
   DirectorControlReply,
   DirectorControlSpec,
   DirectorControlStats,
-} from "./director/worker.ts";
+} from "./director/protocol.ts";
 import { http_response, max_request_bytes } from "../dataplane/wire/mod.ts";
 import { format_nic_stats, new_stats_display, throughput } from "./console_stats.ts";
 import { serve_metrics, type Snapshot } from "./metrics.ts";

@@ -1,5 +1,41 @@
-// The director's dataplane: what the poll loop runs for a director
-// pipeline, and what the control side needs to talk to it.
-export * from "./path.ts";
-export * from "./runner.ts";
-export * from "./syn_cookie.ts";
+// The director's dataplane, on its one fabric port. It owns the VIPs:
+// answers ARP and ICMP echo for them, completes TCP handshakes with SYN
+// cookies (no state until a valid ACK), reads each connection's HTTP
+// request head and ACKs exactly those bytes, hands the request to its
+// control Worker (which picks the server and sends the hand-off), and from
+// then on forwards the client's frames to that server with only the
+// Ethernet header rewritten. The response never comes back this way.
+// Anything else is counted and dropped; nothing is reflected.
+//
+// Announced TCP options (policy): the director offers back what the client
+// offered, because the agent translates all of them: MSS = fabric MTU − 40,
+// SACK-permitted, timestamps, and window scale 7 (what Linux servers pick
+// for ordinary buffers, so rescaling is rarely needed).
+//
+// Replies that answer a frame (ARP, echo, SYN/ACK, ACKs) are written in place
+// into that frame's mbuf (burst.ts, handshake.ts, request.ts, segment.ts).
+// HTTP error responses and timer-driven frames are built in director_service
+// (service.ts, the slow path). state.ts holds the flow words and counters
+// they all share; runner.ts is one round as the dataplane Worker runs it.
+//
+// This face exports what other folders use: the runner, the counters, the
+// burst (for the packet fixtures) and the SYN cookie functions (for tests).
+export { create_director_runner, director_round, type DirectorRunner } from "./runner.ts";
+export { DIRECTOR_COUNTER_NAMES, DIRECTOR_COUNTER_WORDS, director_counters } from "./state.ts";
+export { director_burst } from "./burst.ts";
+export {
+  cookie_check,
+  cookie_info,
+  cookie_info_mss,
+  cookie_info_sack,
+  cookie_info_ts,
+  cookie_info_wscale,
+  COOKIE_MAC_MASK,
+  cookie_make,
+  COOKIE_MSS_TABLE,
+  cookie_slot,
+  COOKIE_SLOT_SECONDS,
+  COOKIE_WSCALE_NONE,
+  create_cookie_key,
+  halfsiphash32,
+} from "./syn_cookie.ts";

@@ -5,12 +5,9 @@
 import type { Native } from "../../native/mod.ts";
 import { create_emitter, type Emitter } from "../emitter.ts";
 import { type CookieKey, create_cookie_key } from "./syn_cookie.ts";
-import {
-  create_director_state,
-  director_burst,
-  director_service,
-  type DirectorState,
-} from "./path.ts";
+import { create_director_state, type DirectorState } from "./state.ts";
+import { director_burst } from "./burst.ts";
+import { director_service } from "./service.ts";
 import type { DirectorPipelineSpec } from "../worker_protocol.ts";
 
 export interface DirectorRunner {

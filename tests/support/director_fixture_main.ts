@@ -20,11 +20,15 @@ import {
   DIRECTOR_EVENT_WORDS,
   type HandoffRecord,
   http_response,
+  ring_ports,
   VERDICT_FORGET,
   VERDICT_FORWARD,
   VERDICT_RESPOND,
   VERDICT_TRY,
   VERDICT_WORDS,
+  write_verdict,
+  write_verdict_server,
+  write_verdict_status,
 } from "../../dataplane/wire/mod.ts";
 import {
   create_director_runner,
@@ -130,17 +134,22 @@ function take_records(): HandoffRecord[] {
 }
 
 function answer(record: HandoffRecord, v: FixtureVerdict): void {
-  verdict.fill(0);
-  verdict[0] = VERDICT_TYPES[v.verdict];
-  verdict[1] = record.client_ip | 0;
-  verdict[2] = record.vip | 0;
-  verdict[3] = (record.client_port << 16) | record.vip_port;
+  write_verdict(
+    verdict,
+    VERDICT_TYPES[v.verdict],
+    record.client_ip,
+    record.vip,
+    ring_ports(record.client_port, record.vip_port),
+  );
   if (v.server_mac !== undefined) {
     const mac = mac_to_bytes(v.server_mac);
-    verdict[4] = (mac[0] << 24) | (mac[1] << 16) | (mac[2] << 8) | mac[3];
-    verdict[5] = (mac[4] << 8) | mac[5];
+    write_verdict_server(
+      verdict,
+      (mac[0] << 24) | (mac[1] << 16) | (mac[2] << 8) | mac[3],
+      (mac[4] << 8) | mac[5],
+    );
   }
-  if (v.status !== undefined) verdict[4] = v.status;
+  if (v.status !== undefined) write_verdict_status(verdict, v.status);
   if (!native.ring_enqueue(verdict_ring, verdict_bytes)) throw new Error("verdict ring full");
 }
 

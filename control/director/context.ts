@@ -1,0 +1,90 @@
+// The director control Worker's state, one DirectorControl per run, passed
+// to the functions of its parts (request.ts, pending.ts, agent_link.ts,
+// ring_link.ts, health.ts, stats.ts): the servers and VIPs, the hand-offs
+// in flight, the flows being forwarded, the counters, the UDP socket and
+// the ring buffers. Types only. Invariants: a flow is in `pending` (and its
+// current hand-off id in `pending_by_id`) from its request until ACK, 503
+// or the dataplane's FLOW_GONE, and in `forwarding` from the ACK until
+// FLOW_END or FLOW_GONE; never in both.
+
+import type { Socket } from "node:dgram";
+import type { Native } from "../../native/mod.ts";
+import type { DirectorSection } from "../config.ts";
+import type {
+  DecodeCounters,
+  FlowKey,
+  HandoffKey,
+  HandoffRecord,
+} from "../../dataplane/wire/mod.ts";
+import type { DirectorControlSpec } from "./protocol.ts";
+
+export interface Server {
+  name: string;
+  weight: number;
+  mac_hi: number;
+  mac_lo: number;
+  agent: { host: string; port: number };
+  health?: { host: string; port: number };
+  healthy: boolean;
+  consecutive_failures: number;
+  selections: number;
+  handoff_failures: number;
+  active_flows: number;
+}
+
+/** A VIP's policy and its servers (indices into DirectorControl.servers). */
+export interface Vip {
+  l4: boolean;
+  servers: number[];
+}
+
+/** A hand-off in flight: the request, the servers left, and the HANDOFF being retransmitted. */
+export interface Pending {
+  record: HandoffRecord;
+  key: FlowKey;
+  /** Server indices left to try, best first. */
+  order: number[];
+  server: number;
+  id: number;
+  datagram: Uint8Array;
+  sends: number;
+  first_sent_at: number;
+  next_at: number;
+}
+
+export interface DirectorControl {
+  spec: DirectorControlSpec;
+  director: DirectorSection;
+  native: Native;
+  hmac_key: HandoffKey;
+  /** This run's epoch: every HANDOFF carries it, and answers from another epoch are ignored. */
+  epoch: number;
+  next_id: number;
+  /** Draining: new requests get 503; flows already forwarded go on. */
+  draining: boolean;
+  servers: Server[];
+  /** Per VIP address: its policy and its servers. */
+  vips: Map<number, Vip>;
+  /** Hand-offs in flight, by flow_key_string. */
+  pending: Map<string, Pending>;
+  /** The current hand-off id of each pending flow → its flow_key_string. */
+  pending_by_id: Map<number, string>;
+  /** Forwarded flows: which server has each (for FLOW_END and per-server counts). */
+  forwarding: Map<string, number>;
+  /** Hand-off latencies (ms), a ring of LATENCY_SAMPLES. */
+  latencies: Float64Array;
+  latency_count: number;
+  counters: Record<string, number>;
+  decode_counters: DecodeCounters;
+  /** The UDP socket to and from the agents. */
+  socket: Socket;
+  /** One verdict record, written and enqueued at once (ring_link.ts). */
+  verdict: Int32Array;
+  verdict_bytes: Uint8Array;
+  /** Where request records are dequeued into. */
+  record_buffer: Uint8Array;
+  event: Int32Array;
+  event_bytes: Uint8Array;
+  /** A poll is running (it awaits): the timer's next tick skips. */
+  polling: boolean;
+}

@@ -1,0 +1,240 @@
+// The director's fast path: every frame of a burst from the fabric port gets
+// an action (sent back out of the port, rewritten in place, or dropped) and
+// a counter. ARP and ICMP echo for the VIPs are answered here; TCP goes to
+// the handshake (no flow yet) or to the flow's state. A FORWARDING flow's
+// frames change only their Ethernet header. Replies that answer a frame are
+// written into that frame's mbuf; nothing is reflected, nothing allocated.
+
+import { DESC_WORDS, DROP } from "../../native/mod.ts";
+import { GONE_CLIENT_RESET } from "../wire/mod.ts";
+import { icmp_checksum_set, ipv4_checksum_set } from "../checksum.ts";
+import { flow_lookup, flow_touch } from "../flow_table.ts";
+import {
+  DST_IP,
+  DST_PORT,
+  ETHERTYPE,
+  ETHERTYPE_ARP,
+  ETHERTYPE_IPV4,
+  IP_PROTOCOL,
+  IP_PROTOCOL_ICMP,
+  IP_PROTOCOL_TCP,
+  L3_OFFSET,
+  L4_OFFSET,
+  parse_frame,
+  PARSE_OK,
+  read_u16,
+  read_u32,
+  SRC_IP,
+  SRC_PORT,
+  TCP_FLAG_ACK,
+  TCP_FLAG_FIN,
+  TCP_FLAG_RST,
+  TCP_FLAG_SYN,
+  TCP_FLAGS,
+  VLAN_TCI,
+  write_mac_words,
+  write_u16,
+  write_u32,
+} from "../packet.ts";
+import {
+  C,
+  D_FLAGS,
+  D_SERVER_MAC_HI,
+  D_SERVER_MAC_LO,
+  D_STATE,
+  type DirectorState,
+  end_flow,
+  F_TRYING,
+  find_vip,
+  is_vip_ip,
+  remove_flow,
+  STATE_FORWARDING,
+  STATE_HANDING,
+  STATE_READING,
+  STATE_RESPONDING,
+  VALUES_PER_FLOW,
+} from "./state.ts";
+import { cookie_ack, syn_ack_in_place } from "./handshake.ts";
+import { reading_frame, responding_frame } from "./request.ts";
+
+/** A burst from the fabric port: every frame gets an action and a counter. */
+export function director_burst(
+  state: DirectorState,
+  bytes: Uint8Array,
+  desc: Int32Array,
+  n: number,
+  now: number,
+): void {
+  const c = state.counters;
+  const out = state.parse_out;
+  const port = state.config.port;
+  c[C.rx] += n;
+  for (let i = 0; i < n; i++) {
+    const d = i * DESC_WORDS;
+    const o = desc[d];
+    desc[d + 2] = DROP;
+    if (parse_frame(bytes, o, desc[d + 1], out) !== PARSE_OK) {
+      c[C.dropped_malformed]++;
+      continue;
+    }
+    if (out[VLAN_TCI] >= 0) {
+      c[C.dropped_vlan]++;
+      continue;
+    }
+    const ethertype = out[ETHERTYPE];
+    if (ethertype === ETHERTYPE_ARP) {
+      if (arp_reply_in_place(state, bytes, o, d, desc)) desc[d + 2] = port;
+      continue;
+    }
+    if (ethertype !== ETHERTYPE_IPV4 || !is_vip_ip(state, out[DST_IP])) {
+      c[C.dropped_not_vip]++;
+      continue;
+    }
+    const protocol = out[IP_PROTOCOL];
+    if (protocol === IP_PROTOCOL_ICMP) {
+      if (echo_reply_in_place(state, bytes, o)) desc[d + 2] = port;
+      continue;
+    }
+    if (protocol !== IP_PROTOCOL_TCP) {
+      c[C.dropped_other]++;
+      continue;
+    }
+    if (tcp_frame(state, bytes, o, d, desc, now)) desc[d + 2] = port;
+  }
+}
+
+/** An ARP request for a VIP becomes the reply; anything else is dropped. */
+function arp_reply_in_place(
+  state: DirectorState,
+  bytes: Uint8Array,
+  o: number,
+  d: number,
+  desc: Int32Array,
+): boolean {
+  const a = state.parse_out[L3_OFFSET];
+  // request, Ethernet/IPv4, for one of our VIPs
+  if (
+    desc[d + 1] < a + 28 - o || read_u16(bytes, a + 6) !== 1 ||
+    !is_vip_ip(state, read_u32(bytes, a + 24))
+  ) {
+    state.counters[C.dropped_not_vip]++;
+    return false;
+  }
+  // target ← sender, sender ← (director MAC, VIP); Ethernet back to the asker
+  const vip = read_u32(bytes, a + 24);
+  for (let k = 0; k < 10; k++) bytes[a + 18 + k] = bytes[a + 8 + k];
+  write_mac_words(bytes, a + 8, state.director_mac_hi, state.director_mac_lo);
+  write_u32(bytes, a + 14, vip);
+  write_u16(bytes, a + 6, 2);
+  for (let k = 0; k < 6; k++) bytes[o + k] = bytes[a + 18 + k];
+  write_mac_words(bytes, o + 6, state.director_mac_hi, state.director_mac_lo);
+  state.counters[C.arp_replies]++;
+  return true;
+}
+
+/** An ICMP echo request to a VIP becomes the echo reply. */
+function echo_reply_in_place(state: DirectorState, bytes: Uint8Array, o: number): boolean {
+  const out = state.parse_out;
+  const ip = out[L3_OFFSET];
+  const icmp = out[L4_OFFSET];
+  if (bytes[icmp] !== 8) {
+    state.counters[C.dropped_other]++;
+    return false;
+  }
+  swap_l2_l3(state, bytes, o, ip);
+  bytes[icmp] = 0;
+  icmp_checksum_set(bytes, ip);
+  state.counters[C.echo_replies]++;
+  return true;
+}
+
+/** Back towards the sender: Ethernet to its MAC from ours, IPv4 addresses swapped (checksum unchanged). */
+function swap_l2_l3(state: DirectorState, bytes: Uint8Array, o: number, ip: number): void {
+  for (let k = 0; k < 6; k++) bytes[o + k] = bytes[o + 6 + k];
+  write_mac_words(bytes, o + 6, state.director_mac_hi, state.director_mac_lo);
+  const src = read_u32(bytes, ip + 12);
+  write_u32(bytes, ip + 12, read_u32(bytes, ip + 16));
+  write_u32(bytes, ip + 16, src);
+  bytes[ip + 8] = 64;
+  ipv4_checksum_set(bytes, ip);
+}
+
+/** A TCP frame to a VIP. True: the (rewritten) frame goes out of the port. */
+function tcp_frame(
+  state: DirectorState,
+  bytes: Uint8Array,
+  o: number,
+  d: number,
+  desc: Int32Array,
+  now: number,
+): boolean {
+  const c = state.counters;
+  const out = state.parse_out;
+  const client_ip = out[SRC_IP];
+  const vip = out[DST_IP];
+  const client_port = out[SRC_PORT];
+  const vip_port = out[DST_PORT];
+  const flags = out[TCP_FLAGS];
+  const index = flow_lookup(state.table, client_ip, vip, client_port, vip_port);
+  if (index >= 0) return established_frame(state, bytes, o, d, desc, index, now);
+  const vip_index = find_vip(state, vip, vip_port);
+  if (vip_index < 0) {
+    c[C.dropped_port_closed]++;
+    return false;
+  }
+  if ((flags & (TCP_FLAG_SYN | TCP_FLAG_ACK | TCP_FLAG_RST | TCP_FLAG_FIN)) === TCP_FLAG_SYN) {
+    return syn_ack_in_place(state, bytes, o, d, desc, now);
+  }
+  if ((flags & (TCP_FLAG_SYN | TCP_FLAG_RST | TCP_FLAG_ACK)) === TCP_FLAG_ACK) {
+    return cookie_ack(state, bytes, o, d, desc, vip_index, now);
+  }
+  c[C.dropped_no_flow]++;
+  return false;
+}
+
+function established_frame(
+  state: DirectorState,
+  bytes: Uint8Array,
+  o: number,
+  d: number,
+  desc: Int32Array,
+  index: number,
+  now: number,
+): boolean {
+  const c = state.counters;
+  const values = state.table.values;
+  const v = index * VALUES_PER_FLOW;
+  const flags = state.parse_out[TCP_FLAGS];
+  const flow_state = values[v + D_STATE];
+  if (flow_state === STATE_FORWARDING) {
+    // only the Ethernet header changes: to the server, from the director
+    write_mac_words(bytes, o, values[v + D_SERVER_MAC_HI], values[v + D_SERVER_MAC_LO]);
+    write_mac_words(bytes, o + 6, state.director_mac_hi, state.director_mac_lo);
+    flow_touch(state.table, index, now);
+    c[C.forwarded]++;
+    if ((flags & TCP_FLAG_RST) !== 0) end_flow(state, index, GONE_CLIENT_RESET);
+    return true;
+  }
+  if ((flags & TCP_FLAG_RST) !== 0) {
+    if (flow_state === STATE_HANDING) {
+      end_flow(state, index, GONE_CLIENT_RESET);
+    } else {
+      c[C.ended_client_reset]++;
+      remove_flow(state, index);
+    }
+    return false;
+  }
+  if (flow_state === STATE_READING) return reading_frame(state, bytes, o, d, desc, index, now);
+  if (flow_state === STATE_RESPONDING) return responding_frame(state, bytes, o, d, desc, index);
+  if ((values[v + D_FLAGS] & F_TRYING) !== 0) {
+    // The server may answer before its agent's ACK reaches us: the client's
+    // ACKs of that answer go to the server being tried (its agent drops them
+    // if it refuses the hand-off).
+    write_mac_words(bytes, o, values[v + D_SERVER_MAC_HI], values[v + D_SERVER_MAC_LO]);
+    write_mac_words(bytes, o + 6, state.director_mac_hi, state.director_mac_lo);
+    c[C.forwarded_while_handing]++;
+    return true;
+  }
+  c[C.dropped_while_handing]++; // the client retransmits once the flow is forwarded
+  return false;
+}

@@ -1,0 +1,197 @@
+// The director's side of the TCP handshake, stateless until it completes: a
+// SYN gets a SYN/ACK whose ISN is a SYN cookie carrying the client's
+// options, and nothing is stored; an ACK without a flow creates one only if
+// it carries a valid cookie (and a request buffer and a table slot are
+// free). Announced options follow the policy in mod.ts.
+
+import { flow_insert } from "../flow_table.ts";
+import {
+  DST_IP,
+  DST_PORT,
+  L4_OFFSET,
+  mac_hi,
+  mac_lo,
+  PAYLOAD_LENGTH,
+  read_u32,
+  SRC_IP,
+  SRC_PORT,
+  TCP_FLAG_ACK,
+  TCP_FLAG_SYN,
+  TCP_OPTIONS_LENGTH,
+  TCP_OPTIONS_OFFSET,
+} from "../packet.ts";
+import {
+  OPT_MSS,
+  OPT_SACK_PERMITTED_OFFSET,
+  OPT_TIMESTAMP_OFFSET,
+  OPT_WSCALE,
+  OPTIONS_OK,
+  parse_tcp_options,
+} from "../tcp_options.ts";
+import {
+  cookie_check,
+  cookie_info,
+  cookie_info_mss,
+  cookie_info_sack,
+  cookie_info_ts,
+  cookie_info_wscale,
+  cookie_make,
+  COOKIE_WSCALE_NONE,
+} from "./syn_cookie.ts";
+import {
+  C,
+  D_CLIENT_ISN,
+  D_CLIENT_MAC_HI,
+  D_CLIENT_MAC_LO,
+  D_CLIENT_MSS,
+  D_CLIENT_WSCALE,
+  D_DEADLINE,
+  D_DIRECTOR_ISN,
+  D_DIRECTOR_TSVAL,
+  D_FLAGS,
+  D_REQUEST_LENGTH,
+  D_REQUEST_SLOT,
+  D_STATE,
+  DIRECTOR_WINDOW,
+  type DirectorState,
+  F_L4,
+  F_SACK,
+  F_TIMESTAMPS,
+  F_WSCALE,
+  L4_FIRST_DATA_WAIT_MS,
+  STATE_READING,
+  VALUES_PER_FLOW,
+} from "./state.ts";
+import { note_client_segment, write_segment } from "./segment.ts";
+import { reading_frame } from "./request.ts";
+
+/** SYN → SYN/ACK whose ISN is a cookie holding the client's options; nothing is stored. */
+export function syn_ack_in_place(
+  state: DirectorState,
+  bytes: Uint8Array,
+  o: number,
+  d: number,
+  desc: Int32Array,
+  now: number,
+): boolean {
+  const out = state.parse_out;
+  const opts = state.options_out;
+  const tcp = out[L4_OFFSET];
+  let mss = 536, wscale = COOKIE_WSCALE_NONE, sack = false, ts = false, tsval = 0;
+  if (out[TCP_OPTIONS_LENGTH] > 0) {
+    if (
+      parse_tcp_options(bytes, out[TCP_OPTIONS_OFFSET], out[TCP_OPTIONS_LENGTH], opts) !==
+        OPTIONS_OK
+    ) {
+      state.counters[C.dropped_malformed]++;
+      return false;
+    }
+    if (opts[OPT_MSS] > 0) mss = opts[OPT_MSS];
+    if (opts[OPT_WSCALE] >= 0) wscale = opts[OPT_WSCALE];
+    sack = opts[OPT_SACK_PERMITTED_OFFSET] >= 0;
+    if (opts[OPT_TIMESTAMP_OFFSET] >= 0) {
+      ts = true;
+      tsval = read_u32(bytes, opts[OPT_TIMESTAMP_OFFSET] + 2);
+    }
+  }
+  const client_isn = read_u32(bytes, tcp + 4);
+  const info = cookie_info(mss, wscale, sack, ts);
+  const cookie = cookie_make(
+    state.config.cookie_key,
+    out[SRC_IP],
+    out[DST_IP],
+    out[SRC_PORT],
+    out[DST_PORT],
+    client_isn,
+    now / 1000,
+    info,
+  );
+  const our_tsval = ((now | 0) + state.ts_offset) >>> 0;
+  const length = write_segment(state, bytes, o, {
+    seq: cookie,
+    ack: (client_isn + 1) >>> 0,
+    flags: TCP_FLAG_SYN | TCP_FLAG_ACK,
+    window: DIRECTOR_WINDOW,
+    syn_options: true,
+    sack,
+    ts,
+    tsval: our_tsval,
+    tsecr: tsval,
+    wscale: wscale !== COOKIE_WSCALE_NONE,
+  });
+  desc[d + 1] = length;
+  state.counters[C.syn_cookies_sent]++;
+  return true;
+}
+
+/** An ACK without a flow: a valid cookie completes the handshake and creates the flow. */
+export function cookie_ack(
+  state: DirectorState,
+  bytes: Uint8Array,
+  o: number,
+  d: number,
+  desc: Int32Array,
+  vip_index: number,
+  now: number,
+): boolean {
+  const c = state.counters;
+  const out = state.parse_out;
+  const tcp = out[L4_OFFSET];
+  const client_isn = (read_u32(bytes, tcp + 4) - 1) >>> 0;
+  const cookie = (read_u32(bytes, tcp + 8) - 1) >>> 0;
+  const info = cookie_check(
+    state.config.cookie_key,
+    out[SRC_IP],
+    out[DST_IP],
+    out[SRC_PORT],
+    out[DST_PORT],
+    client_isn,
+    cookie,
+    now / 1000,
+  );
+  if (info < 0) {
+    c[C.bad_cookies]++;
+    return false;
+  }
+  const l4 = state.vip_l4[vip_index] === 1;
+  if (state.free_buffer_count === 0) {
+    c[C.reading_full]++; // the client retransmits its ACK/data; a buffer may be free then
+    return false;
+  }
+  const index = flow_insert(
+    state.table,
+    out[SRC_IP],
+    out[DST_IP],
+    out[SRC_PORT],
+    out[DST_PORT],
+    now,
+  );
+  if (index < 0) {
+    c[C.table_full]++;
+    return false;
+  }
+  c[C.handshakes_completed]++;
+  c[C.flows] = state.table.count;
+  const values = state.table.values;
+  const v = index * VALUES_PER_FLOW;
+  const wscale = cookie_info_wscale(info);
+  values[v + D_FLAGS] = (cookie_info_sack(info) ? F_SACK : 0) |
+    (cookie_info_ts(info) ? F_TIMESTAMPS : 0) | (wscale !== COOKIE_WSCALE_NONE ? F_WSCALE : 0) |
+    (l4 ? F_L4 : 0);
+  values[v + D_CLIENT_ISN] = client_isn | 0;
+  values[v + D_DIRECTOR_ISN] = cookie | 0;
+  values[v + D_CLIENT_MAC_HI] = mac_hi(bytes, o + 6);
+  values[v + D_CLIENT_MAC_LO] = mac_lo(bytes, o + 6);
+  values[v + D_CLIENT_MSS] = cookie_info_mss(info);
+  values[v + D_CLIENT_WSCALE] = wscale;
+  values[v + D_REQUEST_LENGTH] = 0;
+  values[v + D_REQUEST_SLOT] = -1;
+  values[v + D_DIRECTOR_TSVAL] = ((now | 0) + state.ts_offset) | 0;
+  note_client_segment(state, bytes, v);
+  values[v + D_STATE] = STATE_READING;
+  values[v + D_REQUEST_SLOT] = state.free_buffers[--state.free_buffer_count];
+  values[v + D_DEADLINE] = (now + (l4 ? L4_FIRST_DATA_WAIT_MS : state.config.request_timeout_ms)) |
+    0;
+  if (out[PAYLOAD_LENGTH] > 0) return reading_frame(state, bytes, o, d, desc, index, now);
+  return false;
+}

@@ -1,0 +1,280 @@
+// The director's flow state and what every part of its dataplane shares:
+// the words each flow keeps in the flow table (D_*), its states and flags,
+// the counters, the configuration, the VIP lookup, and the two ways a flow
+// ends. A flow exists only once a valid cookie ACK arrived; it is READING
+// its request head, HANDING it to the control Worker, FORWARDING to a
+// server, or RESPONDING itself. Only a READING flow holds one of the
+// max_reading request buffers; every way out of READING gives it back.
+// Nothing here allocates per packet or throws.
+
+import {
+  DIRECTOR_EVENT_WORDS,
+  EVENT_FLOW_GONE,
+  GONE_CLIENT_RESET,
+  GONE_IDLE,
+  R_REQUEST,
+  RECORD_FLAG_SACK,
+  RECORD_FLAG_TIMESTAMPS,
+  VERDICT_WORDS,
+  write_director_event,
+} from "../wire/mod.ts";
+import { create_flow_table, flow_remove_at, type FlowTable } from "../flow_table.ts";
+import { create_parse_out, mac_hi, mac_lo } from "../packet.ts";
+import { TCP_OPTION_FIELDS } from "../tcp_options.ts";
+import type { CookieKey } from "./syn_cookie.ts";
+
+// ---------------------------------------------------------------- flow words
+
+export const D_STATE = 0;
+export const D_FLAGS = 1;
+export const D_CLIENT_ISN = 2;
+export const D_DIRECTOR_ISN = 3;
+export const D_CLIENT_MAC_HI = 4;
+export const D_CLIENT_MAC_LO = 5;
+export const D_SERVER_MAC_HI = 6;
+export const D_SERVER_MAC_LO = 7;
+export const D_CLIENT_TSVAL = 8;
+export const D_CLIENT_WINDOW = 9;
+export const D_CLIENT_MSS = 10;
+export const D_CLIENT_WSCALE = 11;
+export const D_REQUEST_SLOT = 12;
+/** Request bytes received in order so far. */
+export const D_REQUEST_LENGTH = 13;
+/** int32 ms, wrap-safe: request time-out, response retransmission, hand-off limit. */
+export const D_DEADLINE = 14;
+export const D_STATUS = 15;
+export const D_RETRIES = 16;
+export const D_DIRECTOR_TSVAL = 17;
+export const VALUES_PER_FLOW = 18;
+
+export const STATE_READING = 1;
+export const STATE_HANDING = 2;
+export const STATE_FORWARDING = 3;
+/** The director answered itself (400, 408, 431, 503) and is closing. */
+export const STATE_RESPONDING = 4;
+
+export const F_SACK = RECORD_FLAG_SACK;
+export const F_TIMESTAMPS = RECORD_FLAG_TIMESTAMPS;
+export const F_WSCALE = 4;
+/** HANDING with a server being tried: its MAC is in D_SERVER_MAC. */
+export const F_TRYING = 8;
+/** An L4 VIP's connection: its first data segment is carried, not parsed. */
+export const F_L4 = 16;
+
+/**
+ * How long an L4 connection may stay silent before it is handed off empty
+ * (protocols where the server speaks first). The client's first segment is
+ * carried in the hand-off instead: handing off on the bare handshake ACK
+ * loses that segment to the adoption and costs the client an RTO.
+ */
+export const L4_FIRST_DATA_WAIT_MS = 50;
+
+/** Window scale the director announces when the client offers one. */
+export const DIRECTOR_WSCALE = 7;
+/** Receive window the director advertises while it reads a request. */
+export const DIRECTOR_WINDOW = 65535;
+
+// ----------------------------------------------------------------- counters
+
+export const DIRECTOR_COUNTER_NAMES = [
+  "rx",
+  "arp_replies",
+  "echo_replies",
+  "syn_cookies_sent",
+  "handshakes_completed",
+  "bad_cookies",
+  "requests_complete",
+  "request_segments",
+  "request_duplicates",
+  "out_of_order_dropped",
+  "handoffs_pending",
+  "forwarded",
+  "forwarded_while_handing",
+  "responses_400",
+  "responses_408",
+  "responses_431",
+  "responses_503",
+  "response_retransmits",
+  "dropped_not_vip",
+  "dropped_port_closed",
+  "dropped_no_flow",
+  "dropped_while_handing",
+  "dropped_malformed",
+  "dropped_vlan",
+  "dropped_other",
+  "reading_full",
+  "table_full",
+  "ended_client_reset",
+  "ended_agent",
+  "ended_idle",
+  "ring_full",
+  "flows",
+] as const;
+export type DirectorCounterName = typeof DIRECTOR_COUNTER_NAMES[number];
+/** Counter name → its word in DirectorState.counters. */
+export const C = Object.fromEntries(DIRECTOR_COUNTER_NAMES.map((name, i) => [name, i])) as Record<
+  DirectorCounterName,
+  number
+>;
+export const DIRECTOR_COUNTER_WORDS = DIRECTOR_COUNTER_NAMES.length;
+
+/** Counters as a name → value record. */
+export function director_counters(state: DirectorState): Record<DirectorCounterName, number> {
+  return Object.fromEntries(
+    DIRECTOR_COUNTER_NAMES.map((name, i) => [name, state.counters[i]]),
+  ) as Record<DirectorCounterName, number>;
+}
+
+// ------------------------------------------------------------ configuration
+
+export interface DirectorVip {
+  ip: number;
+  ports: number[];
+  /** L4 policy: no request head is read; the first data segment is carried unparsed. */
+  l4: boolean;
+}
+
+export interface DirectorConfig {
+  port: number;
+  director_mac: Uint8Array;
+  vips: DirectorVip[];
+  cookie_key: CookieKey;
+  /** Announced MSS: fabric MTU − 40. */
+  mss: number;
+  /** Largest request head; a larger one gets 431. */
+  max_header: number;
+  request_timeout_ms: number;
+  idle_timeout_ms: number;
+  /** How long a hand-off may stay unanswered by the control Worker. */
+  handoff_timeout_ms: number;
+  flow_capacity: number;
+  /** Connections reading a request at once (each holds a buffer of max_header). */
+  max_reading: number;
+  request_ring: number;
+  verdict_ring: number;
+  event_ring: number;
+}
+
+export interface DirectorState {
+  config: DirectorConfig;
+  table: FlowTable;
+  counters: Float64Array;
+  parse_out: Int32Array;
+  options_out: Int32Array;
+  /** VIP ip → served ports, as (ip, port) pairs for a short linear scan. */
+  vip_ips: Int32Array;
+  vip_ports: Int32Array;
+  vip_l4: Uint8Array;
+  buffers: Uint8Array;
+  free_buffers: Int32Array;
+  free_buffer_count: number;
+  record: Uint8Array;
+  verdict: Int32Array;
+  verdict_bytes: Uint8Array;
+  event: Int32Array;
+  event_bytes: Uint8Array;
+  director_mac_hi: number;
+  director_mac_lo: number;
+  /** Added to the millisecond clock for TSval, so it does not start at 0. */
+  ts_offset: number;
+  key_scratch: Float64Array;
+  /** HTTP responses the director sends itself, by status. */
+  responses: Map<number, Uint8Array>;
+  /** Puts a message on a ring to the control Worker (the shim's ring_enqueue). */
+  enqueue: (ring: number, message: Uint8Array) => boolean;
+}
+
+export function create_director_state(
+  config: DirectorConfig,
+  options: {
+    counters?: Float64Array;
+    responses: Map<number, Uint8Array>;
+    enqueue: (ring: number, message: Uint8Array) => boolean;
+  },
+): DirectorState {
+  const pairs: number[][] = [];
+  for (const vip of config.vips) {
+    for (const port of vip.ports) pairs.push([vip.ip, port, vip.l4 ? 1 : 0]);
+  }
+  const free_buffers = new Int32Array(config.max_reading);
+  for (let i = 0; i < config.max_reading; i++) free_buffers[i] = config.max_reading - 1 - i;
+  const verdict = new Int32Array(VERDICT_WORDS);
+  const event = new Int32Array(DIRECTOR_EVENT_WORDS);
+  return {
+    config,
+    table: create_flow_table({ capacity: config.flow_capacity, values_per_flow: VALUES_PER_FLOW }),
+    counters: options.counters ?? new Float64Array(DIRECTOR_COUNTER_WORDS),
+    parse_out: create_parse_out(),
+    options_out: new Int32Array(TCP_OPTION_FIELDS),
+    vip_ips: Int32Array.from(pairs.map((p) => p[0] | 0)),
+    vip_ports: Int32Array.from(pairs.map((p) => p[1])),
+    vip_l4: Uint8Array.from(pairs.map((p) => p[2])),
+    // one spare byte per buffer beyond max_header tells "over the limit"
+    buffers: new Uint8Array(config.max_reading * (config.max_header + 1)),
+    free_buffers,
+    free_buffer_count: config.max_reading,
+    record: new Uint8Array(R_REQUEST + config.max_header),
+    verdict,
+    verdict_bytes: new Uint8Array(verdict.buffer),
+    event,
+    event_bytes: new Uint8Array(event.buffer),
+    director_mac_hi: mac_hi(config.director_mac, 0),
+    director_mac_lo: mac_lo(config.director_mac, 0),
+    ts_offset: (Math.random() * 0x7fffffff) | 0,
+    key_scratch: new Float64Array(4),
+    responses: options.responses,
+    enqueue: options.enqueue,
+  };
+}
+
+/** Sends a frame the director built itself (slow path) out of a port. */
+export type EmitFrame = (frame: Uint8Array, port: number) => void;
+
+/** Index of (ip, port) among the served VIP ports; −2 if the IP is a VIP but the port is not; −1 otherwise. */
+export function find_vip(state: DirectorState, ip: number, port: number): number {
+  let is_vip = false;
+  for (let i = 0; i < state.vip_ips.length; i++) {
+    if (state.vip_ips[i] === (ip | 0)) {
+      if (state.vip_ports[i] === port) return i;
+      is_vip = true;
+    }
+  }
+  return is_vip ? -2 : -1;
+}
+
+export function is_vip_ip(state: DirectorState, ip: number): boolean {
+  for (let i = 0; i < state.vip_ips.length; i++) if (state.vip_ips[i] === (ip | 0)) return true;
+  return false;
+}
+
+// ---------------------------------------------------------------- flow ends
+
+/** Removes the flow and gives back its request buffer; the control Worker is not told. */
+export function remove_flow(state: DirectorState, index: number): void {
+  const values = state.table.values;
+  const v = index * VALUES_PER_FLOW;
+  const slot = values[v + D_REQUEST_SLOT];
+  if (slot >= 0 && values[v + D_STATE] !== STATE_FORWARDING) {
+    state.free_buffers[state.free_buffer_count++] = slot;
+  }
+  flow_remove_at(state.table, index);
+  state.counters[C.flows] = state.table.count;
+}
+
+/** Ends a flow the control Worker knows about, and tells it. */
+export function end_flow(state: DirectorState, index: number, reason: number): void {
+  const c = state.counters;
+  if (reason === GONE_CLIENT_RESET) c[C.ended_client_reset]++;
+  else if (reason === GONE_IDLE) c[C.ended_idle]++;
+  const table = state.table;
+  write_director_event(
+    state.event,
+    EVENT_FLOW_GONE,
+    table.src_ip[index],
+    table.dst_ip[index],
+    table.ports[index],
+    reason,
+  );
+  if (!state.enqueue(state.config.event_ring, state.event_bytes)) c[C.ring_full]++;
+  remove_flow(state, index);
+}
