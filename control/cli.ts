@@ -3,6 +3,8 @@
 // so a working testpmd command line for a NIC can be reused unchanged;
 // baton adds its own (--role, --vip, --config).
 
+import { FORWARD_MODES, type ForwardMode } from "../dataplane/mod.ts";
+
 /** An error in the command line: the message names the option. */
 export class CliError extends Error {
   constructor(message: string) {
@@ -11,8 +13,8 @@ export class CliError extends Error {
   }
 }
 
-export type ForwardMode = "io" | "mac" | "macswap" | "rewrite" | "translate";
 export type PortTopology = "paired" | "chained" | "loop";
+/** What a process is: testpmd-style forwarding, or one or both hand-off roles. */
 export type Role = "forward" | "director" | "agent";
 
 export interface AppOptions {
@@ -49,7 +51,6 @@ export interface CommandLine {
   app: AppOptions;
 }
 
-const FORWARD_MODES: ForwardMode[] = ["io", "mac", "macswap", "rewrite", "translate"];
 const TOPOLOGIES: PortTopology[] = ["paired", "chained", "loop"];
 const ROLES: Role[] = ["forward", "director", "agent"];
 
@@ -205,8 +206,8 @@ function integer(name: string, value: string, min: number, max: number): number 
   return n;
 }
 
-function one_of<T extends string>(name: string, value: string, allowed: T[]): T {
-  if (!(allowed as string[]).includes(value)) {
+function one_of<T extends string>(name: string, value: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(value)) {
     throw new CliError(`--${name}: '${value}' is not one of ${allowed.join(", ")}`);
   }
   return value as T;

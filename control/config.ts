@@ -3,8 +3,7 @@
 // production network engineer would expect; addresses and keys do not.
 
 import { max_request_bytes, parse_key_text } from "../dataplane/wire/mod.ts";
-
-export type Role = "director" | "agent";
+import type { Role } from "./cli.ts";
 
 /** A configuration error: the message starts with the field's path. */
 export class ConfigError extends Error {

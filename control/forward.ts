@@ -22,7 +22,6 @@ import {
   init_eal,
   listen_for_stop,
   MAIN_SLOT,
-  pipeline_counter_words,
   type PortInfo,
   remove_runtime_dir,
   run_until,
@@ -37,6 +36,7 @@ import {
   COUNTER_WORDS,
   generate_tcp_frames,
   ip_to_u32,
+  pipeline_counter_words,
   type PipelineSpec,
 } from "../dataplane/mod.ts";
 import { AGENT_COUNTER_NAMES } from "../dataplane/agent/mod.ts";

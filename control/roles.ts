@@ -6,13 +6,12 @@
 // final counters.
 
 import { open_native } from "../native/mod.ts";
-import type { AppOptions } from "./cli.ts";
+import type { AppOptions, Role } from "./cli.ts";
 import {
   type AgentSection,
   type BatonConfig,
   type DirectorSection,
   load_config,
-  type Role,
 } from "./config.ts";
 import type { AgentControlReply, AgentControlSpec } from "./agent/worker.ts";
 import type {
@@ -32,7 +31,6 @@ import {
   forwarding_cpus,
   init_eal,
   listen_for_stop,
-  pipeline_counter_words,
   type PortInfo,
   remove_runtime_dir,
   run_until,
@@ -42,7 +40,7 @@ import {
 } from "./setup.ts";
 import { AGENT_COUNTER_NAMES, DEFAULT_AGENT_TIMERS } from "../dataplane/agent/mod.ts";
 import { DIRECTOR_COUNTER_NAMES } from "../dataplane/director/mod.ts";
-import { ip_to_u32, type PipelineSpec } from "../dataplane/mod.ts";
+import { ip_to_u32, pipeline_counter_words, type PipelineSpec } from "../dataplane/mod.ts";
 
 /** A control Worker as the main isolate sees it. */
 interface ControlWorker<Stats> {
@@ -53,7 +51,7 @@ interface ControlWorker<Stats> {
 
 export async function roles_main(eal_args: string[], app: AppOptions): Promise<number> {
   const stop = listen_for_stop();
-  const roles = app.roles as Role[];
+  const roles: Role[] = app.roles;
   if (!app.config) throw new SetupError(`--role=${roles.join(",")} needs --config=FILE`);
   const config = await load_config(app.config, { roles });
   const native = open_native();

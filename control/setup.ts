@@ -7,14 +7,12 @@ import type { AppOptions } from "./cli.ts";
 import {
   CONTROL_STOP,
   CONTROL_WORDS_PER_WORKER,
-  COUNTER_WORDS,
   DEFAULT_IDLE,
+  pipeline_counter_words,
   type PipelineSpec,
   type WorkerSpec,
   type WorkerStatus,
 } from "../dataplane/mod.ts";
-import { AGENT_COUNTER_WORDS } from "../dataplane/agent/mod.ts";
-import { DIRECTOR_COUNTER_WORDS } from "../dataplane/director/mod.ts";
 
 /** A start-up failure the user can act on: printed as one line, exit code 1. */
 export class SetupError extends Error {
@@ -156,14 +154,6 @@ export interface RunningWorkers {
   /** Every pipeline's counters, from its PipelineSpec.counters_offset. */
   counters: Float64Array;
   done: Promise<void>[];
-}
-
-/** Counter words a pipeline of this kind uses. */
-export function pipeline_counter_words(kind: PipelineSpec["kind"]): number {
-  if (kind === "agent") return AGENT_COUNTER_WORDS;
-  if (kind === "director") return DIRECTOR_COUNTER_WORDS;
-  // translate: the forwarding counters, then the agent's
-  return kind === "translate" ? COUNTER_WORDS + AGENT_COUNTER_WORDS : COUNTER_WORDS;
 }
 
 /** Starts one Worker per CPU with its pipelines; resolves when all are polling. */

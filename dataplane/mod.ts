@@ -8,6 +8,6 @@ export * from "./packet.ts";
 export * from "./tcp_options.ts";
 export * from "./seq.ts";
 export * from "./flow_table.ts";
-export * from "./forward_modes.ts";
+export * from "./engines/mod.ts";
 export * from "./generator.ts";
 export * from "./worker_protocol.ts";

@@ -10,23 +10,10 @@
 import { open_native } from "../native/mod.ts";
 import {
   AGENT_COUNTER_WORDS,
-  agent_install_flow,
   agent_round,
-  agent_server_burst,
   type AgentRunner,
-  type AgentState,
   create_agent_runner,
-  create_agent_state,
-  DEFAULT_AGENT_TIMERS,
 } from "./agent/mod.ts";
-import {
-  generated_flow,
-  GENERATOR_CLIENT_MAC,
-  GENERATOR_SERVER_MAC,
-  GENERATOR_VIP,
-  GENERATOR_VIP_PORT,
-} from "./generator.ts";
-import { ip_to_u32, mac_to_bytes } from "./packet.ts";
 import {
   create_director_runner,
   DIRECTOR_COUNTER_WORDS,
@@ -40,11 +27,10 @@ import {
   COUNTER_RX,
   COUNTER_TX,
   COUNTER_WORDS,
-  io_burst,
-  mac_burst,
-  macswap_burst,
-  rewrite_burst,
-} from "./forward_modes.ts";
+  forward_engine,
+  type ForwardMode,
+  type ForwardPipeline,
+} from "./engines/mod.ts";
 import {
   CONTROL_STOP,
   CONTROL_WORDS_PER_WORKER,
@@ -52,33 +38,6 @@ import {
   type WorkerSpec,
   type WorkerStatus,
 } from "./worker_protocol.ts";
-
-const KIND_IO = 0;
-const KIND_MAC = 1;
-const KIND_MACSWAP = 2;
-const KIND_REWRITE = 3;
-const KIND_TRANSLATE = 4;
-
-/** A pipeline as the loop uses it: plain numbers and typed arrays, made once. */
-interface Pipeline {
-  kind: number;
-  slot: number;
-  rx_port: number;
-  rx_queue: number;
-  tx_port: number;
-  tx_queue: number;
-  burst: number;
-  desc: Int32Array;
-  counters: Float64Array;
-  /** The region as 16-bit words (same memory as bytes). */
-  words: Uint16Array;
-  src_mac: Uint8Array;
-  dst_mac: Uint8Array;
-  dst_ip: number;
-  seq_delta: number;
-  /** translate: the agent's state, holding generated ESTABLISHED flows. */
-  agent: AgentState | undefined;
-}
 
 self.onmessage = (event: MessageEvent<WorkerSpec>) => {
   const spec = event.data;
@@ -98,7 +57,7 @@ function run(spec: WorkerSpec): void {
   const bytes = native.region();
   const forwarders = spec.pipelines.filter((p) => p.kind !== "agent" && p.kind !== "director");
   const pipelines = forwarders.map((p) =>
-    prepare(p, spec, { desc: native.slot_descriptors(p.slot), bytes })
+    begin_forwarding(p, spec, { desc: native.slot_descriptors(p.slot), bytes })
   );
   const agents = spec.pipelines.filter((p) => p.kind === "agent").map((p) =>
     create_agent_runner(native, {
@@ -126,23 +85,16 @@ function run(spec: WorkerSpec): void {
   }
 }
 
-function prepare(
+/** A forwarding pipeline's loop state, made once; then its engine's begin step. */
+function begin_forwarding(
   p: PipelineSpec,
   spec: WorkerSpec,
   regions: { desc: Int32Array; bytes: Uint8Array },
-): Pipeline {
+): ForwardPipeline {
   const { desc, bytes } = regions;
-  const kinds = {
-    io: KIND_IO,
-    mac: KIND_MAC,
-    macswap: KIND_MACSWAP,
-    rewrite: KIND_REWRITE,
-    translate: KIND_TRANSLATE,
-    agent: -1,
-    director: -1,
-  };
-  return {
-    kind: kinds[p.kind],
+  const engine = forward_engine(p.kind as ForwardMode);
+  const pipeline: ForwardPipeline = {
+    engine,
     slot: p.slot,
     rx_port: p.rx_port,
     rx_queue: p.rx_queue,
@@ -156,56 +108,16 @@ function prepare(
     dst_mac: Uint8Array.from(p.dst_mac ?? [0, 0, 0, 0, 0, 0]),
     dst_ip: p.dst_ip ?? 0,
     seq_delta: p.seq_delta ?? 0,
-    agent: p.kind === "translate" ? translate_state(p, spec) : undefined,
+    agent: undefined,
   };
-}
-
-/**
- * translate (a benchmark mode): the agent's server → client fast path over
- * the generator's flows, each installed as an ESTABLISHED hand-off.
- */
-function translate_state(p: PipelineSpec, spec: WorkerSpec): AgentState {
-  const state = create_agent_state({
-    ...DEFAULT_AGENT_TIMERS,
-    fabric_port: p.tx_port,
-    server_port: p.rx_port,
-    server_mac: mac_to_bytes(GENERATOR_SERVER_MAC),
-    agent_mac: Uint8Array.from(p.src_mac ?? [0, 0, 0, 0, 0, 0]),
-    max_adopting: 1,
-    max_request: 1,
-  }, {
-    counters: new Float64Array(
-      spec.counters,
-      (p.counters_offset + COUNTER_WORDS) * 8,
-      AGENT_COUNTER_WORDS,
-    ),
-  });
-  const now = performance.now();
-  for (let i = 0; i < (p.translate_flows ?? 0); i++) {
-    const flow = generated_flow(i);
-    agent_install_flow(state, {
-      client_ip: ip_to_u32(flow.client_ip),
-      vip: ip_to_u32(GENERATOR_VIP),
-      client_port: flow.client_port,
-      vip_port: GENERATOR_VIP_PORT,
-      client_mac: mac_to_bytes(GENERATOR_CLIENT_MAC),
-      client_isn: flow.client_isn,
-      server_isn: flow.server_isn,
-      director_next_seq: (0x7000_0000 + i) >>> 0,
-      ts_delta: 123_456,
-      server_wscale: 7,
-      director_wscale: 7,
-      sack_permitted: true,
-      timestamps: true,
-    }, now);
-  }
-  return state;
+  engine.begin?.(pipeline, p, spec.counters);
+  return pipeline;
 }
 
 function poll(
   native: ReturnType<typeof open_native>,
   bytes: Uint8Array,
-  pipelines: Pipeline[],
+  pipelines: ForwardPipeline[],
   roles: { agents: AgentRunner[]; directors: DirectorRunner[] },
   control: Int32Array,
   spec: WorkerSpec,
@@ -226,23 +138,7 @@ function poll(
       const n = rx_burst(p.rx_port, p.rx_queue, p.slot, p.burst);
       if (n === 0) continue;
       received += n;
-      switch (p.kind) {
-        case KIND_IO:
-          io_burst(p.desc, n, p.tx_port);
-          break;
-        case KIND_MAC:
-          mac_burst(bytes, p.desc, n, p);
-          break;
-        case KIND_MACSWAP:
-          macswap_burst(bytes, p.desc, n, p);
-          break;
-        case KIND_REWRITE:
-          rewrite_burst(bytes, p.desc, n, p);
-          break;
-        case KIND_TRANSLATE:
-          agent_server_burst(p.agent!, bytes, p.desc, n, performance.now());
-          break;
-      }
+      p.engine.burst(p, bytes, n);
       const sent = tx_burst(p.tx_queue, p.slot, n);
       const c = p.counters;
       c[COUNTER_RX] += n;

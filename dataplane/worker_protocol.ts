@@ -2,14 +2,19 @@
 // Messages are plain data (structured clone); counters and the stop flag
 // live in SharedArrayBuffers so the poll loop never waits on a message.
 
-export type PipelineKind =
-  | "io"
-  | "mac"
-  | "macswap"
-  | "rewrite"
-  | "translate"
-  | "agent"
-  | "director";
+import { AGENT_COUNTER_WORDS } from "./agent/mod.ts";
+import { DIRECTOR_COUNTER_WORDS } from "./director/mod.ts";
+import { forward_engine, type ForwardMode } from "./engines/mod.ts";
+
+/** A forwarding engine (engines/mod.ts), or a hand-off role's pipeline. */
+export type PipelineKind = ForwardMode | "agent" | "director";
+
+/** Counter words (float64) a pipeline of this kind uses in the counters buffer. */
+export function pipeline_counter_words(kind: PipelineKind): number {
+  if (kind === "agent") return AGENT_COUNTER_WORDS;
+  if (kind === "director") return DIRECTOR_COUNTER_WORDS;
+  return forward_engine(kind).counter_words;
+}
 
 /** One rx queue → processing → tx port chain, run by one Worker. */
 export interface PipelineSpec {

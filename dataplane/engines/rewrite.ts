@@ -1,102 +1,12 @@
-// testpmd's forwarding modes (io, mac, macswap) and baton's "rewrite" fast
-// path, each a function over a whole burst: the frames sit in one region
-// view, addressed by the descriptor table [offset, length, action, spare]
-// per frame. Nothing here allocates or throws; a frame that cannot be
-// handled is counted and dropped (action DROP).
+// rewrite (baton's benchmark of the agent's per-packet work, without its
+// flow table): MAC swap, IPv4 destination, TCP sequence delta and both
+// checksums updated incrementally. Frames that are not IPv4/TCP are counted
+// and dropped. Allocates nothing and never throws.
 
-import { DESC_WORDS, DROP } from "../native/mod.ts";
-
-/** Counter words per pipeline, in a shared Float64Array. */
-export const COUNTER_RX = 0;
-export const COUNTER_TX = 1;
-export const COUNTER_DROPPED = 2;
-export const COUNTER_RUNT = 3;
-export const COUNTER_NOT_TCP = 4;
-export const COUNTER_BURSTS = 5;
-export const COUNTER_IDLE_SLEEPS = 6;
-export const COUNTER_WORDS = 8;
-
-const ETHER_HEADER = 14;
-
-/** io: frames leave unchanged on the tx port. */
-export function io_burst(desc: Int32Array, n: number, tx_port: number): void {
-  for (let i = 0; i < n; i++) desc[i * DESC_WORDS + 2] = tx_port;
-}
-
-/** mac: source becomes the tx port's MAC, destination the peer's (testpmd macfwd). */
-export function mac_burst(
-  bytes: Uint8Array,
-  desc: Int32Array,
-  n: number,
-  rewrite: { tx_port: number; src_mac: Uint8Array; dst_mac: Uint8Array; counters: Float64Array },
-): void {
-  const { tx_port, src_mac, dst_mac, counters } = rewrite;
-  for (let i = 0; i < n; i++) {
-    const d = i * DESC_WORDS;
-    const o = desc[d];
-    if (desc[d + 1] < ETHER_HEADER) {
-      desc[d + 2] = DROP;
-      counters[COUNTER_RUNT]++;
-      continue;
-    }
-    for (let k = 0; k < 6; k++) {
-      bytes[o + k] = dst_mac[k];
-      bytes[o + 6 + k] = src_mac[k];
-    }
-    desc[d + 2] = tx_port;
-  }
-}
-
-/** What macswap needs: the tx port, counters, and a 16-bit view of the region. */
-export interface MacswapParams {
-  tx_port: number;
-  counters: Float64Array;
-  /** The same memory as bytes, as 16-bit words: a MAC swap is three word swaps. */
-  words: Uint16Array;
-}
-
-/** macswap: source and destination MACs trade places (testpmd macswap). */
-export function macswap_burst(
-  bytes: Uint8Array,
-  desc: Int32Array,
-  n: number,
-  params: MacswapParams,
-): void {
-  const { tx_port, counters, words } = params;
-  for (let i = 0; i < n; i++) {
-    const d = i * DESC_WORDS;
-    const o = desc[d];
-    if (desc[d + 1] < ETHER_HEADER) {
-      desc[d + 2] = DROP;
-      counters[COUNTER_RUNT]++;
-      continue;
-    }
-    if ((o & 1) === 0) swap_mac_words(words, o >> 1);
-    else swap_macs(bytes, o);
-    desc[d + 2] = tx_port;
-  }
-}
-
-/** Swaps the MACs of the frame whose first 16-bit word is at index w. */
-function swap_mac_words(words: Uint16Array, w: number): void {
-  let t = words[w];
-  words[w] = words[w + 3];
-  words[w + 3] = t;
-  t = words[w + 1];
-  words[w + 1] = words[w + 4];
-  words[w + 4] = t;
-  t = words[w + 2];
-  words[w + 2] = words[w + 5];
-  words[w + 5] = t;
-}
-
-function swap_macs(bytes: Uint8Array, o: number): void {
-  for (let k = 0; k < 6; k++) {
-    const t = bytes[o + k];
-    bytes[o + k] = bytes[o + 6 + k];
-    bytes[o + 6 + k] = t;
-  }
-}
+import { DESC_WORDS, DROP } from "../../native/mod.ts";
+import { COUNTER_NOT_TCP, COUNTER_WORDS } from "./counters.ts";
+import { ETHER_HEADER, type ForwardEngine } from "./engine.ts";
+import { swap_mac_words, swap_macs } from "./macswap.ts";
 
 /** The rewrite fast path's parameters: what the agent's translation does per packet. */
 export interface RewriteParams {
@@ -234,3 +144,9 @@ function fold_into(bytes: Uint8Array, at: number, sum: number): void {
   bytes[at] = c >>> 8;
   bytes[at + 1] = c & 0xff;
 }
+
+export const rewrite_engine = {
+  name: "rewrite",
+  counter_words: COUNTER_WORDS,
+  burst: (p, bytes, n) => rewrite_burst(bytes, p.desc, n, p),
+} as const satisfies ForwardEngine;

@@ -18,8 +18,8 @@ import {
   macswap_burst,
   rewrite_burst,
   tcp_checksum_ok,
-} from "../../dataplane/mod.ts";
-import { DESC_WORDS, DROP } from "../../native/mod.ts";
+} from "../../../dataplane/mod.ts";
+import { DESC_WORDS, DROP } from "../../../native/mod.ts";
 
 const A = "02:00:00:00:00:0a";
 const B = "02:00:00:00:00:0b";
