@@ -4,7 +4,7 @@
 // "from_vip" frames are a server stack's answers (what an agent translates),
 // with a timestamp option as Linux sends them.
 
-import { build_tcp } from "./packet.ts";
+import { build_tcp } from "./frame_build.ts";
 import type { TcpOption } from "./tcp_options.ts";
 
 export interface GeneratorOptions {

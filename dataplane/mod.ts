@@ -5,6 +5,8 @@
 // wire/mod.ts).
 export * from "./checksum.ts";
 export * from "./packet.ts";
+export * from "./frame_build.ts";
+export * from "./frame_describe.ts";
 export * from "./tcp_options.ts";
 export * from "./seq.ts";
 export * from "./flow_table.ts";

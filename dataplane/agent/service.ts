@@ -17,7 +17,6 @@ import {
 } from "../wire/mod.ts";
 import { flow_key, flow_lookup } from "../flow_table.ts";
 import {
-  build_tcp,
   bytes_to_mac,
   TCP_FLAG_ACK,
   TCP_FLAG_PSH,
@@ -26,6 +25,7 @@ import {
   u32_to_ip,
   write_mac_words,
 } from "../packet.ts";
+import { build_tcp } from "../frame_build.ts";
 import type { TcpOption } from "../tcp_options.ts";
 import {
   type AgentState,

@@ -25,7 +25,6 @@ import {
 import { deadline_passed } from "../seq.ts";
 import { flow_key, flow_lookup, flow_touch } from "../flow_table.ts";
 import {
-  build_tcp,
   bytes_to_mac,
   TCP_FLAG_ACK,
   TCP_FLAG_FIN,
@@ -33,6 +32,7 @@ import {
   u32_to_ip,
   write_mac_words,
 } from "../packet.ts";
+import { build_tcp } from "../frame_build.ts";
 import {
   C,
   D_CLIENT_ISN,
