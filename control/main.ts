@@ -22,7 +22,7 @@ async function main(args: string[]): Promise<number> {
   const argv = args[0] === "--" ? args.slice(1) : args;
   // no arguments (or only the demo's own flags): the built-in lab demo
   if (argv.every((arg) => DEMO_FLAGS.includes(arg))) {
-    const { demo_main } = await import("./lab/demo.ts");
+    const { demo_main } = await import("./lab/mod.ts");
     return await demo_main(argv);
   }
   if (argv[0] === "--help" || argv[0] === "-h") {

@@ -6,7 +6,7 @@
 // `deno task stats` and the demo.
 
 import type { PortStats } from "../native/mod.ts";
-import type { DirectorControlStats } from "./director/protocol.ts";
+import type { DirectorControlStats } from "./director/mod.ts";
 
 export interface Snapshot {
   /** Seconds since the process started. */

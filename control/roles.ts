@@ -13,12 +13,17 @@ import {
   type DirectorSection,
   load_config,
 } from "./config.ts";
-import type { AgentControlReply, AgentControlSpec } from "./agent/worker.ts";
-import type {
-  DirectorControlReply,
-  DirectorControlSpec,
-  DirectorControlStats,
-} from "./director/protocol.ts";
+import {
+  AGENT_CONTROL_WORKER,
+  type AgentControlReply,
+  type AgentControlSpec,
+} from "./agent/mod.ts";
+import {
+  DIRECTOR_CONTROL_WORKER,
+  type DirectorControlReply,
+  type DirectorControlSpec,
+  type DirectorControlStats,
+} from "./director/mod.ts";
 import { http_response, max_request_bytes } from "../dataplane/wire/mod.ts";
 import { format_nic_stats, new_stats_display, throughput } from "./console_stats.ts";
 import { serve_metrics, type Snapshot } from "./metrics.ts";
@@ -83,7 +88,7 @@ export async function roles_main(eal_args: string[], app: AppOptions): Promise<n
         event_ring: native.ring_create("baton_dir_events", 4096),
       };
       const control = await start_control<DirectorControlReply, DirectorControlStats>(
-        "director/worker.ts",
+        { url: DIRECTOR_CONTROL_WORKER, name: "director control" },
         {
           type: "start",
           spec: {
@@ -123,7 +128,7 @@ export async function roles_main(eal_args: string[], app: AppOptions): Promise<n
       };
       const max_request = max_request_bytes(config.max_datagram);
       const control = await start_control<AgentControlReply, Record<string, number>>(
-        "agent/worker.ts",
+        { url: AGENT_CONTROL_WORKER, name: `agent ${i} control` },
         {
           type: "start",
           spec: {
@@ -357,11 +362,11 @@ export function format_counters(counters: Record<string, number>): string {
 
 /** Starts a control Worker and waits until it listens; replies are matched in order. */
 async function start_control<Reply extends { type: string }, Stats>(
-  module: string,
+  module: { url: URL; name: string },
   start_message: unknown,
   stats_of: (reply: Reply) => Stats | undefined,
 ): Promise<ControlWorker<Stats>> {
-  const worker = new Worker(new URL(`./${module}`, import.meta.url), { type: "module" });
+  const worker = new Worker(module.url, { type: "module" });
   const waiting: ((reply: Reply) => void)[] = [];
   worker.onmessage = (event: MessageEvent<Reply>) => waiting.shift()?.(event.data);
   const next = () => new Promise<Reply>((resolve) => waiting.push(resolve));
@@ -371,7 +376,7 @@ async function start_control<Reply extends { type: string }, Stats>(
   if (reply.type !== "listening") {
     worker.terminate();
     const error = (reply as unknown as { error?: string }).error ?? reply.type;
-    throw new SetupError(`${module.replace(".ts", "")}: ${error}`);
+    throw new SetupError(`${module.name}: ${error}`);
   }
   return {
     async request(message) {

@@ -36,27 +36,7 @@ import {
   type PendingFlowEnds,
   retransmit_flow_ends,
 } from "./flow_ends.ts";
-
-export interface AgentControlSpec {
-  host: string;
-  port: number;
-  key: Uint8Array;
-  max_datagram: number;
-  max_request: number;
-  adoption_ring: number;
-  event_ring: number;
-}
-
-export type AgentControlMessage =
-  | { type: "start"; spec: AgentControlSpec }
-  | { type: "stop" }
-  | { type: "stats" };
-
-export type AgentControlReply =
-  | { type: "listening"; address: string }
-  | { type: "failed"; error: string }
-  | { type: "stats"; counters: Record<string, number> }
-  | { type: "stopped"; counters: Record<string, number> };
+import type { AgentControlMessage, AgentControlReply, AgentControlSpec } from "./protocol.ts";
 
 const EVENT_POLL_MS = 1;
 

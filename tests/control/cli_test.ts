@@ -8,7 +8,7 @@ import {
   parse_app_options,
   parse_command_line,
   topology_tx_port,
-} from "../../control/cli.ts";
+} from "../../control/mod.ts";
 import { baton_command, spawn_dpdk } from "../../control/lab/mod.ts";
 
 Deno.test("a testpmd command line splits at -- and parses both value forms", () => {

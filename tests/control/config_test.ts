@@ -2,8 +2,7 @@
 // error that names its field; and the example configs in the repo load.
 
 import assert from "node:assert/strict";
-import type { Role } from "../../control/cli.ts";
-import { ConfigError, load_config, parse_config } from "../../control/config.ts";
+import { ConfigError, load_config, parse_config, type Role } from "../../control/mod.ts";
 
 const KEY = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 const EXAMPLES = new URL("../../control/examples/", import.meta.url).pathname;

@@ -7,7 +7,7 @@ import {
   parse_prometheus,
   serve_metrics,
   type Snapshot,
-} from "../../control/metrics.ts";
+} from "../../control/mod.ts";
 
 const port_stats = {
   rx_packets: 10,

@@ -9,10 +9,10 @@ import {
   create_pool,
   discover_ports,
   init_eal,
+  parse_app_options,
   type PortInfo,
   remove_runtime_dir,
-} from "../../control/setup.ts";
-import { parse_app_options } from "../../control/cli.ts";
+} from "../../control/mod.ts";
 
 export interface FixturePorts {
   native: Native;

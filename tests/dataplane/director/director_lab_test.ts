@@ -18,8 +18,7 @@ import {
   start_baton_in_lab,
   write_lab_config,
 } from "../../../control/lab/mod.ts";
-import { parse_prometheus } from "../../../control/metrics.ts";
-import { parse_latest_port_stats } from "../../../control/console_stats.ts";
+import { parse_latest_port_stats, parse_prometheus } from "../../../control/mod.ts";
 
 const PREFIX = "btr-";
 const WEIGHTS = [1, 2, 3];
