@@ -4,9 +4,15 @@
 // its owner (seq deltas and the like) and a last-seen time from the caller's
 // clock. Created once; lookup/insert/remove/touch/expire allocate nothing.
 //
+// The slot comes from a keyed hash (HalfSipHash-1-3 under a random key per
+// table), so a client choosing its source ports cannot predict which flows
+// share a probe chain and cannot build long ones.
+//
 // An index stays valid until the next flow_remove, flow_remove_at or
 // flow_expire: deletion may shift later flows of the same probe chain back by
 // one slot. Look the flow up again after any of those.
+
+import { type HalfSipKey, hsiphash_3u32, random_halfsip_key } from "./halfsiphash.ts";
 
 export interface FlowTableCounters {
   inserted: number;
@@ -33,6 +39,8 @@ export interface FlowTable {
   readonly values: Int32Array;
   /** Caller-clock time each flow was last seen (Float64: ms since epoch exceeds int32). */
   readonly last_seen: Float64Array;
+  /** The slot hash's key: random per table unless given (tests). */
+  readonly hash_key: HalfSipKey;
   count: number;
   /** Next slot flow_expire looks at. */
   sweep_cursor: number;
@@ -46,6 +54,8 @@ export interface FlowTableOptions {
   values_per_flow?: number;
   /** Fraction of capacity that may be filled, in (0, 1); default 0.75. */
   max_load?: number;
+  /** The slot hash's key; default a random one (give one only for reproducible tests). */
+  hash_key?: HalfSipKey;
 }
 
 export function create_flow_table(options: FlowTableOptions): FlowTable {
@@ -75,38 +85,26 @@ export function create_flow_table(options: FlowTableOptions): FlowTable {
     ports: new Int32Array(capacity),
     values: new Int32Array(capacity * values_per_flow),
     last_seen: new Float64Array(capacity),
+    hash_key: options.hash_key ?? random_halfsip_key(),
     count: 0,
     sweep_cursor: 0,
     counters: { inserted: 0, removed: 0, expired: 0, full_refusals: 0 },
   };
 }
 
-/** murmur3-style mix of the 4-tuple into 32 bits (as int32). */
+/**
+ * The 4-tuple's slot hash under the table's key (as int32). Positional
+ * (style exception): once per packet on every lookup.
+ */
 export function flow_hash(
+  table: FlowTable,
   src_ip: number,
   dst_ip: number,
   src_port: number,
   dst_port: number,
 ): number {
-  let h = mix_word(0x9747b28c, src_ip | 0);
-  h = mix_word(h, dst_ip | 0);
-  h = mix_word(h, ((src_port & 0xffff) << 16) | (dst_port & 0xffff));
-  // final avalanche (fmix32) so low bits depend on every input bit
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h;
-}
-
-function mix_word(h: number, k: number): number {
-  k = Math.imul(k, 0xcc9e2d51);
-  k = (k << 15) | (k >>> 17);
-  k = Math.imul(k, 0x1b873593);
-  h ^= k;
-  h = (h << 13) | (h >>> 19);
-  return (Math.imul(h, 5) + 0xe6546b64) | 0;
+  const ports = ((src_port & 0xffff) << 16) | (dst_port & 0xffff);
+  return hsiphash_3u32(table.hash_key, src_ip, dst_ip, ports);
 }
 
 /** Index of the flow, or -1. */
@@ -121,7 +119,7 @@ export function flow_lookup(
   const dst = dst_ip | 0;
   const ports = ((src_port & 0xffff) << 16) | (dst_port & 0xffff);
   const mask = table.mask;
-  let i = flow_hash(src, dst, src_port, dst_port) & mask;
+  let i = flow_hash(table, src, dst, src_port, dst_port) & mask;
   while (table.used[i] === 1) {
     if (table.src_ip[i] === src && table.dst_ip[i] === dst && table.ports[i] === ports) return i;
     i = (i + 1) & mask;
@@ -146,7 +144,7 @@ export function flow_insert(
   const dst = dst_ip | 0;
   const ports = ((src_port & 0xffff) << 16) | (dst_port & 0xffff);
   const mask = table.mask;
-  let i = flow_hash(src, dst, src_port, dst_port) & mask;
+  let i = flow_hash(table, src, dst, src_port, dst_port) & mask;
   while (table.used[i] === 1) {
     if (table.src_ip[i] === src && table.dst_ip[i] === dst && table.ports[i] === ports) return i;
     i = (i + 1) & mask;
@@ -258,7 +256,7 @@ function delete_slot(table: FlowTable, index: number): void {
     j = (j + 1) & mask;
     if (table.used[j] !== 1) break;
     const ports = table.ports[j];
-    const home = flow_hash(table.src_ip[j], table.dst_ip[j], ports >>> 16, ports & 0xffff) &
+    const home = flow_hash(table, table.src_ip[j], table.dst_ip[j], ports >>> 16, ports & 0xffff) &
       mask;
     // distance from home to j vs from hole to j: move if home is at or before hole
     if (((j - home) & mask) >= ((j - hole) & mask)) {

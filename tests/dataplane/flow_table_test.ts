@@ -23,7 +23,7 @@ const VIP = ip_to_u32("198.18.0.100");
 const HIGH_IP = ip_to_u32("255.255.255.254"); // > 2^31: must survive the int32 storage
 
 function home(table: FlowTable, key: Key): number {
-  return flow_hash(...key) & table.mask;
+  return flow_hash(table, ...key) & table.mask;
 }
 
 // Keys (client ports varying) whose home slot is `slot`.
@@ -206,14 +206,35 @@ Deno.test("flow_expire removes idle flows a bounded number of slots at a time", 
 });
 
 Deno.test("flow_hash spreads sequential tuples evenly", () => {
+  const table = create_flow_table({ capacity: 1024 });
   const buckets = new Uint32Array(1024);
-  for (let port = 0; port < 65536; port++) buckets[flow_hash(CLIENT, VIP, port, 80) & 1023]++;
-  for (let ip = 0; ip < 65536; ip++) buckets[flow_hash(CLIENT + ip, VIP, 40000, 80) & 1023]++;
+  for (let port = 0; port < 65536; port++) {
+    buckets[flow_hash(table, CLIENT, VIP, port, 80) & 1023]++;
+  }
+  for (let ip = 0; ip < 65536; ip++) {
+    buckets[flow_hash(table, CLIENT + ip, VIP, 40000, 80) & 1023]++;
+  }
   // expected 128 per bucket; a poor hash (e.g. xor of fields) piles them up
   const max = Math.max(...buckets);
   const min = Math.min(...buckets);
   assert.ok(max < 190 && min > 70, `min ${min} max ${max}`);
-  assert.notStrictEqual(flow_hash(1, 2, 3, 4), flow_hash(2, 1, 4, 3));
+  assert.notStrictEqual(flow_hash(table, 1, 2, 3, 4), flow_hash(table, 2, 1, 4, 3));
+});
+
+Deno.test("flow_hash is keyed: ports that share a slot under one table's key are spread under another's", () => {
+  // An attacker who found 32 ports homed at one slot of one table (as a
+  // client could with an unkeyed hash) gets no long chain in another table:
+  // 32 random keys in 1024 slots land in about 31.5 distinct ones.
+  const first = create_flow_table({ capacity: 1024 });
+  const second = create_flow_table({ capacity: 1024 });
+  assert.notDeepStrictEqual(first.hash_key, second.hash_key, "each table draws its own key");
+  const colliding = keys_homed_at(first, 7, 32);
+  assert.equal(new Set(colliding.map((key) => key[2])).size, 32, "32 different ports");
+  const slots = new Set(colliding.map((key) => home(second, key)));
+  assert.ok(slots.size > 26, `${slots.size} distinct slots of 32`);
+  // the same key gives the same slots (lookups agree with inserts)
+  const again = create_flow_table({ capacity: 1024, hash_key: first.hash_key });
+  assert.deepEqual(colliding.map((key) => home(again, key)), colliding.map(() => 7));
 });
 
 Deno.test("stress: random operations agree with a Map model", () => {
