@@ -367,6 +367,12 @@ async function start_control<Reply extends { type: string }, Stats>(
   stats_of: (reply: Reply) => Stats | undefined,
 ): Promise<ControlWorker<Stats>> {
   const worker = new Worker(module.url, { type: "module" });
+  // The Workers guard their own entry points; should anything still escape,
+  // it is logged here and the process keeps serving (the dataplane runs on).
+  worker.onerror = (event) => {
+    event.preventDefault();
+    console.error(`${module.name}: uncaught error: ${event.message}`);
+  };
   const waiting: ((reply: Reply) => void)[] = [];
   worker.onmessage = (event: MessageEvent<Reply>) => waiting.shift()?.(event.data);
   const next = () => new Promise<Reply>((resolve) => waiting.push(resolve));

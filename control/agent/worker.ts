@@ -38,6 +38,8 @@ import {
 } from "./flow_ends.ts";
 import type { AgentControlMessage, AgentControlReply, AgentControlSpec } from "./protocol.ts";
 
+import { create_guard, guarded } from "../guard.ts";
+
 const EVENT_POLL_MS = 1;
 
 let stop_worker: (() => void) | undefined;
@@ -56,11 +58,16 @@ const counters = {
   unexpected_messages: 0,
   events_without_director: 0,
   send_errors: 0,
+  internal_errors: 0,
 };
 const decode_counters = new_decode_counters();
+const guard = create_guard(counters, { name: "agent control" });
 
-self.onmessage = async (event: MessageEvent<AgentControlMessage>) => {
-  const message = event.data;
+self.onmessage = (event: MessageEvent<AgentControlMessage>) => {
+  guarded(guard, `handling ${event.data.type}`, () => on_message(event.data));
+};
+
+async function on_message(message: AgentControlMessage): Promise<void> {
   if (message.type === "start") {
     try {
       stop_worker = await start(message.spec);
@@ -75,7 +82,7 @@ self.onmessage = async (event: MessageEvent<AgentControlMessage>) => {
     stop_worker?.();
     self.postMessage({ type: "stopped", counters: all_counters() } satisfies AgentControlReply);
   }
-};
+}
 
 function all_counters(): Record<string, number> {
   const decoded = Object.fromEntries(
@@ -97,7 +104,13 @@ async function start(spec: AgentControlSpec): Promise<() => void> {
     });
   };
 
-  socket.on("message", async (datagram: Uint8Array, from: { address: string; port: number }) => {
+  socket.on(
+    "message",
+    (datagram: Uint8Array, from: { address: string; port: number }) =>
+      guarded(guard, "reading a director's datagram", () => on_datagram(datagram, from)),
+  );
+
+  async function on_datagram(datagram: Uint8Array, from: { address: string; port: number }) {
     counters.datagrams_received++;
     const result = await decode_message(datagram, hmac_key, { max_datagram: spec.max_datagram });
     count_decode(decode_counters, result);
@@ -149,7 +162,7 @@ async function start(spec: AgentControlSpec): Promise<() => void> {
     } else {
       counters.unexpected_messages++;
     }
-  });
+  }
 
   async function reply(
     to: { epoch: number; id: number; key: FlowKey },
@@ -178,9 +191,14 @@ async function start(spec: AgentControlSpec): Promise<() => void> {
     polling = true;
     try {
       while (native.ring_dequeue(spec.event_ring, event_bytes) > 0) {
-        await handle_event(read_agent_event(event_buffer, 0, event));
+        const e = read_agent_event(event_buffer, 0, event);
+        await guarded(guard, "answering the director for an event", () => handle_event(e));
       }
-      retransmit_flow_ends(pending_flow_ends, performance.now(), send, counters);
+      await guarded(
+        guard,
+        "retransmitting FLOW_END",
+        () => retransmit_flow_ends(pending_flow_ends, performance.now(), send, counters),
+      );
     } finally {
       polling = false;
     }

@@ -17,6 +17,7 @@ import type {
   HandoffRecord,
 } from "../../dataplane/wire/mod.ts";
 import type { DirectorControlSpec } from "./protocol.ts";
+import type { Guard } from "../guard.ts";
 
 export interface Server {
   name: string;
@@ -87,4 +88,6 @@ export interface DirectorControl {
   event_bytes: Uint8Array;
   /** A poll is running (it awaits): the timer's next tick skips. */
   polling: boolean;
+  /** Catches, counts (internal_errors) and logs what an entry point throws. */
+  guard: Guard;
 }

@@ -5,6 +5,7 @@
 // take it out. A check never throws.
 
 import type { DirectorControl, Server } from "./context.ts";
+import { guarded } from "../guard.ts";
 
 async function check(ctl: DirectorControl, server: Server): Promise<void> {
   if (!server.health) return;
@@ -33,10 +34,9 @@ async function check(ctl: DirectorControl, server: Server): Promise<void> {
 
 /** Checks every server now and then every health_interval_ms; returns the timer. */
 export function start_health_checks(ctl: DirectorControl): ReturnType<typeof setInterval> {
-  const timer = setInterval(
-    () => ctl.servers.forEach((s) => check(ctl, s)),
-    ctl.director.health_interval_ms,
-  );
-  ctl.servers.forEach((s) => check(ctl, s));
+  const check_all = () =>
+    ctl.servers.forEach((s) => guarded(ctl.guard, `checking ${s.name}`, () => check(ctl, s)));
+  const timer = setInterval(check_all, ctl.director.health_interval_ms);
+  check_all();
   return timer;
 }

@@ -173,6 +173,19 @@ export async function retransmit_due(ctl: DirectorControl, now: number): Promise
   }
 }
 
+/**
+ * A hand-off that failed inside this Worker (an exception while building or
+ * sending it): the client gets a 503 instead of waiting for a hand-off that
+ * will never come, and the flow is forgotten here.
+ */
+export function abandon_handoff(ctl: DirectorControl, key: FlowKey): void {
+  const flow = flow_key_string(key);
+  const p = ctl.pending.get(flow);
+  if (p) ctl.pending_by_id.delete(p.id);
+  ctl.pending.delete(flow);
+  respond(ctl, key, 503);
+}
+
 /** The dataplane ended the flow (client reset, idle, hand-off time-out): forget it here too. */
 export function flow_gone(ctl: DirectorControl, key: FlowKey): void {
   ctl.counters.flows_gone++;

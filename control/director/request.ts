@@ -16,7 +16,7 @@ import { l4_hash_key, url_key } from "./selection.ts";
 import type { DirectorControl } from "./context.ts";
 import { respond } from "./ring_link.ts";
 import { server_order } from "./servers.ts";
-import { start_handoff } from "./pending.ts";
+import { abandon_handoff, start_handoff } from "./pending.ts";
 
 /** A new request head from the dataplane: parse, choose, hand off. */
 export async function on_request(ctl: DirectorControl, bytes: Uint8Array): Promise<void> {
@@ -60,5 +60,10 @@ export async function on_request(ctl: DirectorControl, bytes: Uint8Array): Promi
     respond(ctl, key, 503);
     return;
   }
-  await start_handoff(ctl, record, key, order);
+  try {
+    await start_handoff(ctl, record, key, order);
+  } catch (err) {
+    abandon_handoff(ctl, key);
+    throw err; // counted and logged by the poll's guard
+  }
 }

@@ -10,7 +10,7 @@ import type { DirectorControlStats } from "./protocol.ts";
 export const LATENCY_SAMPLES = 4096;
 
 /** The counters of one run, all zero, in the order the metrics show them. */
-export function new_control_counters(): Record<string, number> {
+export function new_control_counters(): Record<string, number> & { internal_errors: number } {
   return {
     requests: 0,
     handoffs_sent: 0,
@@ -33,6 +33,7 @@ export function new_control_counters(): Record<string, number> {
     fail_open: 0,
     cancels_sent: 0,
     late_acks: 0,
+    internal_errors: 0,
   };
 }
 

@@ -37,6 +37,7 @@ import { take_flow_gone, take_request } from "./ring_link.ts";
 import { on_request } from "./request.ts";
 import { flow_gone, on_handoff_answer, retransmit_due } from "./pending.ts";
 import { start_health_checks } from "./health.ts";
+import { create_guard, guarded } from "../guard.ts";
 
 const POLL_MS = 1;
 
@@ -48,8 +49,12 @@ interface Running {
 
 let running: Running | undefined;
 
-self.onmessage = async (event: MessageEvent<DirectorControlMessage>) => {
-  const message = event.data;
+self.onmessage = (event: MessageEvent<DirectorControlMessage>) => {
+  // the main isolate's messages are ours, but a bug here must not end the process either
+  on_message(event.data).catch((err) => console.error(`director control: ${err}`));
+};
+
+async function on_message(message: DirectorControlMessage): Promise<void> {
   if (message.type === "start") {
     try {
       running = await start(message.spec);
@@ -79,7 +84,7 @@ self.onmessage = async (event: MessageEvent<DirectorControlMessage>) => {
       } satisfies DirectorControlReply,
     );
   }
-};
+}
 
 async function start(spec: DirectorControlSpec): Promise<Running> {
   const native = open_native();
@@ -117,11 +122,12 @@ async function start(spec: DirectorControlSpec): Promise<Running> {
     event,
     event_bytes: new Uint8Array(event.buffer),
     polling: false,
+    guard: create_guard(counters, { name: "director control" }),
   };
   socket.on(
     "message",
     (datagram: Uint8Array, sender: { address: string; port: number }) =>
-      on_datagram(ctl, datagram, sender),
+      guarded(ctl.guard, "reading an agent's datagram", () => on_datagram(ctl, datagram, sender)),
   );
   const poll_timer = setInterval(() => poll(ctl), POLL_MS);
   const health_timer = start_health_checks(ctl);
@@ -163,12 +169,16 @@ async function poll(ctl: DirectorControl): Promise<void> {
     for (let k = 0; k < 256; k++) {
       const bytes = take_request(ctl);
       if (bytes === null) break;
-      await on_request(ctl, bytes);
+      await guarded(ctl.guard, "handing off a request", () => on_request(ctl, bytes));
     }
     for (let key = take_flow_gone(ctl); key !== null; key = take_flow_gone(ctl)) {
       flow_gone(ctl, key);
     }
-    await retransmit_due(ctl, performance.now());
+    await guarded(
+      ctl.guard,
+      "retransmitting hand-offs",
+      () => retransmit_due(ctl, performance.now()),
+    );
   } finally {
     ctl.polling = false;
   }
