@@ -22,7 +22,9 @@ const GAUGES = new Set(["flows", "handoffs_pending"]);
 interface Sample {
   name: string;
   help: string;
-  type: "counter" | "gauge";
+  type: "counter" | "gauge" | "histogram";
+  /** The metric family the HELP/TYPE lines name (a histogram's _bucket/_sum/_count share one). */
+  family: string;
   labels: Record<string, string>;
   value: number;
 }
@@ -35,7 +37,39 @@ export function format_prometheus(snapshot: Snapshot): string {
     help: string,
     labels: Record<string, string>,
     value: number,
-  ) => samples.push({ name, type, help, labels, value });
+  ) => samples.push({ name, type, help, labels, value, family: name });
+  const add_histogram = (
+    family: string,
+    help: string,
+    histogram: { bounds: number[]; counts: number[]; sum: number; count: number },
+  ) => {
+    histogram.bounds.forEach((bound, i) =>
+      samples.push({
+        name: `${family}_bucket`,
+        type: "histogram",
+        help,
+        family,
+        labels: { le: bound === Infinity ? "+Inf" : String(bound) },
+        value: histogram.counts[i],
+      })
+    );
+    samples.push({
+      name: `${family}_sum`,
+      type: "histogram",
+      help,
+      family,
+      labels: {},
+      value: histogram.sum,
+    });
+    samples.push({
+      name: `${family}_count`,
+      type: "histogram",
+      help,
+      family,
+      labels: {},
+      value: histogram.count,
+    });
+  };
 
   add("baton_uptime_seconds", "gauge", "Seconds since baton started.", {}, snapshot.uptime_s);
   for (const { id, name, stats } of snapshot.ports) {
@@ -171,19 +205,16 @@ export function format_prometheus(snapshot: Snapshot): string {
       { status: "503" },
       dataplane.responses_503 ?? 0,
     );
-    add(
+    const latency = control.latency_histogram;
+    add_histogram(
       "baton_director_handoff_latency_seconds",
-      "gauge",
-      "Hand-off latency (HANDOFF sent to ACK) over recent hand-offs.",
-      { quantile: "0.5" },
-      control.latency_p50_ms / 1000,
-    );
-    add(
-      "baton_director_handoff_latency_seconds",
-      "gauge",
-      "Hand-off latency (HANDOFF sent to ACK) over recent hand-offs.",
-      { quantile: "0.99" },
-      control.latency_p99_ms / 1000,
+      "Hand-off latency, HANDOFF first sent to its ACK.",
+      {
+        bounds: latency.bounds_ms.map((ms) => ms / 1000),
+        counts: latency.counts,
+        sum: latency.sum_ms / 1000,
+        count: latency.count,
+      },
     );
     add(
       "baton_director_forwarded_flows",
@@ -283,16 +314,17 @@ export function format_prometheus(snapshot: Snapshot): string {
 function render(samples: Sample[]): string {
   const lines: string[] = [];
   const described = new Set<string>();
-  const by_name = new Map<string, Sample[]>();
-  for (const s of samples) by_name.set(s.name, [...(by_name.get(s.name) ?? []), s]);
-  for (const [name, group] of by_name) {
-    if (!described.has(name)) {
-      lines.push(`# HELP ${name} ${group[0].help}`, `# TYPE ${name} ${group[0].type}`);
-      described.add(name);
+  // one block per family, its samples together (the exposition format wants that)
+  const by_family = new Map<string, Sample[]>();
+  for (const s of samples) by_family.set(s.family, [...(by_family.get(s.family) ?? []), s]);
+  for (const [family, group] of by_family) {
+    if (!described.has(family)) {
+      lines.push(`# HELP ${family} ${group[0].help}`, `# TYPE ${family} ${group[0].type}`);
+      described.add(family);
     }
     for (const s of group) {
       const labels = Object.entries(s.labels).map(([k, v]) => `${k}="${escape_label(v)}"`);
-      lines.push(`${name}${labels.length ? `{${labels.join(",")}}` : ""} ${s.value}`);
+      lines.push(`${s.name}${labels.length ? `{${labels.join(",")}}` : ""} ${s.value}`);
     }
   }
   return lines.join("\n") + "\n";

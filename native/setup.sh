@@ -7,7 +7,7 @@ root="$(dirname "$here")"
 
 # dpkg packages baton needs: DPDK (runtime, testpmd, headers) and the lab's real endpoints/tools.
 packages=(dpdk dpdk-dev libdpdk-dev pkg-config build-essential iproute2 ethtool
-  nginx-light curl wrk tcpdump python3-scapy haproxy libpcap-dev nftables)
+  nginx-light curl wrk tcpdump python3-scapy haproxy libpcap-dev nftables prometheus)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -26,7 +26,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     exit 1
   fi
   # Debian starts the services it installs; baton starts its own, in its own namespaces.
-  for svc in nginx haproxy; do
+  for svc in nginx haproxy prometheus; do
     if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then systemctl stop "$svc" || true; fi
   done
 fi

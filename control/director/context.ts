@@ -75,6 +75,9 @@ export interface DirectorControl {
   /** Hand-off latencies (ms), a ring of LATENCY_SAMPLES. */
   latencies: Float64Array;
   latency_count: number;
+  /** Every latency since start, per bucket of stats.ts LATENCY_BOUNDS_MS (+Inf last). */
+  latency_buckets: Float64Array;
+  latency_sum_ms: number;
   counters: Record<string, number>;
   decode_counters: DecodeCounters;
   /** The UDP socket to and from the agents. */

@@ -31,12 +31,22 @@ export interface ServerStats {
   active_flows: number;
 }
 
+/** Cumulative buckets: counts[i] hand-offs took at most bounds_ms[i]; the last bound is +Inf. */
+export interface LatencyHistogram {
+  bounds_ms: number[];
+  counts: number[];
+  sum_ms: number;
+  count: number;
+}
+
 export interface DirectorControlStats {
   counters: Record<string, number>;
   servers: ServerStats[];
   /** Hand-off latency (HANDOFF sent → ACK), milliseconds, over the last 4096 hand-offs. */
   latency_p50_ms: number;
   latency_p99_ms: number;
+  /** Every hand-off's latency since start, as a cumulative histogram (what aggregates across directors). */
+  latency_histogram: LatencyHistogram;
   pending: number;
   forwarding: number;
 }

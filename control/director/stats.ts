@@ -4,10 +4,18 @@
 // thread asks for. A snapshot is a copy: nothing in it aliases live state.
 
 import type { DirectorControl } from "./context.ts";
-import type { DirectorControlStats } from "./protocol.ts";
+import type { DirectorControlStats, LatencyHistogram } from "./protocol.ts";
 
 /** Hand-off latencies kept for the percentiles. */
 export const LATENCY_SAMPLES = 4096;
+
+/** Histogram bucket bounds (ms): from a fast in-band hand-off to a retransmitted one. */
+export const LATENCY_BOUNDS_MS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500];
+
+/** Per-bucket (not cumulative) counts, one more than the bounds for +Inf. */
+export function new_latency_buckets(): Float64Array {
+  return new Float64Array(LATENCY_BOUNDS_MS.length + 1);
+}
 
 /** The counters of one run, all zero, in the order the metrics show them. */
 export function new_control_counters(): Record<string, number> & { internal_errors: number } {
@@ -40,6 +48,10 @@ export function new_control_counters(): Record<string, number> & { internal_erro
 /** One hand-off's latency (HANDOFF first sent → its ACK), in ms. */
 export function note_latency(ctl: DirectorControl, ms: number): void {
   ctl.latencies[ctl.latency_count++ % LATENCY_SAMPLES] = ms;
+  let bucket = 0;
+  while (bucket < LATENCY_BOUNDS_MS.length && ms > LATENCY_BOUNDS_MS[bucket]) bucket++;
+  ctl.latency_buckets[bucket]++;
+  ctl.latency_sum_ms += ms;
 }
 
 export function director_control_stats(ctl: DirectorControl): DirectorControlStats {
@@ -61,7 +73,20 @@ export function director_control_stats(ctl: DirectorControl): DirectorControlSta
     })),
     latency_p50_ms: at(0.5),
     latency_p99_ms: at(0.99),
+    latency_histogram: latency_histogram(ctl),
     pending: ctl.pending.size,
     forwarding: ctl.forwarding.size,
+  };
+}
+
+function latency_histogram(ctl: DirectorControl): LatencyHistogram {
+  const counts: number[] = [];
+  let cumulative = 0;
+  for (const n of ctl.latency_buckets) counts.push(cumulative += n);
+  return {
+    bounds_ms: [...LATENCY_BOUNDS_MS, Infinity],
+    counts,
+    sum_ms: ctl.latency_sum_ms,
+    count: cumulative,
   };
 }

@@ -31,7 +31,12 @@ import type {
   DirectorControlSpec,
 } from "./protocol.ts";
 import { create_servers, create_vips } from "./servers.ts";
-import { director_control_stats, LATENCY_SAMPLES, new_control_counters } from "./stats.ts";
+import {
+  director_control_stats,
+  LATENCY_SAMPLES,
+  new_control_counters,
+  new_latency_buckets,
+} from "./stats.ts";
 import { on_flow_end, open_agent_socket } from "./agent_link.ts";
 import { take_flow_gone, take_request } from "./ring_link.ts";
 import { on_request } from "./request.ts";
@@ -113,6 +118,8 @@ async function start(spec: DirectorControlSpec): Promise<Running> {
     forwarding: new Map(),
     latencies: new Float64Array(LATENCY_SAMPLES),
     latency_count: 0,
+    latency_buckets: new_latency_buckets(),
+    latency_sum_ms: 0,
     counters,
     decode_counters: new_decode_counters(),
     socket,

@@ -54,6 +54,12 @@ const snapshot: Snapshot = {
       ],
       latency_p50_ms: 2,
       latency_p99_ms: 15,
+      latency_histogram: {
+        bounds_ms: [1, 10, 100, Infinity],
+        counts: [4, 8, 9, 9],
+        sum_ms: 42.5,
+        count: 9,
+      },
       pending: 0,
       forwarding: 2,
     },
@@ -64,19 +70,40 @@ const snapshot: Snapshot = {
   }],
 };
 
+Deno.test("metrics: promtool check metrics accepts the exposition", async () => {
+  // Prometheus's own linter (Debian prometheus; native/setup.sh installs it)
+  const child = new Deno.Command("promtool", {
+    args: ["check", "metrics"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(format_prometheus(snapshot)));
+  await writer.close();
+  const { code, stdout, stderr } = await child.output();
+  const said = new TextDecoder().decode(stdout) + new TextDecoder().decode(stderr);
+  assert.equal(code, 0, `promtool check metrics failed:\n${said}`);
+  assert.equal(said.trim(), "", `promtool has remarks:\n${said}`);
+});
+
 Deno.test("metrics: Prometheus text follows the conventions and reads back", () => {
   const text = format_prometheus(snapshot);
   const values = parse_prometheus(text);
   const types = new Map<string, string>();
   for (const line of text.split("\n")) {
-    const m = /^# TYPE (\S+) (counter|gauge)$/.exec(line);
+    const m = /^# TYPE (\S+) (counter|gauge|histogram)$/.exec(line);
     if (m) {
       assert.ok(!types.has(m[1]), `${m[1]} typed once`);
       types.set(m[1], m[2]);
     }
   }
   for (const series of values.keys()) {
-    const name = series.split("{")[0];
+    const name = series.split("{")[0].replace(
+      /_(bucket|sum|count)$/,
+      (suffix) =>
+        types.get(series.split("{")[0].slice(0, -suffix.length)) === "histogram" ? "" : suffix,
+    );
     assert.ok(types.has(name), `${name} has a TYPE`);
     assert.match(name, /^baton_[a-z0-9_]+$/);
     if (types.get(name) === "counter") assert.match(name, /_total$/, `${name} is a counter`);
@@ -90,7 +117,11 @@ Deno.test("metrics: Prometheus text follows the conventions and reads back", () 
   assert.equal(values.get("baton_director_flows"), 7);
   assert.equal(values.get('baton_director_server_selections_total{server="we\\"b1"}'), 6);
   assert.equal(values.get('baton_director_server_healthy{server="web2"}'), 0);
-  assert.equal(values.get('baton_director_handoff_latency_seconds{quantile="0.99"}'), 0.015);
+  assert.equal(types.get("baton_director_handoff_latency_seconds"), "histogram");
+  assert.equal(values.get('baton_director_handoff_latency_seconds_bucket{le="0.01"}'), 8);
+  assert.equal(values.get('baton_director_handoff_latency_seconds_bucket{le="+Inf"}'), 9);
+  assert.equal(values.get("baton_director_handoff_latency_seconds_sum"), 0.0425);
+  assert.equal(values.get("baton_director_handoff_latency_seconds_count"), 9);
   assert.equal(
     values.get('baton_handoff_datagrams_received_total{role="director",result="bad_mac"}'),
     2,
