@@ -37,6 +37,8 @@
 #define BT_ERR_LEN 256
 
 struct bt_slot {
+	/* mbufs[0, held) are this slot's: received, or allocated by bt_alloc */
+	uint32_t held;
 	struct rte_mbuf *mbufs[BT_MAX_BURST];
 	int32_t desc[BT_MAX_BURST * BT_DESC_WORDS];
 	/* per-port grouping scratch for bt_tx_burst */
@@ -49,6 +51,13 @@ static uintptr_t region_base;
 static size_t region_len;
 static struct rte_ring *rings[BT_MAX_RINGS];
 static char last_error[BT_ERR_LEN];
+
+/* What the hot calls refused, rather than trust TypeScript with memory:
+ * a slot index out of range, a count beyond what the slot holds, a length
+ * word beyond the mbuf's buffer, an action that is no port. Read with
+ * bt_shim_counters. */
+enum { BT_BAD_SLOT, BT_BEYOND_HELD, BT_BAD_LENGTH, BT_BAD_PORT, BT_SHIM_COUNTERS };
+static uint64_t shim_counters[BT_SHIM_COUNTERS];
 
 static int fail(int code, const char *fmt, const char *detail)
 {
@@ -318,6 +327,41 @@ int32_t *bt_slot_desc(uint32_t slot)
 	return slot < BT_MAX_SLOTS ? slots[slot].desc : NULL;
 }
 
+/* The refusal counters, as doubles: bad slot, beyond held, bad length, bad port. */
+int32_t bt_shim_counters(double *out, uint32_t cap)
+{
+	uint32_t n = cap < BT_SHIM_COUNTERS ? cap : BT_SHIM_COUNTERS;
+	for (uint32_t i = 0; i < n; i++)
+		out[i] = (double)shim_counters[i];
+	return (int32_t)n;
+}
+
+/* The slot, or NULL (counted) when the index is out of range. */
+static inline struct bt_slot *slot_at(uint32_t slot)
+{
+	if (unlikely(slot >= BT_MAX_SLOTS)) {
+		shim_counters[BT_BAD_SLOT]++;
+		return NULL;
+	}
+	return &slots[slot];
+}
+
+/* n, or what the slot holds when n is more (counted): nothing past it is ours. */
+static inline uint32_t clamp_held(const struct bt_slot *s, uint32_t n)
+{
+	if (unlikely(n > s->held)) {
+		shim_counters[BT_BEYOND_HELD]++;
+		return s->held;
+	}
+	return n;
+}
+
+/* A port id the action word may name (DPDK's range, and a port that exists). */
+static inline int valid_port(int32_t port)
+{
+	return port >= 0 && port < RTE_MAX_ETHPORTS && rte_eth_dev_is_valid_port((uint16_t)port);
+}
+
 static inline void describe(struct bt_slot *s, uint32_t i, struct rte_mbuf *m)
 {
 	int32_t *d = &s->desc[i * BT_DESC_WORDS];
@@ -332,7 +376,11 @@ static inline void describe(struct bt_slot *s, uint32_t i, struct rte_mbuf *m)
  * single-segment frames, and data_len is what TypeScript may touch. */
 uint32_t bt_rx_burst(uint32_t port, uint32_t queue, uint32_t slot, uint32_t max)
 {
-	struct bt_slot *s = &slots[slot];
+	struct bt_slot *s = slot_at(slot);
+	if (s == NULL)
+		return 0;
+	/* a new burst replaces the last; its mbufs were sent or freed by now */
+	s->held = 0;
 	if (max > BT_MAX_BURST)
 		max = BT_MAX_BURST;
 	uint16_t n = rte_eth_rx_burst((uint16_t)port, (uint16_t)queue,
@@ -348,6 +396,7 @@ uint32_t bt_rx_burst(uint32_t port, uint32_t queue, uint32_t slot, uint32_t max)
 		describe(s, kept, m);
 		kept++;
 	}
+	s->held = kept;
 	return kept;
 }
 
@@ -357,7 +406,11 @@ uint32_t bt_rx_burst(uint32_t port, uint32_t queue, uint32_t slot, uint32_t max)
  * Returns the number sent. */
 uint32_t bt_tx_burst(uint32_t queue, uint32_t slot, uint32_t n)
 {
-	struct bt_slot *s = &slots[slot];
+	struct bt_slot *s = slot_at(slot);
+	if (s == NULL)
+		return 0;
+	n = clamp_held(s, n);
+	s->held = 0; /* from here every mbuf [0, n) is sent or freed */
 	uint32_t sent = 0;
 	uint32_t done = 0;
 	int32_t first_port = BT_DROP;
@@ -366,15 +419,26 @@ uint32_t bt_tx_burst(uint32_t queue, uint32_t slot, uint32_t n)
 		int32_t *d = &s->desc[i * BT_DESC_WORDS];
 		struct rte_mbuf *m = s->mbufs[i];
 		if (unlikely((uint32_t)d[1] != m->data_len)) {
-			m->data_len = (uint16_t)d[1];
-			m->pkt_len = (uint32_t)d[1];
+			/* a length TypeScript wrote: within the mbuf's buffer, or the frame is dropped */
+			uint32_t room = (uint32_t)(m->buf_len - m->data_off);
+			if (d[1] < 14 || (uint32_t)d[1] > room) {
+				shim_counters[BT_BAD_LENGTH]++;
+				d[2] = BT_DROP;
+			} else {
+				m->data_len = (uint16_t)d[1];
+				m->pkt_len = (uint32_t)d[1];
+			}
+		}
+		if (unlikely(d[2] != BT_DROP && !valid_port(d[2]))) {
+			shim_counters[BT_BAD_PORT]++;
+			d[2] = BT_DROP;
 		}
 		if (i == 0)
 			first_port = d[2];
 		else if (d[2] != first_port)
 			first_port = -2; /* mixed */
 	}
-	if (first_port >= 0 && rte_eth_dev_is_valid_port((uint16_t)first_port)) {
+	if (first_port >= 0) {
 		uint16_t k = rte_eth_tx_burst((uint16_t)first_port,
 					      (uint16_t)queue, s->mbufs,
 					      (uint16_t)n);
@@ -405,7 +469,7 @@ uint32_t bt_tx_burst(uint32_t queue, uint32_t slot, uint32_t n)
 			}
 		}
 		uint16_t t = 0;
-		if (rte_eth_dev_is_valid_port((uint16_t)port))
+		if (valid_port(port))
 			t = rte_eth_tx_burst((uint16_t)port, (uint16_t)queue,
 					     s->out, k);
 		for (uint16_t i = t; i < k; i++)
@@ -419,7 +483,12 @@ uint32_t bt_tx_burst(uint32_t queue, uint32_t slot, uint32_t n)
 /* Frees packets [0, n) of the slot (for flushing rx queues). */
 void bt_free_burst(uint32_t slot, uint32_t n)
 {
-	rte_pktmbuf_free_bulk(slots[slot].mbufs, n);
+	struct bt_slot *s = slot_at(slot);
+	if (s == NULL)
+		return;
+	n = clamp_held(s, n);
+	rte_pktmbuf_free_bulk(s->mbufs, n);
+	s->held = 0;
 }
 
 /* Allocates one mbuf into slot position index with length len, so that
@@ -427,9 +496,14 @@ void bt_free_burst(uint32_t slot, uint32_t n)
  * Returns the data offset in the region, or -1 when the pool is empty. */
 int32_t bt_alloc(uint32_t slot, uint32_t index, uint32_t len)
 {
-	struct bt_slot *s = &slots[slot];
-	if (index >= BT_MAX_BURST)
+	struct bt_slot *s = slot_at(slot);
+	if (s == NULL || index >= BT_MAX_BURST || len > UINT16_MAX)
 		return -1;
+	/* positions are filled in order from 0: a gap would hold a stale mbuf */
+	if (index > s->held) {
+		shim_counters[BT_BEYOND_HELD]++;
+		return -1;
+	}
 	struct rte_mbuf *m = rte_pktmbuf_alloc(pool);
 	if (m == NULL)
 		return -1;
@@ -437,8 +511,12 @@ int32_t bt_alloc(uint32_t slot, uint32_t index, uint32_t len)
 		rte_pktmbuf_free(m);
 		return -1;
 	}
+	if (index < s->held) /* overwriting one not sent: free it, never leak it */
+		rte_pktmbuf_free(s->mbufs[index]);
 	s->mbufs[index] = m;
 	describe(s, index, m);
+	if (index == s->held)
+		s->held = index + 1;
 	return s->desc[index * BT_DESC_WORDS];
 }
 

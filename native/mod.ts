@@ -48,6 +48,7 @@ const SYMBOLS = {
   bt_ring_dequeue: { parameters: ["u32", "buffer", "u32"], result: "i32" },
   bt_ring_count: { parameters: ["u32"], result: "u32" },
   bt_pool_fill: { parameters: ["buffer", "u32", "u32"], result: "i32" },
+  bt_shim_counters: { parameters: ["buffer", "u32"], result: "i32" },
 } as const;
 
 type Library = Deno.DynamicLibrary<typeof SYMBOLS>;
@@ -110,6 +111,19 @@ export interface Native {
   ring_count(ring: number): number;
   /** Writes these equal-length frames round-robin into every free mbuf (net_null as a generator). */
   pool_fill(frames: Uint8Array[]): number;
+  /** What the hot calls refused instead of trusting their arguments (counted in the shim). */
+  shim_counters(): ShimCounters;
+}
+
+export interface ShimCounters {
+  /** A slot index out of range. */
+  bad_slot: number;
+  /** A burst count beyond the frames the slot holds, or an alloc past the next position. */
+  beyond_held: number;
+  /** A length word outside 14 .. the mbuf's room: that frame was dropped. */
+  bad_length: number;
+  /** An action word that is neither DROP nor a port: that frame was dropped. */
+  bad_port: number;
 }
 
 /** An error from DPDK, with the shim's last message. */
@@ -260,6 +274,11 @@ function wrap(lib: Library): Native {
     ring_enqueue: (ring, message) => s.bt_ring_enqueue(ring, message, message.length) === 0,
     ring_dequeue: (ring, buffer) => s.bt_ring_dequeue(ring, buffer, buffer.length),
     ring_count: (ring) => s.bt_ring_count(ring),
+    shim_counters() {
+      const out = new Float64Array(4);
+      s.bt_shim_counters(out, out.length);
+      return { bad_slot: out[0], beyond_held: out[1], bad_length: out[2], bad_port: out[3] };
+    },
     pool_fill(frames) {
       const frame_len = frames[0]?.length ?? 0;
       const packed = new Uint8Array(frame_len * frames.length);
