@@ -3,7 +3,13 @@
 // and the options the client negotiated with the director), consume the
 // stack's SYN/ACK, ACK it and deliver the request bytes until the stack
 // acknowledges them; then the flow is ESTABLISHED and the director hears
-// ADOPTED. A refusal (table full, bad record, stack reset) is an event too.
+// ADOPTED. A refusal (table full, bad record, stack reset, an option the
+// stack declined that cannot be translated) is an event too.
+//
+// The stack's SYN/ACK shows which of the client's options it took. Window
+// scaling and SACK it may decline: the agent translates (its windows are
+// bytes, the client's are rescaled for it; the client's SACK blocks are
+// stripped). Timestamps it may not: the hand-off is refused.
 //
 // agent_adopt runs once per hand-off (slow path); consume_syn_ack and
 // stack_acknowledged run inside agent_server_burst, so like the bursts they
@@ -15,6 +21,7 @@ import {
   EVENT_ADOPTED,
   EVENT_REFUSED,
   NACK_BAD_REQUEST,
+  NACK_STACK_OPTIONS,
   NACK_STACK_RESET,
   NACK_TABLE_FULL,
   R_CLIENT_IP,
@@ -54,6 +61,7 @@ import {
 } from "../packet.ts";
 import {
   OPT_MSS,
+  OPT_SACK_PERMITTED_OFFSET,
   OPT_TIMESTAMP_OFFSET,
   OPT_WSCALE,
   OPTIONS_OK,
@@ -64,6 +72,8 @@ import {
   C,
   type EmitFrame,
   F_SACK,
+  F_STACK_NO_SACK,
+  F_STACK_UNSCALED,
   F_TIMESTAMPS,
   F_WSCALE,
   learn_vip,
@@ -71,6 +81,7 @@ import {
   remove_flow,
   STATE_CLOSING,
   STATE_ESTABLISHED,
+  STATE_REFUSING,
   STATE_REQUEST_SENT,
   STATE_SYN_SENT,
   V_CLIENT_ISN,
@@ -83,6 +94,7 @@ import {
   V_DEADLINE,
   V_DIRECTOR_NEXT,
   V_DIRECTOR_WSCALE,
+  V_END_REASON,
   V_EPOCH,
   V_FLAGS,
   V_ID,
@@ -94,12 +106,16 @@ import {
   V_SERVER_MSS,
   V_SERVER_TSVAL,
   V_SERVER_WSCALE,
+  V_STACK_ACK,
+  V_STACK_NEXT,
+  V_STACK_WINDOW,
   V_STATE,
   V_TS_DELTA,
   VALUES_PER_FLOW,
 } from "./state.ts";
 import { push_event, push_refusal } from "./events.ts";
-import { stack_frame } from "./service.ts";
+import { stack_reset } from "./service.ts";
+import { note_stack_ack } from "./translate.ts";
 
 /** Starts adopting a handed-off connection (slow path: once per hand-off). */
 export function agent_adopt(
@@ -184,6 +200,9 @@ export function agent_adopt(
   values[v + V_CLIENT_MAC_LO] = mac_lo(request, R_CLIENT_MAC);
   values[v + V_CLIENT_ISN] = read_u32(request, R_CLIENT_ISN) | 0;
   values[v + V_DIRECTOR_NEXT] = read_u32(request, R_DIRECTOR_NEXT) | 0;
+  // what the stack will expect first, and where its first byte lands for the client
+  values[v + V_STACK_ACK] = (read_u32(request, R_CLIENT_ISN) + 1) | 0;
+  values[v + V_STACK_NEXT] = values[v + V_DIRECTOR_NEXT];
   values[v + V_EPOCH] = epoch;
   values[v + V_ID] = id;
   values[v + V_CLIENT_TSVAL] = read_u32(request, R_CLIENT_TSVAL) | 0;
@@ -218,10 +237,10 @@ function agent_cancel(
   const values = state.table.values;
   const v = index * VALUES_PER_FLOW;
   if (values[v + V_EPOCH] !== ids.epoch || values[v + V_ID] !== ids.id) return;
-  ids.emit(
-    stack_frame(state, index, TCP_FLAG_RST, values[v + V_REQUEST_LENGTH]),
-    state.config.server_port,
-  );
+  // The client is not told: the director cancels because the connection
+  // lives on with another server (or the director answers it itself).
+  ids.emit(stack_reset(state, index), state.config.server_port);
+  state.counters[C.resets_to_stack]++;
   remove_flow(state, index);
   state.counters[C.cancelled]++;
 }
@@ -252,31 +271,59 @@ export function consume_syn_ack(
     (flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) !== (TCP_FLAG_SYN | TCP_FLAG_ACK) ||
     read_u32(bytes, tcp + 8) !== expected_ack
   ) {
-    return; // not the answer to our SYN (a stale segment): ignore it
+    c[C.dropped_while_adopting]++; // not the answer to our SYN (a stale segment)
+    return;
+  }
+  const opts = state.options_out;
+  if (
+    parse_tcp_options(bytes, out[TCP_OPTIONS_OFFSET], out[TCP_OPTIONS_LENGTH], opts) !== OPTIONS_OK
+  ) {
+    // options we cannot read cannot show what the stack took: wait for its
+    // retransmission (the adoption timer bounds the wait)
+    c[C.dropped_malformed]++;
+    return;
   }
   c[C.synack_consumed]++;
   const server_isn = read_u32(bytes, tcp + 4);
-  let server_wscale = 0;
-  let server_mss = 536;
-  let server_tsval = 0;
-  const opts = state.options_out;
-  if (
-    out[TCP_OPTIONS_LENGTH] > 0 &&
-    parse_tcp_options(bytes, out[TCP_OPTIONS_OFFSET], out[TCP_OPTIONS_LENGTH], opts) === OPTIONS_OK
-  ) {
-    if (opts[OPT_WSCALE] >= 0) server_wscale = Math.min(14, opts[OPT_WSCALE]);
-    if (opts[OPT_MSS] > 0) server_mss = opts[OPT_MSS];
-    if (opts[OPT_TIMESTAMP_OFFSET] >= 0) {
-      server_tsval = read_u32(bytes, opts[OPT_TIMESTAMP_OFFSET] + 2);
-    }
-  }
-  const director_tsval = values[v + V_TS_DELTA] >>> 0;
+  let flow_flags = values[v + V_FLAGS];
   values[v + V_SERVER_ISN] = server_isn | 0;
+  // a SYN's window is never scaled (RFC 7323 section 2.2)
+  values[v + V_STACK_ACK] = expected_ack | 0;
+  values[v + V_STACK_WINDOW] = read_u16(bytes, tcp + 14);
+  const timestamps = (flow_flags & F_TIMESTAMPS) !== 0;
+  if (timestamps && opts[OPT_TIMESTAMP_OFFSET] < 0) {
+    // The client negotiated timestamps with the director, so it expects a
+    // TSopt on every segment and may drop those without one (RFC 7323
+    // section 3.2); its PAWS and RTT measurement depend on them. The stack
+    // will send none, and the agent cannot add one: 12 more bytes would push
+    // the stack's full-sized segments past the MSS and the path MTU, and
+    // every payload would have to move. So refuse: the stack's half is
+    // reset at the next service call and the director hears NACK stack_options.
+    c[C.refused_stack_options]++;
+    release_request(state, v);
+    values[v + V_STATE] = STATE_REFUSING;
+    values[v + V_END_REASON] = NACK_STACK_OPTIONS;
+    values[v + V_DEADLINE] = now | 0;
+    return;
+  }
+  let server_wscale = 0;
+  if ((flow_flags & F_WSCALE) !== 0) {
+    // RFC 7323 section 2.2: scaling is in effect only if both SYNs carried
+    // wscale; a stack that did not send one reads and writes windows in bytes
+    if (opts[OPT_WSCALE] >= 0) server_wscale = Math.min(14, opts[OPT_WSCALE]);
+    else flow_flags |= F_STACK_UNSCALED;
+  }
+  if ((flow_flags & F_SACK) !== 0 && opts[OPT_SACK_PERMITTED_OFFSET] < 0) {
+    flow_flags |= F_STACK_NO_SACK;
+  }
+  const server_tsval = timestamps ? read_u32(bytes, opts[OPT_TIMESTAMP_OFFSET] + 2) : 0;
+  const director_tsval = values[v + V_TS_DELTA] >>> 0;
+  values[v + V_FLAGS] = flow_flags;
   values[v + V_ISN_DELTA] = ((server_isn + 1) - values[v + V_DIRECTOR_NEXT]) | 0;
-  values[v + V_TS_DELTA] = (director_tsval - server_tsval) | 0;
+  values[v + V_TS_DELTA] = timestamps ? (director_tsval - server_tsval) | 0 : 0;
   values[v + V_SERVER_TSVAL] = server_tsval | 0;
-  values[v + V_SERVER_WSCALE] = (values[v + V_FLAGS] & F_WSCALE) !== 0 ? server_wscale : 0;
-  values[v + V_SERVER_MSS] = server_mss;
+  values[v + V_SERVER_WSCALE] = server_wscale;
+  values[v + V_SERVER_MSS] = opts[OPT_MSS] > 0 ? opts[OPT_MSS] : 536;
   values[v + V_STATE] = STATE_REQUEST_SENT;
   values[v + V_RETRIES] = 0;
   values[v + V_DEADLINE] = now | 0; // deliver the request at the next service call
@@ -302,11 +349,19 @@ export function stack_acknowledged(
   }
   if ((flags & TCP_FLAG_SYN) !== 0) {
     values[v + V_DEADLINE] = now | 0; // our ACK got lost: send ACK + request again
+    c[C.dropped_while_adopting]++;
     return false;
   }
-  if ((flags & TCP_FLAG_ACK) === 0) return false;
+  if ((flags & TCP_FLAG_ACK) === 0) {
+    c[C.dropped_while_adopting]++;
+    return false;
+  }
+  note_stack_ack(state, bytes, v, flags);
   const request_end = (values[v + V_CLIENT_ISN] + 1 + values[v + V_REQUEST_LENGTH]) | 0;
-  if (((read_u32(bytes, tcp + 8) | 0) - request_end | 0) < 0) return false;
+  if (((read_u32(bytes, tcp + 8) | 0) - request_end | 0) < 0) {
+    c[C.dropped_while_adopting]++; // part of the request: the rest is still owed
+    return false;
+  }
   release_request(state, v);
   values[v + V_STATE] = STATE_ESTABLISHED;
   c[C.adopted]++;
@@ -333,6 +388,12 @@ export interface EstablishedFlow {
   director_wscale: number;
   sack_permitted: boolean;
   timestamps: boolean;
+  /** The stack's last ACK (client space); default client_isn + 1. */
+  stack_ack?: number;
+  /** The window (bytes) the stack announced with it; default 65535 << server_wscale. */
+  stack_window?: number;
+  /** The end of what the stack sent, in the director's space; default director_next_seq. */
+  stack_next?: number;
 }
 
 /**
@@ -357,7 +418,11 @@ export function agent_install_flow(state: AgentState, flow: EstablishedFlow, now
   values[v + V_TS_DELTA] = flow.ts_delta | 0;
   values[v + V_SERVER_WSCALE] = flow.server_wscale;
   values[v + V_DIRECTOR_WSCALE] = flow.director_wscale;
+  values[v + V_STACK_ACK] = (flow.stack_ack ?? flow.client_isn + 1) | 0;
+  values[v + V_STACK_WINDOW] = flow.stack_window ?? 0xffff << flow.server_wscale;
+  values[v + V_STACK_NEXT] = (flow.stack_next ?? flow.director_next_seq) | 0;
   values[v + V_REQUEST_SLOT] = -1;
+  learn_vip(state, flow.vip);
   state.counters[C.flows] = table.count;
   return index;
 }

@@ -6,6 +6,13 @@
 // Burst functions allocate nothing and never throw: every frame ends up
 // with an action (a port, or DROP) and a counter. Frames the agent makes
 // (SYN, ACK + request, RST) are built in agent_service, outside bursts.
+//
+// A frame the parser rejects (truncated headers, lengths that lie, IP
+// fragments) passes untouched unless it claims a VIP the agent translates
+// for (as destination from the fabric, as source from the stack): such a
+// frame is dropped and counted, never handed on untranslated, because the
+// stack would see the director's sequence space or the client the stack's.
+// The agent does not reassemble fragments (README: no IP fragments).
 
 import { DESC_WORDS, DROP } from "../../native/mod.ts";
 import { flow_lookup, flow_touch } from "../flow_table.ts";
@@ -16,12 +23,18 @@ import {
   ETHERTYPE_IPV4,
   IP_PROTOCOL,
   IP_PROTOCOL_TCP,
+  IPV4_DST,
+  IPV4_HEADER_MIN_LENGTH,
+  IPV4_SRC,
+  L3_OFFSET,
   mac_hi,
   mac_is_multicast,
   mac_lo,
   parse_frame,
+  PARSE_IP_FRAGMENT,
   PARSE_OK,
   PAYLOAD_LENGTH,
+  read_u32,
   SRC_IP,
   SRC_PORT,
   TCP_FLAG_FIN,
@@ -32,6 +45,7 @@ import {
   type AgentState,
   C,
   is_known_vip,
+  STATE_REFUSING,
   STATE_REQUEST_SENT,
   STATE_SYN_SENT,
   V_STATE,
@@ -40,7 +54,8 @@ import {
   VALUES_PER_FLOW,
 } from "./state.ts";
 import { consume_syn_ack, stack_acknowledged } from "./adoption.ts";
-import { track_close, translate_to_client, translate_to_server } from "./translate.ts";
+import { translate_to_client, translate_to_server } from "./translate.ts";
+import { client_segment_accepted, track_server_close } from "./close.ts";
 
 /**
  * Frames from the fabric (the client's side): handed-off flows are
@@ -80,10 +95,17 @@ export function agent_fabric_burst(
       continue;
     }
     desc[d + 2] = server_port;
-    if (
-      parse_frame(bytes, o, len, out) !== PARSE_OK || out[ETHERTYPE] !== ETHERTYPE_IPV4 ||
-      out[IP_PROTOCOL] !== IP_PROTOCOL_TCP
-    ) {
+    const status = parse_frame(bytes, o, len, out);
+    if (status !== PARSE_OK) {
+      if (claims_known_vip(state, bytes, o + len, IPV4_DST)) {
+        desc[d + 2] = DROP;
+        c[status === PARSE_IP_FRAGMENT ? C.dropped_fragment : C.dropped_malformed]++;
+      } else {
+        c[C.passed_to_server]++;
+      }
+      continue;
+    }
+    if (out[ETHERTYPE] !== ETHERTYPE_IPV4 || out[IP_PROTOCOL] !== IP_PROTOCOL_TCP) {
       c[C.passed_to_server]++;
       continue;
     }
@@ -101,7 +123,10 @@ export function agent_fabric_burst(
     }
     const v = index * VALUES_PER_FLOW;
     const flow_state = values[v + V_STATE];
-    if (flow_state === STATE_SYN_SENT || flow_state === STATE_REQUEST_SENT) {
+    if (
+      flow_state === STATE_SYN_SENT || flow_state === STATE_REQUEST_SENT ||
+      flow_state === STATE_REFUSING
+    ) {
       // the stack is not ready for the client yet; TCP will retransmit
       desc[d + 2] = DROP;
       c[C.dropped_while_adopting]++;
@@ -112,10 +137,12 @@ export function agent_fabric_burst(
       c[C.dropped_malformed]++;
       continue;
     }
+    c[C.translated_to_server]++;
+    // an RST, SYN or FIN the stack will not accept goes to it (for its
+    // challenge ACK) but neither closes nor keeps alive the flow here
+    if (!client_segment_accepted(state, bytes, index, now)) continue;
     values[v + V_TO_SERVER]++;
     flow_touch(table, index, now);
-    track_close(state, index, out[TCP_FLAGS], true, now);
-    c[C.translated_to_server]++;
   }
 }
 
@@ -138,10 +165,17 @@ export function agent_server_burst(
     const o = desc[d];
     const len = desc[d + 1];
     desc[d + 2] = fabric_port;
-    if (
-      len < 14 || parse_frame(bytes, o, len, out) !== PARSE_OK ||
-      out[ETHERTYPE] !== ETHERTYPE_IPV4 || out[IP_PROTOCOL] !== IP_PROTOCOL_TCP
-    ) {
+    const status = parse_frame(bytes, o, len, out);
+    if (status !== PARSE_OK) {
+      if (claims_known_vip(state, bytes, o + len, IPV4_SRC)) {
+        desc[d + 2] = DROP;
+        c[status === PARSE_IP_FRAGMENT ? C.dropped_fragment : C.dropped_malformed]++;
+      } else {
+        c[C.passed_to_fabric]++;
+      }
+      continue;
+    }
+    if (out[ETHERTYPE] !== ETHERTYPE_IPV4 || out[IP_PROTOCOL] !== IP_PROTOCOL_TCP) {
       c[C.passed_to_fabric]++;
       continue;
     }
@@ -154,6 +188,11 @@ export function agent_server_burst(
     const v = index * VALUES_PER_FLOW;
     const flags = out[TCP_FLAGS];
     const flow_state = values[v + V_STATE];
+    if (flow_state === STATE_REFUSING) {
+      desc[d + 2] = DROP; // its stack half is reset at the next service call
+      c[C.dropped_while_adopting]++;
+      continue;
+    }
     if (flow_state === STATE_SYN_SENT) {
       desc[d + 2] = DROP; // the client never sees the stack's handshake
       consume_syn_ack(state, bytes, index, flags, now);
@@ -178,7 +217,26 @@ export function agent_server_burst(
     }
     values[v + V_TO_CLIENT]++;
     flow_touch(table, index, now);
-    track_close(state, index, flags, false, now);
+    track_server_close(state, index, flags, now);
     c[C.translated_to_client]++;
   }
+}
+
+/**
+ * A frame parse_frame rejected: true when its IPv4 header (as far as it is
+ * there) names a VIP of a hand-off at `address_at` (IPV4_DST from the
+ * fabric, IPV4_SRC from the stack).
+ */
+function claims_known_vip(
+  state: AgentState,
+  bytes: Uint8Array,
+  frame_end: number,
+  address_at: number,
+): boolean {
+  const out = state.parse_out;
+  const l3 = out[L3_OFFSET];
+  if (out[ETHERTYPE] !== ETHERTYPE_IPV4 || l3 < 0 || l3 + IPV4_HEADER_MIN_LENGTH > frame_end) {
+    return false;
+  }
+  return is_known_vip(state, read_u32(bytes, l3 + address_at));
 }

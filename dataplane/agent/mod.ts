@@ -7,10 +7,11 @@
 // bytes until the stack acknowledges them (adoption.ts).
 //
 // Rooms: state.ts (flow words, counters, configuration), events.ts (the
-// event FIFO for the control Worker), adoption.ts, translate.ts, burst.ts
-// (per-frame, allocation-free, never throws), service.ts (timers and the
-// frames the agent makes), runner.ts (one round of a pipeline). Other
-// folders import only what is below.
+// event FIFO for the control Worker), adoption.ts, translate.ts, close.ts
+// (FIN and RST, and which client segments may close a flow: RFC 5961),
+// burst.ts (per-frame, allocation-free, never throws), service.ts (timers
+// and the frames the agent makes), runner.ts (one round of a pipeline).
+// Other folders import only what is below.
 export {
   AGENT_COUNTER_NAMES,
   AGENT_COUNTER_WORDS,
@@ -19,7 +20,7 @@ export {
   DEFAULT_AGENT_TIMERS,
 } from "./state.ts";
 export { agent_install_flow } from "./adoption.ts";
-export { agent_server_burst } from "./burst.ts";
+export { agent_fabric_burst, agent_server_burst } from "./burst.ts";
 export {
   agent_round,
   agent_runner_counters,

@@ -1,8 +1,12 @@
 // The agent's service call, after each round of bursts: timers and the
 // frames the agent makes. SYNs and requests (and their retransmissions) go
-// to the stack, adoptions time out (NACK stack_timeout), and lingering and
-// idle flows end (FLOW_END). Slow path: it does bounded work per call and
-// allocates only for the frames it builds (stack_frame); it never throws.
+// to the stack, adoptions time out (NACK stack_timeout) or are refused
+// (NACK stack_options), and lingering and idle flows end (FLOW_END). An
+// idle flow ends with an RST each way, so neither the client nor the stack
+// keeps a socket: the stack's sits at its announced RCV.NXT and the
+// client's where the stack's data ended, each exactly where RFC 5961 lets
+// an RST through. Slow path: it does bounded work per call and allocates
+// only for the frames it builds (stack_frame, client_frame); it never throws.
 
 import { deadline_passed } from "../seq.ts";
 import {
@@ -32,12 +36,14 @@ import {
   C,
   type EmitFrame,
   F_SACK,
+  F_STACK_UNSCALED,
   F_TIMESTAMPS,
   F_WSCALE,
   release_request,
   remove_flow,
   STATE_CLOSING,
   STATE_ESTABLISHED,
+  STATE_REFUSING,
   STATE_REQUEST_SENT,
   STATE_SYN_SENT,
   V_CLIENT_ISN,
@@ -56,6 +62,8 @@ import {
   V_SERVER_ISN,
   V_SERVER_MSS,
   V_SERVER_TSVAL,
+  V_STACK_ACK,
+  V_STACK_NEXT,
   V_STATE,
   VALUES_PER_FLOW,
 } from "./state.ts";
@@ -81,6 +89,7 @@ export function agent_service(state: AgentState, now: number, emit: EmitFrame): 
     );
     const v = index * VALUES_PER_FLOW;
     const flow_state = index >= 0 ? state.table.values[v + V_STATE] : 0;
+    if (flow_state === STATE_REFUSING) refuse(state, index, emit);
     if (flow_state !== STATE_SYN_SENT && flow_state !== STATE_REQUEST_SENT) {
       // adopted or gone: drop it from the list (swap with the last)
       const last = --state.adopting_count * 3;
@@ -94,7 +103,20 @@ export function agent_service(state: AgentState, now: number, emit: EmitFrame): 
     }
     a++;
   }
-  sweep_closed_and_idle(state, now, 64);
+  sweep_closed_and_idle(state, now, 64, emit);
+}
+
+/** The stack's SYN/ACK was refused (adoption.ts): reset its half, tell the director. */
+function refuse(state: AgentState, index: number, emit: EmitFrame): void {
+  emit(stack_reset(state, index), state.config.server_port);
+  state.counters[C.resets_to_stack]++;
+  push_event(
+    state,
+    EVENT_REFUSED,
+    state.table.values[index * VALUES_PER_FLOW + V_END_REASON],
+    index,
+  );
+  remove_flow(state, index);
 }
 
 function adoption_timer(state: AgentState, index: number, now: number, emit: EmitFrame): void {
@@ -108,7 +130,8 @@ function adoption_timer(state: AgentState, index: number, now: number, emit: Emi
   if (given_up) {
     c[C.refused_stack_timeout]++;
     if (values[v + V_STATE] === STATE_REQUEST_SENT) {
-      emit(stack_frame(state, index, TCP_FLAG_RST, 0), state.config.server_port);
+      emit(stack_reset(state, index), state.config.server_port);
+      c[C.resets_to_stack]++;
     }
     push_event(state, EVENT_REFUSED, NACK_STACK_TIMEOUT, index);
     remove_flow(state, index);
@@ -156,12 +179,45 @@ function send_request(state: AgentState, index: number, emit: EmitFrame): void {
   }
 }
 
-/** A segment from "the client" to the stack: SYN, ACK + request bytes, or RST. */
-export function stack_frame(
+/** A segment from "the client" to the stack: SYN, or ACK + request bytes. */
+function stack_frame(
   state: AgentState,
   index: number,
   flags: number,
   request_offset: number,
+  payload?: Uint8Array,
+): Uint8Array {
+  const values = state.table.values;
+  const v = index * VALUES_PER_FLOW;
+  const client_isn = values[v + V_CLIENT_ISN] >>> 0;
+  const syn = (flags & TCP_FLAG_SYN) !== 0;
+  return stack_segment(
+    state,
+    index,
+    flags,
+    syn ? client_isn : (client_isn + 1 + request_offset) >>> 0,
+    syn ? 0 : (values[v + V_SERVER_ISN] + 1) >>> 0,
+    payload,
+  );
+}
+
+/**
+ * An RST to the stack, as the client, at the receive position the stack
+ * announced last: the one sequence number its RFC 5961 check accepts
+ * (SYN_RECV included, where it is ISN_c + 1). No ACK bit: a request socket
+ * discards an RST whose ACK it does not expect.
+ */
+export function stack_reset(state: AgentState, index: number): Uint8Array {
+  const seq = state.table.values[index * VALUES_PER_FLOW + V_STACK_ACK] >>> 0;
+  return stack_segment(state, index, TCP_FLAG_RST, seq, 0);
+}
+
+function stack_segment(
+  state: AgentState,
+  index: number,
+  flags: number,
+  seq: number,
+  ack: number,
   payload?: Uint8Array,
 ): Uint8Array {
   const table = state.table;
@@ -169,7 +225,6 @@ export function stack_frame(
   const v = index * VALUES_PER_FLOW;
   flow_key(table, index, state.key_scratch);
   const [client_ip, vip, client_port, vip_port] = state.key_scratch;
-  const client_isn = values[v + V_CLIENT_ISN] >>> 0;
   const flow_flags = values[v + V_FLAGS];
   const options: TcpOption[] = [];
   const syn = (flags & TCP_FLAG_SYN) !== 0;
@@ -197,17 +252,66 @@ export function stack_frame(
     dst_ip: u32_to_ip(vip),
     src_port: client_port,
     dst_port: vip_port,
-    seq: syn ? client_isn : (client_isn + 1 + request_offset) >>> 0,
-    ack: syn ? 0 : (values[v + V_SERVER_ISN] + 1) >>> 0,
+    seq,
+    ack,
     flags,
-    window: Math.min(0xffff, values[v + V_CLIENT_WINDOW]),
+    window: (flags & TCP_FLAG_RST) !== 0 ? 0 : client_window_for_stack(state, v, syn),
     options,
     payload,
   });
 }
 
+/**
+ * The client's window (the hand-off's, as the client last sent it: in units
+ * of its shift when it scales) in the units the stack reads: bytes in a SYN
+ * (RFC 7323 section 2.2: a SYN's window is never scaled) and when the stack
+ * declined scaling, the client's own units otherwise.
+ */
+function client_window_for_stack(state: AgentState, v: number, syn: boolean): number {
+  const values = state.table.values;
+  const window = values[v + V_CLIENT_WINDOW];
+  const flow_flags = values[v + V_FLAGS];
+  if ((flow_flags & F_WSCALE) === 0 || (!syn && (flow_flags & F_STACK_UNSCALED) === 0)) {
+    return Math.min(0xffff, window);
+  }
+  return Math.min(0xffff, window * (1 << Math.min(14, values[v + V_CLIENT_WSCALE])));
+}
+
+/**
+ * An RST to the client, as the stack (from the VIP, through the fabric, to
+ * the client's next hop), in the director's sequence space: at the end of
+ * what the stack sent, which is the client's RCV.NXT once it all arrived.
+ */
+export function client_reset(state: AgentState, index: number): Uint8Array {
+  const table = state.table;
+  const values = table.values;
+  const v = index * VALUES_PER_FLOW;
+  flow_key(table, index, state.key_scratch);
+  const [client_ip, vip, client_port, vip_port] = state.key_scratch;
+  const client_mac = new Uint8Array(6);
+  write_mac_words(client_mac, 0, values[v + V_CLIENT_MAC_HI], values[v + V_CLIENT_MAC_LO]);
+  return build_tcp({
+    // the source MAC every translated frame of the flow carries
+    src_mac: bytes_to_mac(state.config.server_mac),
+    dst_mac: bytes_to_mac(client_mac),
+    src_ip: u32_to_ip(vip),
+    dst_ip: u32_to_ip(client_ip),
+    src_port: vip_port,
+    dst_port: client_port,
+    seq: values[v + V_STACK_NEXT] >>> 0,
+    ack: values[v + V_STACK_ACK] >>> 0,
+    flags: TCP_FLAG_RST | TCP_FLAG_ACK,
+    window: 0,
+  });
+}
+
 /** Ends flows whose linger is over and flows silent past the idle timeout. */
-function sweep_closed_and_idle(state: AgentState, now: number, max_scan: number): void {
+function sweep_closed_and_idle(
+  state: AgentState,
+  now: number,
+  max_scan: number,
+  emit: EmitFrame,
+): void {
   const table = state.table;
   const values = table.values;
   const now_ms = now | 0;
@@ -226,6 +330,13 @@ function sweep_closed_and_idle(state: AgentState, now: number, max_scan: number)
         reason = FLOW_END_IDLE_TIMEOUT;
       }
       if (reason !== 0) {
+        if (reason === FLOW_END_IDLE_TIMEOUT) {
+          // neither end may keep a socket the other side has forgotten
+          emit(client_reset(state, i), state.config.fabric_port);
+          emit(stack_reset(state, i), state.config.server_port);
+          state.counters[C.resets_to_client]++;
+          state.counters[C.resets_to_stack]++;
+        }
         count_end(state, reason);
         push_event(state, EVENT_FLOW_END, reason, i);
         remove_flow(state, i);

@@ -44,13 +44,33 @@ export const V_CLIENT_WSCALE = 22;
 export const V_SERVER_MSS = 23;
 export const V_REQUEST_LENGTH = 24;
 export const V_END_REASON = 25;
-export const VALUES_PER_FLOW = 26;
+/**
+ * The stack's receive position as it announces it: the highest ACK it sent
+ * towards the client. Client → server sequence numbers are not translated,
+ * so this is in the client's space too. RFC 5961 checks client RSTs and FINs
+ * against it.
+ */
+export const V_STACK_ACK = 26;
+/** The window (bytes, unscaled) the stack announced with V_STACK_ACK. */
+export const V_STACK_WINDOW = 27;
+/**
+ * The end of what the stack has sent, in the director's space: the client's
+ * RCV.NXT once it all arrived, so where an RST to the client must sit.
+ */
+export const V_STACK_NEXT = 28;
+export const VALUES_PER_FLOW = 29;
 
 export const STATE_SYN_SENT = 1;
 export const STATE_REQUEST_SENT = 2;
 export const STATE_ESTABLISHED = 3;
 /** Closed (FIN both ways, or RST): still translated until the linger ends. */
 export const STATE_CLOSING = 4;
+/**
+ * The stack's SYN/ACK was refused (V_END_REASON holds the NACK code): the
+ * next service call resets the stack's half and reports the refusal. Its
+ * frames are dropped meanwhile.
+ */
+export const STATE_REFUSING = 5;
 
 // the first two flag bits are the hand-off record's, so adoption copies them
 export const F_SACK = RECORD_FLAG_SACK;
@@ -58,6 +78,15 @@ export const F_TIMESTAMPS = RECORD_FLAG_TIMESTAMPS;
 export const F_FIN_FROM_CLIENT = 4;
 export const F_FIN_FROM_SERVER = 8;
 export const F_WSCALE = 16;
+/**
+ * The client and the director scale windows, the stack declined (its SYN/ACK
+ * had no wscale): RFC 7323 section 2.2 puts scaling in effect only when both
+ * SYNs carry it, so the stack reads window fields as bytes and the client's
+ * (scaled) windows are rescaled on their way to it.
+ */
+export const F_STACK_UNSCALED = 32;
+/** The client negotiated SACK, the stack did not: client SACK blocks are stripped. */
+export const F_STACK_NO_SACK = 64;
 
 /** Events the FIFO holds (events.ts); one more is counted as events_lost. */
 export const EVENT_CAPACITY = 1024;
@@ -95,6 +124,16 @@ export const AGENT_COUNTER_NAMES = [
   "ended_idle",
   "events_lost",
   "flows",
+  // a client RST, SYN or FIN the stack will not accept (RFC 5961): passed, nothing changes
+  "rst_passed_unaccepted",
+  "syn_passed_unaccepted",
+  "fin_passed_unaccepted",
+  "refused_stack_options",
+  /** SACK or TS options stripped (a side that did not negotiate them would see them). */
+  "options_stripped",
+  "dropped_fragment",
+  "resets_to_client",
+  "resets_to_stack",
 ] as const;
 export type AgentCounterName = typeof AGENT_COUNTER_NAMES[number];
 /** Counter name → index into AgentState.counters. */

@@ -9,7 +9,9 @@ export const NACK_STACK_TIMEOUT = 3;
 export const NACK_BAD_REQUEST = 4;
 export const NACK_DRAINING = 5;
 export const NACK_INTERNAL = 6;
-export type NackReason = 1 | 2 | 3 | 4 | 5 | 6;
+/** The stack declined an option the client negotiated that cannot be translated (timestamps). */
+export const NACK_STACK_OPTIONS = 7;
+export type NackReason = 1 | 2 | 3 | 4 | 5 | 6 | 7;
 export const NACK_REASON_NAMES: Readonly<Record<NackReason, string>> = {
   1: "table_full",
   2: "stack_reset",
@@ -17,6 +19,7 @@ export const NACK_REASON_NAMES: Readonly<Record<NackReason, string>> = {
   4: "bad_request",
   5: "draining",
   6: "internal",
+  7: "stack_options",
 };
 
 export const FLOW_END_FIN = 1;

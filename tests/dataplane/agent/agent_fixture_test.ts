@@ -1,19 +1,41 @@
 // Packet fixtures for the agent's translation, Katran style: each row is
 // {description, flow, input frame on one side, expected frame on the other
-// side (or none), expected counters}. A real DPDK process
-// (tests/support/agent_fixture_main.ts) reads the input through net_pcap
-// and writes the output; expected frames come from the same builder with
-// checksums computed in full, so byte equality checks every incremental
-// checksum update against a full recompute.
+// side (or none), expected counters}, or, for the rows that need a flow to
+// live through several segments, hand-offs and time-outs, a list of steps
+// (the clock, a hand-off, frames from the client and from the stack, and
+// exactly what the agent sends each way and reports in that step). A real
+// DPDK process (tests/support/agent_fixture_main.ts) runs the rows through
+// net_pcap ports; expected frames come from the same builder with checksums
+// computed in full, so byte equality checks every incremental checksum
+// update against a full recompute.
+//
+// The hostile rows (hostile_rows) are issue 10's for the agent: RFC 5961
+// for the client's RSTs, SYNs and FINs, a stack that declines options,
+// options a side never negotiated, idle expiry and cancel, and frames that
+// cannot be parsed or lie.
 
 import assert from "node:assert/strict";
 import {
   build_arp,
   build_tcp,
   describe_frame,
+  ip_to_u32,
+  ipv4_checksum_set,
+  mac_to_bytes,
   type TcpOption,
   type TcpSpec,
 } from "../../../dataplane/mod.ts";
+import {
+  encode_handoff_record,
+  EVENT_ADOPTED,
+  EVENT_FLOW_END,
+  EVENT_REFUSED,
+  FLOW_END_CLIENT_RESET,
+  FLOW_END_FIN,
+  FLOW_END_IDLE_TIMEOUT,
+  type HandoffRecord,
+  NACK_STACK_OPTIONS,
+} from "../../../dataplane/wire/mod.ts";
 import { read_pcap, write_pcap } from "../../support/pcap.ts";
 
 const HARNESS = new URL("../../support/agent_fixture_main.ts", import.meta.url).pathname;
@@ -34,6 +56,10 @@ interface Flow {
   director_wscale: number;
   sack_permitted: boolean;
   timestamps: boolean;
+  /** The stack's last ACK and window (bytes), the end of what it sent (director space). */
+  stack_ack?: number;
+  stack_window?: number;
+  stack_next?: number;
 }
 
 const BASE: Flow = {
@@ -95,6 +121,32 @@ interface FixtureRow {
   input: Uint8Array;
   /** On the other side; null: dropped. */
   expect: Uint8Array | null;
+  counters: Record<string, number>;
+}
+
+/** One step of a stateful row: what goes in, and exactly what comes out. */
+interface Step {
+  /** The clock (ms); default the previous step's (0 first). Installed flows were seen at 0. */
+  now?: number;
+  handoff?: HandoffRecord;
+  /** Frames into the fabric port (from the client, via the director). */
+  from_client?: Uint8Array[];
+  /** Frames into the server port (from the stack). */
+  from_stack?: Uint8Array[];
+  /** What leaves the server port this step, in order (default none). */
+  to_stack?: Uint8Array[];
+  /** What leaves the fabric port this step, in order (default none). */
+  to_client?: Uint8Array[];
+  /** [type, reason] of each event this step (default none). */
+  events?: [number, number][];
+}
+
+interface StepsRow {
+  description: string;
+  /** The installed flow; none when the row adopts its own (or none at all). */
+  flow?: Partial<Flow> | null;
+  timers?: Record<string, number>;
+  steps: Step[];
   counters: Record<string, number>;
 }
 
@@ -391,37 +443,642 @@ function rows(): FixtureRow[] {
   ];
 }
 
-async function run_case(row: FixtureRow) {
+const NOPS = (n: number): TcpOption => ({ kind: "bytes", bytes: new Uint8Array(n).fill(1) });
+
+/** A copy of the frame with its IPv4 or TCP header bent (IPv4 checksum fixed: the lie is the length). */
+function bent(frame: Uint8Array, bend: (bytes: Uint8Array, ip: number, tcp: number) => void) {
+  const bytes = frame.slice();
+  bend(bytes, 14, 14 + 20);
+  ipv4_checksum_set(bytes, 14);
+  return bytes;
+}
+const ip_total = (bytes: Uint8Array, ip: number, total: number) => {
+  bytes[ip + 2] = total >> 8;
+  bytes[ip + 3] = total & 0xff;
+};
+
+// A hand-off the rows adopt: the stack's ISN, clocks and request.
+const S_ISN = 3_000_000_000;
+const C_TSVAL = 9000;
+const D_TSVAL = 70_000;
+const S_TSVAL = 1000;
+const TS_DELTA = D_TSVAL - S_TSVAL;
+const REQUEST = "GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
+const HANDOFF: HandoffRecord = {
+  epoch: 1,
+  id: 7,
+  client_ip: ip_to_u32(CLIENT_IP),
+  vip: ip_to_u32(VIP),
+  client_port: CLIENT_PORT,
+  vip_port: 80,
+  client_mac: mac_to_bytes(CLIENT_MAC),
+  client_isn: BASE.client_isn,
+  director_next_seq: BASE.director_isn + 1,
+  // the client's window field as it last sent it: units of 2^7
+  client_window: 400,
+  client_mss: 1460,
+  client_wscale: 7,
+  director_wscale: 7,
+  sack_permitted: true,
+  timestamps: true,
+  client_tsval: C_TSVAL,
+  director_tsval: D_TSVAL,
+  request: new TextEncoder().encode(REQUEST),
+};
+/** server space − director space, for an adopted flow */
+const adopted_delta = (S_ISN - BASE.director_isn) >>> 0;
+const LINUX_SYNACK: TcpOption[] = [
+  { kind: "mss", value: 1460 },
+  { kind: "sack_permitted" },
+  { kind: "timestamp", tsval: S_TSVAL, tsecr: C_TSVAL },
+  { kind: "nop" },
+  { kind: "wscale", shift: 7 },
+];
+// What the agent sends the stack as the client: from the client's next hop.
+const as_client = (s: Segment) => from_client({ src_mac: CLIENT_MAC, ...s });
+
+/**
+ * The three steps of an adoption: HANDOFF → SYN; the stack's SYN/ACK (with
+ * these options) → ACK + request (with this window); the stack's ACK →
+ * ADOPTED. After them the stack's next byte is S_ISN + 1, the client's 1001 + request.
+ */
+function adoption(synack_options: TcpOption[], request_window: number): Step[] {
+  const c = BASE.client_isn;
+  return [
+    {
+      now: 0,
+      handoff: HANDOFF,
+      to_stack: [as_client({
+        seq: c,
+        ack: 0,
+        flags: 0x02,
+        // a SYN's window is never scaled: 400 << 7 bytes
+        window: 51200,
+        options: [
+          { kind: "mss", value: 1460 },
+          { kind: "sack_permitted" },
+          { kind: "nop" },
+          { kind: "wscale", shift: 7 },
+          ...ts(C_TSVAL, 0),
+        ],
+      })],
+    },
+    {
+      now: 1,
+      from_stack: [from_stack({
+        seq: S_ISN,
+        ack: c + 1,
+        flags: 0x12,
+        window: 65160,
+        options: synack_options,
+      })],
+      to_stack: [as_client({
+        seq: c + 1,
+        ack: S_ISN + 1,
+        flags: 0x18,
+        window: request_window,
+        options: ts(C_TSVAL, S_TSVAL),
+        payload: REQUEST,
+      })],
+    },
+    {
+      now: 2,
+      from_stack: [from_stack({
+        seq: S_ISN + 1,
+        ack: c + 1 + REQUEST.length,
+        flags: 0x10,
+        window: 502,
+        options: ts(S_TSVAL + 1, C_TSVAL),
+      })],
+      events: [[EVENT_ADOPTED, 0]],
+    },
+  ];
+}
+
+function hostile_rows(): StepsRow[] {
+  const f = BASE;
+  const d = isn_delta(f);
+  const request_end = f.client_isn + 1 + 100;
+  // an installed flow whose stack last said: ACK request_end, window 64000 bytes
+  const live: Partial<Flow> = { stack_ack: request_end, stack_window: 64000 };
+  const client = (seq: number, flags: number, more: Partial<TcpSpec> = {}): Segment => ({
+    seq,
+    ack: f.director_isn + 1,
+    flags,
+    window: 1000,
+    ...more,
+  });
+  const stack = (more: Partial<TcpSpec> = {}): Segment => ({
+    seq: f.server_isn + 1,
+    ack: request_end,
+    flags: 0x10,
+    window: 500,
+    ...more,
+  });
+  // a segment as the other side gets it (no options, equal scales: only seq or ack move)
+  const into_stack = (s: Segment) =>
+    from_client({ ...s, ack: ((s.flags ?? 0x10) & 0x10) !== 0 ? (s.ack + d) >>> 0 : s.ack });
+  const into_client = (s: Segment) => from_stack({ ...s, seq: (s.seq - d) >>> 0 });
+  const pass = (s: Segment): Step => ({ from_client: [from_client(s)], to_stack: [into_stack(s)] });
+  const back = (s: Segment): Step => ({ from_stack: [from_stack(s)], to_client: [into_client(s)] });
+  const data = client(request_end, 0x18, { payload: 10 });
+  const rst = (seq: number): Segment => ({ seq, ack: 0, flags: 0x04, window: 0 });
+  const adopted_end = f.client_isn + 1 + REQUEST.length;
+  const a = adopted_delta;
+
+  return [
+    // ------------------------------------------------ RFC 5961 at the agent
+    {
+      description: "RFC 5961: a client RST at the stack's last ACK is passed and ends the flow",
+      flow: live,
+      steps: [pass(rst(request_end)), {
+        now: 3000,
+        events: [[EVENT_FLOW_END, FLOW_END_CLIENT_RESET]],
+      }],
+      counters: { ended_client_reset: 1, rst_passed_unaccepted: 0, translated_to_server: 1 },
+    },
+    {
+      description:
+        "RFC 5961: an in-window client RST is passed (the stack's challenge ACK comes back), the flow stays",
+      flow: live,
+      steps: [pass(rst(request_end + 1000)), back(stack()), { now: 3000, ...pass(data) }],
+      counters: { rst_passed_unaccepted: 1, ended_client_reset: 0, translated_to_server: 2 },
+    },
+    {
+      description: "RFC 5961: an out-of-window client RST|ACK is passed, the flow stays",
+      flow: live,
+      steps: [
+        pass(client(request_end + 0x4000_0000, 0x14, { window: 0 })),
+        { now: 3000, ...pass(data) },
+      ],
+      counters: { rst_passed_unaccepted: 1, ended_client_reset: 0, translated_to_server: 2 },
+    },
+    (() => {
+      const broken = from_client(rst(request_end));
+      broken[14 + 20 + 16] ^= 0xff; // the stack drops it: the checksum fails
+      return {
+        description: "a client RST at the exact seq with a bad TCP checksum changes nothing",
+        flow: live,
+        steps: [{ from_client: [broken], to_stack: [broken] }, { now: 3000, ...pass(data) }],
+        counters: { rst_passed_unaccepted: 1, ended_client_reset: 0 },
+      };
+    })(),
+    {
+      description:
+        "RFC 5961: the stack's ACK moves its receive position (an RST at the old one is not accepted)",
+      flow: live,
+      steps: [
+        pass(client(request_end, 0x18, { payload: 500 })),
+        back(stack({ ack: request_end + 500 })),
+        pass(rst(request_end)),
+        { now: 3000 },
+        pass(rst(request_end + 500)),
+        { now: 6000, events: [[EVENT_FLOW_END, FLOW_END_CLIENT_RESET]] },
+      ],
+      counters: { rst_passed_unaccepted: 1, ended_client_reset: 1 },
+    },
+    {
+      description:
+        "after the client's FIN, an RST at the FIN's own seq (Linux: RCV.NXT − 1) ends the flow",
+      flow: live,
+      steps: [
+        pass(client(request_end, 0x11)),
+        back(stack({ ack: request_end + 1 })),
+        pass(rst(request_end)),
+        { now: 3000, events: [[EVENT_FLOW_END, FLOW_END_CLIENT_RESET]] },
+      ],
+      counters: { rst_passed_unaccepted: 0, ended_client_reset: 1 },
+    },
+    {
+      description:
+        "a spoofed client FIN outside the stack's window is passed; the flow does not close on the stack's FIN",
+      flow: live,
+      steps: [
+        pass(client(request_end + 100_000, 0x11)),
+        back(stack({ flags: 0x11 })),
+        { now: 3000 },
+        pass(client(request_end, 0x11, { ack: f.director_isn + 2 })),
+        { now: 6000, events: [[EVENT_FLOW_END, FLOW_END_FIN]] },
+      ],
+      counters: { fin_passed_unaccepted: 1, ended_fin: 1 },
+    },
+    {
+      description:
+        "the stack's window bounds a client FIN, in the stack's own scale (10 << 7 = 1280 bytes)",
+      flow: live,
+      steps: [
+        back(stack({ window: 10 })),
+        pass(client(request_end + 2000, 0x11)),
+        back(stack({ flags: 0x11, window: 10 })),
+        { now: 3000 },
+        pass(client(request_end, 0x19, { ack: f.director_isn + 2, payload: 1000 })),
+        { now: 6000, events: [[EVENT_FLOW_END, FLOW_END_FIN]] },
+      ],
+      counters: { fin_passed_unaccepted: 1, ended_fin: 1 },
+    },
+    {
+      description:
+        "RFC 5961: a client SYN on an established flow is passed (challenge ACK back), nothing changes",
+      flow: live,
+      steps: [
+        pass({
+          seq: 777_777,
+          ack: 0,
+          flags: 0x02,
+          window: 64240,
+          options: [{ kind: "mss", value: 1460 }],
+        }),
+        back(stack()),
+        { now: 3000, ...pass(data) },
+      ],
+      counters: { syn_passed_unaccepted: 1, translated_to_server: 2, translated_to_client: 1 },
+    },
+
+    // ------------------------------------------- a stack that declines options
+    {
+      description:
+        "a stack without wscale: the client's windows reach it in bytes, its own reach the client ÷128",
+      flow: null,
+      steps: [
+        ...adoption(LINUX_SYNACK.slice(0, 3), 51200),
+        {
+          now: 3,
+          from_stack: [from_stack({
+            seq: S_ISN + 1,
+            ack: adopted_end,
+            flags: 0x18,
+            window: 64000,
+            options: ts(S_TSVAL + 2, C_TSVAL),
+            payload: 100,
+          })],
+          to_client: [from_stack({
+            seq: f.director_isn + 1,
+            ack: adopted_end,
+            flags: 0x18,
+            window: 500,
+            options: ts(S_TSVAL + 2 + TS_DELTA, C_TSVAL),
+            payload: 100,
+          })],
+        },
+        {
+          from_client: [from_client({
+            seq: adopted_end,
+            ack: f.director_isn + 101,
+            flags: 0x10,
+            window: 300,
+            options: ts(C_TSVAL + 1, S_TSVAL + 2 + TS_DELTA),
+          })],
+          to_stack: [from_client({
+            seq: adopted_end,
+            ack: (f.director_isn + 101 + a) >>> 0,
+            flags: 0x10,
+            window: 38400,
+            options: ts(C_TSVAL + 1, S_TSVAL + 2),
+          })],
+        },
+      ],
+      counters: { adopted: 1, translated_to_client: 1, translated_to_server: 1 },
+    },
+    {
+      description:
+        "a stack without timestamps: refused (its half reset at ISN_c + 1, NACK stack_options)",
+      flow: null,
+      steps: [
+        adoption([], 0)[0],
+        {
+          now: 1,
+          from_stack: [from_stack({
+            seq: S_ISN,
+            ack: f.client_isn + 1,
+            flags: 0x12,
+            window: 65160,
+            options: [LINUX_SYNACK[0], LINUX_SYNACK[1], LINUX_SYNACK[3], LINUX_SYNACK[4]],
+          })],
+          to_stack: [as_client(rst(f.client_isn + 1))],
+          events: [[EVENT_REFUSED, NACK_STACK_OPTIONS]],
+        },
+        { now: 2, from_client: [from_client(client(adopted_end, 0x10))] },
+      ],
+      counters: {
+        synack_consumed: 1,
+        refused_stack_options: 1,
+        resets_to_stack: 1,
+        request_sent: 0,
+        dropped_unknown_vip_flow: 1,
+        flows: 0,
+      },
+    },
+    {
+      description: "a stack without SACK: the client's SACK blocks become NOPs on their way to it",
+      flow: null,
+      steps: [
+        ...adoption([LINUX_SYNACK[0], LINUX_SYNACK[2], LINUX_SYNACK[3], LINUX_SYNACK[4]], 400),
+        {
+          now: 3,
+          from_client: [from_client({
+            seq: adopted_end,
+            ack: f.director_isn + 1,
+            flags: 0x10,
+            window: 400,
+            options: [
+              ...ts(C_TSVAL + 1, S_TSVAL + 1 + TS_DELTA),
+              ...sack([[f.director_isn + 200, f.director_isn + 300]]),
+            ],
+          })],
+          to_stack: [from_client({
+            seq: adopted_end,
+            ack: S_ISN + 1,
+            flags: 0x10,
+            window: 400,
+            options: [...ts(C_TSVAL + 1, S_TSVAL + 1), { kind: "nop" }, { kind: "nop" }, NOPS(10)],
+          })],
+        },
+      ],
+      counters: { adopted: 1, options_stripped: 1, translated_to_server: 1 },
+    },
+    {
+      description:
+        "a SYN/ACK with truncated options is dropped and counted; its retransmission adopts",
+      flow: null,
+      steps: (() => {
+        const steps = adoption(LINUX_SYNACK, 400);
+        const truncated = from_stack({
+          seq: S_ISN,
+          ack: f.client_isn + 1,
+          flags: 0x12,
+          window: 65160,
+          // a TS option of 10 bytes in the last 2 of the header
+          options: [LINUX_SYNACK[0], LINUX_SYNACK[1], {
+            kind: "bytes",
+            bytes: Uint8Array.of(8, 10),
+          }],
+        });
+        return [steps[0], { now: 1, from_stack: [truncated] }, steps[1], steps[2]];
+      })(),
+      counters: { dropped_malformed: 1, synack_consumed: 1, adopted: 1 },
+    },
+
+    // ---------------------------------------- options the client never negotiated
+    {
+      description:
+        "the stack's SACK blocks on a flow without SACK are stripped (NOPs, checksum fixed)",
+      flow: { sack_permitted: false },
+      steps: [{
+        from_stack: [from_stack(stack({
+          options: [...ts(5, 6), ...sack([[request_end + 10, request_end + 20]])],
+        }))],
+        to_client: [into_client(stack({
+          options: [...ts(5 + f.ts_delta, 6), { kind: "nop" }, { kind: "nop" }, NOPS(10)],
+        }))],
+      }],
+      counters: { options_stripped: 1, translated_to_client: 1 },
+    },
+    {
+      description: "the stack's timestamps on a flow without them are stripped",
+      flow: { timestamps: false },
+      steps: [{
+        from_stack: [from_stack(stack({ options: ts(5, 6) }))],
+        to_client: [into_client(stack({ options: [{ kind: "nop" }, { kind: "nop" }, NOPS(10)] }))],
+      }],
+      counters: { options_stripped: 1, translated_to_client: 1 },
+    },
+
+    // ------------------------------------------------------ idle expiry, cancel
+    {
+      description:
+        "idle expiry: an RST to the client (director's space) and one to the stack (its RCV.NXT)",
+      flow: live,
+      timers: { idle_timeout_ms: 1000 },
+      steps: [
+        { now: 0, ...back(stack({ flags: 0x18, payload: 100 })) },
+        { now: 500, ...pass(client(request_end, 0x10, { ack: f.director_isn + 101 })) },
+        { now: 1400 },
+        {
+          now: 2000,
+          to_client: [from_stack({
+            seq: f.director_isn + 101,
+            ack: request_end,
+            flags: 0x14,
+            window: 0,
+          })],
+          to_stack: [as_client(rst(request_end))],
+          events: [[EVENT_FLOW_END, FLOW_END_IDLE_TIMEOUT]],
+        },
+      ],
+      counters: { ended_idle: 1, resets_to_client: 1, resets_to_stack: 1, flows: 0 },
+    },
+    {
+      description:
+        "a cancel resets the stack where it stands (past the request), and not the client",
+      flow: null,
+      steps: [
+        ...adoption(LINUX_SYNACK, 400),
+        {
+          now: 3,
+          from_client: [from_client(client(adopted_end, 0x18, { payload: 50 }))],
+          to_stack: [from_client(client(adopted_end, 0x18, { ack: S_ISN + 1, payload: 50 }))],
+        },
+        {
+          from_stack: [from_stack({ seq: S_ISN + 1, ack: adopted_end + 50, flags: 0x10 })],
+          to_client: [from_stack({ seq: f.director_isn + 1, ack: adopted_end + 50, flags: 0x10 })],
+        },
+        {
+          handoff: { ...HANDOFF, cancel: true, request: new Uint8Array(0) },
+          to_stack: [as_client(rst(adopted_end + 50))],
+        },
+      ],
+      counters: { cancelled: 1, resets_to_stack: 1, resets_to_client: 0, flows: 0 },
+    },
+
+    // ---------------------------------------------- frames that cannot be parsed or lie
+    {
+      description: "an IP fragment (first, MF) of a handed-off flow is dropped and counted",
+      flow: {},
+      steps: [{ from_client: [from_client({ ...data, fragment: 0x2000 })] }],
+      counters: { dropped_fragment: 1, passed_to_server: 0, translated_to_server: 0 },
+    },
+    {
+      description: "a later IP fragment to a VIP (no TCP header to look up) is dropped",
+      flow: {},
+      steps: [{ from_client: [from_client({ ...data, fragment: 185 })] }],
+      counters: { dropped_fragment: 1, passed_to_server: 0 },
+    },
+    {
+      description: "an IP fragment from the stack on a VIP never reaches the client untranslated",
+      flow: {},
+      steps: [{ from_stack: [from_stack(stack({ payload: 100, fragment: 0x2000 }))] }],
+      counters: { dropped_fragment: 1, passed_to_fabric: 0 },
+    },
+    (() => {
+      const own = build_tcp({
+        src_mac: DIRECTOR_MAC,
+        dst_mac: SERVER_MAC,
+        src_ip: CLIENT_IP,
+        dst_ip: "198.18.0.11",
+        src_port: 1,
+        dst_port: 22,
+        fragment: 0x2000,
+      });
+      return {
+        description: "a fragment for the server's own address passes (its own traffic)",
+        flow: {},
+        steps: [{ from_client: [own], to_stack: [own] }],
+        counters: { passed_to_server: 1, dropped_fragment: 0 },
+      };
+    })(),
+    {
+      description: "a TCP header length beyond the frame, to a VIP: dropped",
+      flow: {},
+      steps: [{
+        from_client: [bent(from_client(client(request_end, 0x10)), (b, _ip, tcp) => {
+          b[tcp + 12] = 0xf0;
+        })],
+      }],
+      counters: { dropped_malformed: 1, passed_to_server: 0 },
+    },
+    {
+      description: "an IPv4 total length below its own header, to a VIP: dropped",
+      flow: {},
+      steps: [{
+        from_client: [bent(from_client(client(request_end, 0x10)), (b, ip) => ip_total(b, ip, 16))],
+      }],
+      counters: { dropped_malformed: 1, passed_to_server: 0 },
+    },
+    {
+      description: "an IPv4 total length below IP + TCP headers, to a VIP: dropped",
+      flow: {},
+      steps: [{
+        from_client: [bent(from_client(client(request_end, 0x10)), (b, ip) => ip_total(b, ip, 30))],
+      }],
+      counters: { dropped_malformed: 1, passed_to_server: 0 },
+    },
+    {
+      description: "an IPv4 total length beyond the frame, to a VIP: dropped",
+      flow: {},
+      steps: [{
+        from_client: [
+          bent(from_client(client(request_end, 0x10)), (b, ip) => ip_total(b, ip, 1500)),
+        ],
+      }],
+      counters: { dropped_malformed: 1, passed_to_server: 0 },
+    },
+    {
+      description: "a client TS option running past the TCP header: dropped",
+      flow: {},
+      steps: [{
+        from_client: [from_client(client(request_end, 0x10, {
+          options: [{ kind: "bytes", bytes: Uint8Array.of(1, 1, 8, 10) }],
+        }))],
+      }],
+      counters: { dropped_malformed: 1, translated_to_server: 0 },
+    },
+    {
+      description: "a TCP header length beyond the frame, from the stack on a VIP: dropped",
+      flow: {},
+      steps: [{
+        from_stack: [bent(from_stack(stack()), (b, _ip, tcp) => {
+          b[tcp + 12] = 0xf0;
+        })],
+      }],
+      counters: { dropped_malformed: 1, passed_to_fabric: 0 },
+    },
+    {
+      description: "an IPv4 total length below IP + TCP headers, from the stack on a VIP: dropped",
+      flow: {},
+      steps: [{ from_stack: [bent(from_stack(stack()), (b, ip) => ip_total(b, ip, 24))] }],
+      counters: { dropped_malformed: 1, passed_to_fabric: 0 },
+    },
+    {
+      description: "the stack's TS option running past its TCP header: dropped",
+      flow: {},
+      steps: [{
+        from_stack: [from_stack(stack({
+          options: [{ kind: "bytes", bytes: Uint8Array.of(1, 1, 8, 10) }],
+        }))],
+      }],
+      counters: { dropped_malformed: 1, translated_to_client: 0 },
+    },
+    (() => {
+      const own = bent(
+        build_tcp({
+          src_mac: DIRECTOR_MAC,
+          dst_mac: SERVER_MAC,
+          src_ip: CLIENT_IP,
+          dst_ip: "198.18.0.11",
+          src_port: 1,
+          dst_port: 22,
+        }),
+        (b, _ip, tcp) => {
+          b[tcp + 12] = 0xf0;
+        },
+      );
+      return {
+        description: "a malformed frame for the server's own address passes (the stack judges it)",
+        flow: {},
+        steps: [{ from_client: [own], to_stack: [own] }],
+        counters: { passed_to_server: 1, dropped_malformed: 0 },
+      };
+    })(),
+  ];
+}
+
+/** A single-frame row as a one-step row: nothing may come back out of the side it went in. */
+function as_steps(row: FixtureRow): StepsRow {
+  const out = row.expect === null ? [] : [row.expect];
+  return {
+    description: row.description,
+    flow: row.no_flow ? null : row.flow ?? {},
+    steps: [{
+      from_client: row.side === "fabric" ? [row.input] : [],
+      from_stack: row.side === "server" ? [row.input] : [],
+      to_stack: row.side === "fabric" ? out : [],
+      to_client: row.side === "server" ? out : [],
+    }],
+    counters: row.counters,
+  };
+}
+
+const hex = (bytes: Uint8Array) =>
+  Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+
+async function run_case(row: StepsRow) {
   const dir = await Deno.makeTempDir({ prefix: "baton-agentfix-" });
   try {
-    const flow = { ...BASE, ...row.flow };
     const empty = write_pcap([]);
-    await Deno.writeFile(
-      `${dir}/fabric_in.pcap`,
-      row.side === "fabric" ? write_pcap([row.input]) : empty,
-    );
-    await Deno.writeFile(
-      `${dir}/server_in.pcap`,
-      row.side === "server" ? write_pcap([row.input]) : empty,
-    );
-    const flows = row.no_flow ? [] : [{
-      client_ip: CLIENT_IP,
-      vip: VIP,
-      client_port: CLIENT_PORT,
-      vip_port: 80,
-      client_mac: CLIENT_MAC,
-      client_isn: flow.client_isn,
-      server_isn: flow.server_isn,
-      director_next_seq: (flow.director_isn + 1) >>> 0,
-      ts_delta: flow.ts_delta,
-      server_wscale: flow.server_wscale,
-      director_wscale: flow.director_wscale,
-      sack_permitted: flow.sack_permitted,
-      timestamps: flow.timestamps,
-    }];
+    await Deno.writeFile(`${dir}/fabric_in.pcap`, empty);
+    await Deno.writeFile(`${dir}/server_in.pcap`, empty);
+    const flows = row.flow === null || row.flow === undefined ? [] : [{ ...BASE, ...row.flow }]
+      .map((flow) => ({
+        client_ip: CLIENT_IP,
+        vip: VIP,
+        client_port: CLIENT_PORT,
+        vip_port: 80,
+        client_mac: CLIENT_MAC,
+        client_isn: flow.client_isn,
+        server_isn: flow.server_isn,
+        director_next_seq: (flow.director_isn + 1) >>> 0,
+        ts_delta: flow.ts_delta,
+        server_wscale: flow.server_wscale,
+        director_wscale: flow.director_wscale,
+        sack_permitted: flow.sack_permitted,
+        timestamps: flow.timestamps,
+        stack_ack: flow.stack_ack,
+        stack_window: flow.stack_window,
+        stack_next: flow.stack_next,
+      }));
+    let now = 0;
+    const steps = row.steps.map((step) => {
+      now = step.now ?? now;
+      return {
+        now,
+        handoff: step.handoff && hex(encode_handoff_record(step.handoff)),
+        fabric: (step.from_client ?? []).map(hex),
+        server: (step.from_stack ?? []).map(hex),
+      };
+    });
     await Deno.writeTextFile(
       `${dir}/case.json`,
-      JSON.stringify({ dir, server_mac: SERVER_MAC, flows }),
+      JSON.stringify({ dir, server_mac: SERVER_MAC, timers: row.timers, flows, steps }),
     );
     const result = await new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", HARNESS, `${dir}/case.json`],
@@ -430,32 +1087,50 @@ async function run_case(row: FixtureRow) {
     }).output();
     const stdout = new TextDecoder().decode(result.stdout);
     assert.equal(result.code, 0, new TextDecoder().decode(result.stderr) + stdout);
-    const counters = JSON.parse(stdout.trim().split("\n").at(-1)!);
-    const out_side = row.side === "fabric" ? "server" : "fabric";
-    const output = read_pcap(await Deno.readFile(`${dir}/${out_side}_out.pcap`)).map((r) =>
-      r.frame
-    );
-    const back = read_pcap(await Deno.readFile(`${dir}/${row.side}_out.pcap`));
-    return { counters, output, back };
+    const { counters, steps: done } = JSON.parse(stdout.trim().split("\n").at(-1)!) as {
+      counters: Record<string, number>;
+      steps: { to_fabric: number; to_server: number; events: [number, number][] }[];
+    };
+    const to_client = read_pcap(await Deno.readFile(`${dir}/fabric_out.pcap`)).map((r) => r.frame);
+    const to_stack = read_pcap(await Deno.readFile(`${dir}/server_out.pcap`)).map((r) => r.frame);
+    return { counters, done, to_client, to_stack };
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
 }
 
-for (const row of rows()) {
+function assert_frames(got: Uint8Array[], want: Uint8Array[], what: string) {
+  assert.equal(got.length, want.length, `${what}: frame count`);
+  for (let i = 0; i < want.length; i++) {
+    assert.deepEqual(describe_frame(got[i]), describe_frame(want[i]), `${what} ${i}: fields`);
+    assert.deepEqual(got[i], want[i], `${what} ${i}: bytes, checksums included`);
+  }
+}
+
+for (const row of [...rows().map(as_steps), ...hostile_rows()]) {
   Deno.test({
     name: `agent fixture: ${row.description}`,
     sanitizeResources: false,
     async fn() {
-      const { counters, output, back } = await run_case(row);
-      assert.equal(back.length, 0, "nothing goes back out the side it came from");
-      if (row.expect === null) {
-        assert.equal(output.length, 0, "dropped");
-      } else {
-        assert.equal(output.length, 1, "one frame out");
-        assert.deepEqual(describe_frame(output[0]), describe_frame(row.expect), "fields");
-        assert.deepEqual(output[0], row.expect, "bytes, checksums included");
-      }
+      const { counters, done, to_client, to_stack } = await run_case(row);
+      let client_at = 0;
+      let stack_at = 0;
+      row.steps.forEach((step, i) => {
+        const d = done[i];
+        assert_frames(
+          to_client.slice(client_at, client_at + d.to_fabric),
+          step.to_client ?? [],
+          `step ${i} to the client`,
+        );
+        assert_frames(
+          to_stack.slice(stack_at, stack_at + d.to_server),
+          step.to_stack ?? [],
+          `step ${i} to the stack`,
+        );
+        client_at += d.to_fabric;
+        stack_at += d.to_server;
+        assert.deepEqual(d.events, step.events ?? [], `step ${i} events`);
+      });
       for (const [name, value] of Object.entries(row.counters)) {
         assert.equal(counters[name], value, `counter ${name}`);
       }

@@ -503,9 +503,9 @@ const FAILURES: FailureCase[] = [
     expected: "inconsistent",
   },
   {
-    description: "HANDOFF_NACK reason 7",
+    description: "HANDOFF_NACK reason 8",
     message: NACK,
-    mutate: (b) => resign(with_u8(b, AT_REASON, 7)),
+    mutate: (b) => resign(with_u8(b, AT_REASON, 8)),
     expected: "inconsistent",
   },
   {
