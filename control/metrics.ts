@@ -17,7 +17,7 @@ export interface Snapshot {
 }
 
 /** Dataplane counters that are gauges (a current value), not totals. */
-const GAUGES = new Set(["flows", "handoffs_pending"]);
+const GAUGES = new Set(["flows", "handoffs_pending", "reading_buffers", "reading_buffers_high"]);
 
 interface Sample {
   name: string;

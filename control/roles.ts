@@ -310,6 +310,8 @@ function director_pipeline(
     cookie_key: Array.from(crypto.getRandomValues(new Uint8Array(8))),
     mss: config.fabric_mtu - 40,
     max_header: d.max_header_bytes,
+    // bytes after the head ride along in the one datagram, up to what it holds
+    max_request: Math.max(d.max_header_bytes, max_request_bytes(config.max_datagram)),
     request_timeout_ms: d.request_timeout_ms,
     idle_timeout_ms: d.idle_timeout_ms,
     handoff_timeout_ms: d.handoff_rto_ms * (1 << d.handoff_tries) * (d.servers.length + 1),

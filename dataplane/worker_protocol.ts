@@ -51,6 +51,8 @@ export interface DirectorPipelineSpec {
   cookie_key: number[];
   mss: number;
   max_header: number;
+  /** Request bytes a hand-off may carry (head + body or pipelined bytes after it); ≥ max_header. */
+  max_request?: number;
   request_timeout_ms: number;
   idle_timeout_ms: number;
   handoff_timeout_ms: number;

@@ -8,6 +8,7 @@
 
 import {
   decode_handoff_record,
+  find_header_end,
   type FlowKey,
   parse_request_head,
 } from "../../dataplane/wire/mod.ts";
@@ -19,7 +20,7 @@ import { server_order } from "./servers.ts";
 import { abandon_handoff, start_handoff } from "./pending.ts";
 
 /** A new request head from the dataplane: parse, choose, hand off. */
-export async function on_request(ctl: DirectorControl, bytes: Uint8Array): Promise<void> {
+export function on_request(ctl: DirectorControl, bytes: Uint8Array): void {
   ctl.counters.requests++;
   const record = decode_handoff_record(bytes);
   if (!record) {
@@ -46,7 +47,9 @@ export async function on_request(ctl: DirectorControl, bytes: Uint8Array): Promi
   if (vip.l4) {
     selection_key = l4_hash_key(key.client_ip, key.client_port, key.vip, key.vip_port);
   } else {
-    const head = parse_request_head(record.request);
+    // the record may carry body or pipelined bytes after the head: parse the head alone
+    const end = find_header_end(record.request, 0, record.request.length);
+    const head = parse_request_head(end < 0 ? record.request : record.request.subarray(0, end));
     if (!head.ok) {
       respond(ctl, key, head.status === 431 ? 431 : 400);
       return;
@@ -61,7 +64,7 @@ export async function on_request(ctl: DirectorControl, bytes: Uint8Array): Promi
     return;
   }
   try {
-    await start_handoff(ctl, record, key, order);
+    start_handoff(ctl, record, key, order);
   } catch (err) {
     abandon_handoff(ctl, key);
     throw err; // counted and logged by the poll's guard

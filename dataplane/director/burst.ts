@@ -6,9 +6,8 @@
 // written into that frame's mbuf; nothing is reflected, nothing allocated.
 
 import { DESC_WORDS, DROP } from "../../native/mod.ts";
-import { GONE_CLIENT_RESET } from "../wire/mod.ts";
 import { icmp_checksum_set, ipv4_checksum_set } from "../checksum.ts";
-import { flow_lookup, flow_touch } from "../flow_table.ts";
+import { flow_lookup } from "../flow_table.ts";
 import {
   DST_IP,
   DST_PORT,
@@ -22,6 +21,7 @@ import {
   L4_OFFSET,
   parse_frame,
   PARSE_OK,
+  PAYLOAD_LENGTH,
   read_u16,
   read_u32,
   SRC_IP,
@@ -37,25 +37,24 @@ import {
   write_u32,
 } from "../packet.ts";
 import {
+  bad_source_address,
   C,
   D_FLAGS,
-  D_SERVER_MAC_HI,
-  D_SERVER_MAC_LO,
   D_STATE,
   type DirectorState,
-  end_flow,
   F_TRYING,
   find_vip,
   is_vip_ip,
-  remove_flow,
+  STATE_CLOSING,
   STATE_FORWARDING,
-  STATE_HANDING,
   STATE_READING,
   STATE_RESPONDING,
   VALUES_PER_FLOW,
 } from "./state.ts";
-import { cookie_ack, syn_ack_in_place } from "./handshake.ts";
-import { reading_frame, responding_frame } from "./request.ts";
+import { cookie_ack, replace_flow, syn_ack_in_place } from "./handshake.ts";
+import { closing_frame, reading_frame, responding_frame } from "./request.ts";
+import { forwarding_frame, is_reuse_ack, rst_on_flow, syn_on_flow } from "./guard.ts";
+import { to_server } from "./segment.ts";
 
 /** A burst from the fabric port: every frame gets an action and a counter. */
 export function director_burst(
@@ -141,6 +140,10 @@ function echo_reply_in_place(state: DirectorState, bytes: Uint8Array, o: number)
     state.counters[C.dropped_other]++;
     return false;
   }
+  if (bad_source_address(state, out[SRC_IP])) {
+    state.counters[C.dropped_bad_source]++; // the reply would go to a group, or to ourselves
+    return false;
+  }
   swap_l2_l3(state, bytes, o, ip);
   bytes[icmp] = 0;
   icmp_checksum_set(bytes, ip);
@@ -177,15 +180,32 @@ function tcp_frame(
   const flags = out[TCP_FLAGS];
   const index = flow_lookup(state.table, client_ip, vip, client_port, vip_port);
   if (index >= 0) return established_frame(state, bytes, o, d, desc, index, now);
+  // no flow has such a source or port (they are refused here), so the check
+  // costs nothing on the established path
+  if (client_port === 0 || bad_source_address(state, client_ip)) {
+    c[C.dropped_bad_source]++;
+    return false;
+  }
+  if (vip_port === 0) {
+    c[C.dropped_bad_port]++;
+    return false;
+  }
   const vip_index = find_vip(state, vip, vip_port);
   if (vip_index < 0) {
     c[C.dropped_port_closed]++;
     return false;
   }
-  if ((flags & (TCP_FLAG_SYN | TCP_FLAG_ACK | TCP_FLAG_RST | TCP_FLAG_FIN)) === TCP_FLAG_SYN) {
-    return syn_ack_in_place(state, bytes, o, d, desc, now);
-  }
-  if ((flags & (TCP_FLAG_SYN | TCP_FLAG_RST | TCP_FLAG_ACK)) === TCP_FLAG_ACK) {
+  const control = flags & (TCP_FLAG_SYN | TCP_FLAG_ACK | TCP_FLAG_RST | TCP_FLAG_FIN);
+  if (control === TCP_FLAG_SYN) return syn_ack_in_place(state, bytes, o, d, desc, now);
+  // A bare FIN never completes a handshake: the FIN of a flow closed before
+  // its request, arriving again after we forgot it, carries a valid cookie
+  // and would bring the flow back. Data with a FIN may (Linux puts the FIN
+  // of a shutdown() on the last unsent segment, so a lost handshake ACK can
+  // leave the request and FIN as the first segment we see).
+  if (
+    control === TCP_FLAG_ACK ||
+    (control === (TCP_FLAG_ACK | TCP_FLAG_FIN) && out[PAYLOAD_LENGTH] > 0)
+  ) {
     return cookie_ack(state, bytes, o, d, desc, vip_index, now);
   }
   c[C.dropped_no_flow]++;
@@ -206,32 +226,21 @@ function established_frame(
   const v = index * VALUES_PER_FLOW;
   const flags = state.parse_out[TCP_FLAGS];
   const flow_state = values[v + D_STATE];
+  if (is_reuse_ack(state, bytes, v)) return replace_flow(state, bytes, o, d, desc, index, now);
   if (flow_state === STATE_FORWARDING) {
-    // only the Ethernet header changes: to the server, from the director
-    write_mac_words(bytes, o, values[v + D_SERVER_MAC_HI], values[v + D_SERVER_MAC_LO]);
-    write_mac_words(bytes, o + 6, state.director_mac_hi, state.director_mac_lo);
-    flow_touch(state.table, index, now);
-    c[C.forwarded]++;
-    if ((flags & TCP_FLAG_RST) !== 0) end_flow(state, index, GONE_CLIENT_RESET);
-    return true;
+    return forwarding_frame(state, bytes, o, d, desc, index, now);
   }
-  if ((flags & TCP_FLAG_RST) !== 0) {
-    if (flow_state === STATE_HANDING) {
-      end_flow(state, index, GONE_CLIENT_RESET);
-    } else {
-      c[C.ended_client_reset]++;
-      remove_flow(state, index);
-    }
-    return false;
-  }
+  // the flows the director terminates itself: RFC 5961 (guard.ts)
+  if ((flags & TCP_FLAG_SYN) !== 0) return syn_on_flow(state, bytes, o, d, desc, index, now);
+  if ((flags & TCP_FLAG_RST) !== 0) return rst_on_flow(state, bytes, o, d, desc, index, now);
   if (flow_state === STATE_READING) return reading_frame(state, bytes, o, d, desc, index, now);
   if (flow_state === STATE_RESPONDING) return responding_frame(state, bytes, o, d, desc, index);
+  if (flow_state === STATE_CLOSING) return closing_frame(state, bytes, o, d, desc, index);
   if ((values[v + D_FLAGS] & F_TRYING) !== 0) {
     // The server may answer before its agent's ACK reaches us: the client's
     // ACKs of that answer go to the server being tried (its agent drops them
     // if it refuses the hand-off).
-    write_mac_words(bytes, o, values[v + D_SERVER_MAC_HI], values[v + D_SERVER_MAC_LO]);
-    write_mac_words(bytes, o + 6, state.director_mac_hi, state.director_mac_lo);
+    to_server(state, bytes, o, v);
     c[C.forwarded_while_handing]++;
     return true;
   }

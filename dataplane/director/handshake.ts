@@ -1,9 +1,14 @@
 // The director's side of the TCP handshake, stateless until it completes: a
 // SYN gets a SYN/ACK whose ISN is a SYN cookie carrying the client's
 // options, and nothing is stored; an ACK without a flow creates one only if
-// it carries a valid cookie (and a request buffer and a table slot are
-// free). Announced options follow the policy in mod.ts.
+// it carries a valid cookie (and a table slot is free). The flow takes no
+// request buffer yet: that comes with its first request bytes (pool.ts), so
+// handshakes that never send a request cost a flow entry for at most
+// request_timeout_ms and nothing else. The cookie ACK of a new connection on
+// a closing 4-tuple replaces the old flow (guard.ts). Announced options
+// follow the policy in mod.ts.
 
+import { GONE_CLIENT_RESET } from "../wire/mod.ts";
 import { flow_insert } from "../flow_table.ts";
 import {
   DST_IP,
@@ -58,8 +63,12 @@ import {
   F_SACK,
   F_TIMESTAMPS,
   F_WSCALE,
+  find_vip,
   L4_FIRST_DATA_WAIT_MS,
+  remove_flow,
+  STATE_FORWARDING,
   STATE_READING,
+  tell_gone,
   VALUES_PER_FLOW,
 } from "./state.ts";
 import { note_client_segment, write_segment } from "./segment.ts";
@@ -124,6 +133,24 @@ export function syn_ack_in_place(
   return true;
 }
 
+/** The cookie an ACK answers, checked: its option info, or −1 (counted in bad_cookies). */
+function checked_cookie(state: DirectorState, bytes: Uint8Array, now: number): number {
+  const out = state.parse_out;
+  const tcp = out[L4_OFFSET];
+  const info = cookie_check(
+    state.config.cookie_key,
+    out[SRC_IP],
+    out[DST_IP],
+    out[SRC_PORT],
+    out[DST_PORT],
+    (read_u32(bytes, tcp + 4) - 1) >>> 0,
+    (read_u32(bytes, tcp + 8) - 1) >>> 0,
+    now / 1000,
+  );
+  if (info < 0) state.counters[C.bad_cookies]++;
+  return info;
+}
+
 /** An ACK without a flow: a valid cookie completes the handshake and creates the flow. */
 export function cookie_ack(
   state: DirectorState,
@@ -134,30 +161,58 @@ export function cookie_ack(
   vip_index: number,
   now: number,
 ): boolean {
+  const info = checked_cookie(state, bytes, now);
+  if (info < 0) return false;
+  return create_flow(state, bytes, o, d, desc, vip_index, info, now);
+}
+
+/**
+ * The cookie ACK of a new connection on a closing flow's 4-tuple (guard.ts
+ * reuse_syn answered its SYN): the old flow goes (the control Worker is told
+ * if it knew it) and the new one starts, to be handed off afresh.
+ */
+export function replace_flow(
+  state: DirectorState,
+  bytes: Uint8Array,
+  o: number,
+  d: number,
+  desc: Int32Array,
+  index: number,
+  now: number,
+): boolean {
+  const out = state.parse_out;
+  const info = checked_cookie(state, bytes, now);
+  if (info < 0) return false; // a forged ACK in the new connection's place: not the old flow's either
+  const vip_index = find_vip(state, out[DST_IP], out[DST_PORT]);
+  if (state.table.values[index * VALUES_PER_FLOW + D_STATE] === STATE_FORWARDING) {
+    tell_gone(state, index, GONE_CLIENT_RESET);
+  }
+  remove_flow(state, index);
+  state.counters[C.flows_replaced]++;
+  if (vip_index < 0) {
+    state.counters[C.dropped_port_closed]++; // the VIP stopped serving the port meanwhile
+    return false;
+  }
+  return create_flow(state, bytes, o, d, desc, vip_index, info, now);
+}
+
+/** A completed handshake: the flow starts READING, without a request buffer. */
+function create_flow(
+  state: DirectorState,
+  bytes: Uint8Array,
+  o: number,
+  d: number,
+  desc: Int32Array,
+  vip_index: number,
+  info: number,
+  now: number,
+): boolean {
   const c = state.counters;
   const out = state.parse_out;
   const tcp = out[L4_OFFSET];
   const client_isn = (read_u32(bytes, tcp + 4) - 1) >>> 0;
   const cookie = (read_u32(bytes, tcp + 8) - 1) >>> 0;
-  const info = cookie_check(
-    state.config.cookie_key,
-    out[SRC_IP],
-    out[DST_IP],
-    out[SRC_PORT],
-    out[DST_PORT],
-    client_isn,
-    cookie,
-    now / 1000,
-  );
-  if (info < 0) {
-    c[C.bad_cookies]++;
-    return false;
-  }
   const l4 = state.vip_l4[vip_index] === 1;
-  if (state.free_buffer_count === 0) {
-    c[C.reading_full]++; // the client retransmits its ACK/data; a buffer may be free then
-    return false;
-  }
   const index = flow_insert(
     state.table,
     out[SRC_IP],
@@ -185,11 +240,11 @@ export function cookie_ack(
   values[v + D_CLIENT_MSS] = cookie_info_mss(info);
   values[v + D_CLIENT_WSCALE] = wscale;
   values[v + D_REQUEST_LENGTH] = 0;
-  values[v + D_REQUEST_SLOT] = -1;
+  values[v + D_REQUEST_SLOT] = -1; // taken with the first request bytes (reading_frame)
   values[v + D_DIRECTOR_TSVAL] = ((now | 0) + state.ts_offset) | 0;
   note_client_segment(state, bytes, v);
   values[v + D_STATE] = STATE_READING;
-  values[v + D_REQUEST_SLOT] = state.free_buffers[--state.free_buffer_count];
+  // a silent handshake is forgotten at this deadline too (service.ts): it pins nothing longer
   values[v + D_DEADLINE] = (now + (l4 ? L4_FIRST_DATA_WAIT_MS : state.config.request_timeout_ms)) |
     0;
   if (out[PAYLOAD_LENGTH] > 0) return reading_frame(state, bytes, o, d, desc, index, now);

@@ -1,11 +1,19 @@
 // The director's dataplane, on its one fabric port. It owns the VIPs:
 // answers ARP and ICMP echo for them, completes TCP handshakes with SYN
 // cookies (no state until a valid ACK), reads each connection's HTTP
-// request head and ACKs exactly those bytes, hands the request to its
-// control Worker (which picks the server and sends the hand-off), and from
-// then on forwards the client's frames to that server with only the
-// Ethernet header rewritten. The response never comes back this way.
-// Anything else is counted and dropped; nothing is reflected.
+// request head and ACKs exactly the bytes it carries (the head and what came
+// with it), hands the request to its control Worker (which picks the server
+// and sends the hand-off), and from then on forwards the client's frames to
+// that server with only the Ethernet header rewritten. The response never
+// comes back this way. Anything else is counted and dropped; nothing is
+// reflected.
+//
+// The VIPs face the internet (guard.ts, pool.ts): sources no client can
+// have are dropped before a handshake; RSTs and SYNs on the connections the
+// director terminates follow RFC 5961; a client may close before its
+// request; request buffers are taken with the first request bytes, a share
+// per client /24; a new connection on a closing 4-tuple gets a fresh
+// handshake and hand-off.
 //
 // Announced TCP options (policy): the director offers back what the client
 // offered, because the agent translates all of them: MSS = fabric MTU − 40,
@@ -16,11 +24,17 @@
 // into that frame's mbuf (burst.ts, handshake.ts, request.ts, segment.ts).
 // HTTP error responses and timer-driven frames are built in director_service
 // (service.ts, the slow path). state.ts holds the flow words and counters
-// they all share; runner.ts is one round as the dataplane Worker runs it.
+// they all share, pool.ts the request buffers; runner.ts is one round as
+// the dataplane Worker runs it.
 //
 // This face exports what other folders use: the runner, the counters, the
 // burst (for the packet fixtures) and the SYN cookie functions (for tests).
-export { create_director_runner, director_round, type DirectorRunner } from "./runner.ts";
+export {
+  create_director_runner,
+  director_round,
+  type DirectorRunner,
+  type DirectorSpecLimits,
+} from "./runner.ts";
 export { DIRECTOR_COUNTER_NAMES, DIRECTOR_COUNTER_WORDS, director_counters } from "./state.ts";
 export { director_burst } from "./burst.ts";
 export {

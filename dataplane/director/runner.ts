@@ -25,10 +25,20 @@ export interface DirectorRunner {
   };
 }
 
+/**
+ * Limits a pipeline spec may carry beyond DirectorPipelineSpec's fields
+ * (each has a default in DirectorConfig when it does not).
+ */
+export interface DirectorSpecLimits {
+  max_request?: number;
+  reading_share?: number;
+  challenge_ack_limit?: number;
+}
+
 export function create_director_runner(
   native: Native,
   options: {
-    spec: DirectorPipelineSpec;
+    spec: DirectorPipelineSpec & DirectorSpecLimits;
     slot: number;
     queue: number;
     burst: number;
@@ -47,11 +57,14 @@ export function create_director_runner(
     cookie_key,
     mss: spec.mss,
     max_header: spec.max_header,
+    max_request: spec.max_request,
     request_timeout_ms: spec.request_timeout_ms,
     idle_timeout_ms: spec.idle_timeout_ms,
     handoff_timeout_ms: spec.handoff_timeout_ms,
     flow_capacity: spec.flow_capacity,
     max_reading: spec.max_reading,
+    reading_share: spec.reading_share,
+    challenge_ack_limit: spec.challenge_ack_limit,
     request_ring: spec.request_ring,
     verdict_ring: spec.verdict_ring,
     event_ring: spec.event_ring,

@@ -1,9 +1,12 @@
 // The director's own bare segments (SYN/ACK, ACKs of request bytes, the
-// final ACK of a RESPONDING flow), written in place over the client's frame
-// with full checksums, and what the director notes from the client's
-// segments for them (window, TSval). The ACKs go through one SegmentFields
-// scratch (ack_fields fills it, the caller may adjust it, write_segment
-// consumes it at once); the SYN/ACK passes its fields as a literal.
+// final ACK of a RESPONDING flow, FIN+ACK of a CLOSING one, RFC 5961's
+// challenge ACKs and their budget), written in place over the client's
+// frame with full checksums; what the director notes from the client's
+// segments for them (window, TSval); and where both sides of a connection it
+// terminates stand (client_next, director_next). The ACKs go through one
+// SegmentFields scratch (ack_fields fills it, the caller may adjust it,
+// write_segment consumes it at once); the SYN/ACK passes its fields as a
+// literal.
 
 import { ipv4_checksum_set, tcp_checksum_set } from "../checksum.ts";
 import {
@@ -21,14 +24,26 @@ import {
 } from "../packet.ts";
 import { OPT_TIMESTAMP_OFFSET, OPTIONS_OK, parse_tcp_options } from "../tcp_options.ts";
 import {
+  C,
+  D_CLIENT_ISN,
   D_CLIENT_TSVAL,
   D_CLIENT_WINDOW,
   D_DIRECTOR_ISN,
   D_DIRECTOR_TSVAL,
   D_FLAGS,
+  D_REQUEST_LENGTH,
+  D_RETRIES,
+  D_SERVER_MAC_HI,
+  D_SERVER_MAC_LO,
+  D_STATE,
+  D_STATUS,
+  DIRECTOR_WINDOW,
   DIRECTOR_WSCALE,
   type DirectorState,
   F_TIMESTAMPS,
+  F_WSCALE,
+  STATE_CLOSING,
+  STATE_RESPONDING,
 } from "./state.ts";
 
 export interface SegmentFields {
@@ -57,6 +72,58 @@ export const segment_scratch: SegmentFields = {
   tsecr: 0,
   wscale: false,
 };
+
+/**
+ * The receive window field of every segment the director sends on a flow:
+ * DIRECTOR_WINDOW, in units of 2^DIRECTOR_WSCALE once scaling is on. Never 0,
+ * not even while it answers itself: a client holds its FIN behind a zero
+ * window, and the FIN is what lets the director forget the flow.
+ */
+export function director_window(values: Int32Array, v: number): number {
+  return (values[v + D_FLAGS] & F_WSCALE) !== 0
+    ? DIRECTOR_WINDOW >> DIRECTOR_WSCALE
+    : DIRECTOR_WINDOW;
+}
+
+/** The receive window in bytes that director_window announces (RFC 5961's RCV.WND). */
+export function director_window_bytes(values: Int32Array, v: number): number {
+  return (values[v + D_FLAGS] & F_WSCALE) !== 0
+    ? (DIRECTOR_WINDOW >> DIRECTOR_WSCALE) << DIRECTOR_WSCALE
+    : DIRECTOR_WINDOW;
+}
+
+/**
+ * The client's next sequence number as the director knows it, on a flow it
+ * terminates (RFC 793's RCV.NXT): ISN + 1 + the request bytes taken, + 1 for
+ * the client's FIN once CLOSING.
+ */
+export function client_next(values: Int32Array, v: number): number {
+  const fin = values[v + D_STATE] === STATE_CLOSING ? 1 : 0;
+  return (values[v + D_CLIENT_ISN] + 1 + values[v + D_REQUEST_LENGTH] + fin) >>> 0;
+}
+
+/**
+ * The director's next sequence number (SND.NXT): ISN + 1 until it sends
+ * anything; after its response and FIN once RESPONDING has sent them; after
+ * its FIN once CLOSING.
+ */
+export function director_next(state: DirectorState, values: Int32Array, v: number): number {
+  const isn = values[v + D_DIRECTOR_ISN];
+  const s = values[v + D_STATE];
+  if (s === STATE_CLOSING) return (isn + 2) >>> 0;
+  if (s === STATE_RESPONDING && values[v + D_RETRIES] > 0) {
+    const response = state.responses.get(values[v + D_STATUS]);
+    return (isn + 1 + (response === undefined ? 0 : response.length) + 1) >>> 0;
+  }
+  return (isn + 1) >>> 0;
+}
+
+/** The client's frame goes to the flow's server: only the Ethernet header changes. */
+export function to_server(state: DirectorState, bytes: Uint8Array, o: number, v: number): void {
+  const values = state.table.values;
+  write_mac_words(bytes, o, values[v + D_SERVER_MAC_HI], values[v + D_SERVER_MAC_LO]);
+  write_mac_words(bytes, o + 6, state.director_mac_hi, state.director_mac_lo);
+}
 
 /** A bare ACK from the director (seq after its SYN), with our TSval and the client's echoed. */
 export function ack_fields(
@@ -179,4 +246,46 @@ export function note_client_segment(state: DirectorState, bytes: Uint8Array, v: 
       values[v + D_CLIENT_TSVAL] = read_u32(bytes, opts[OPT_TIMESTAMP_OFFSET] + 2) | 0;
     }
   }
+}
+
+/** Takes one challenge ACK from this second's budget; false when it is spent. */
+export function challenge_allowed(state: DirectorState, now: number): boolean {
+  const second = Math.floor(now / 1000);
+  if (second !== state.challenge_second) {
+    const limit = state.challenge_ack_limit;
+    state.challenge_second = second;
+    // Linux's tcp_send_challenge_ack: half the limit plus a random part of it
+    state.challenge_budget = ((limit + 1) >> 1) + Math.floor(Math.random() * limit);
+  }
+  if (state.challenge_budget <= 0) return false;
+  state.challenge_budget--;
+  return true;
+}
+
+/**
+ * Rewrites the client's segment into a challenge ACK (RFC 5961 section 3.2:
+ * <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>), counted in `counter`; over the
+ * budget the segment is dropped, counted in challenge_acks_limited.
+ */
+export function challenge_ack(
+  state: DirectorState,
+  bytes: Uint8Array,
+  o: number,
+  d: number,
+  desc: Int32Array,
+  v: number,
+  counter: number,
+  now: number,
+): boolean {
+  if (!challenge_allowed(state, now)) {
+    state.counters[C.challenge_acks_limited]++;
+    return false;
+  }
+  state.counters[counter]++;
+  const values = state.table.values;
+  // nothing noted from this segment: it is unverified, and may be forged
+  const f = ack_fields(values, v, client_next(values, v), director_window(values, v));
+  f.seq = director_next(state, values, v);
+  desc[d + 1] = write_segment(state, bytes, o, f);
+  return true;
 }

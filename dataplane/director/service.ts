@@ -1,10 +1,10 @@
 // The director's slow path, after each round of bursts: the control
 // Worker's verdicts, the HTTP responses the director sends itself (built
 // here, not in place: they answer no frame), and the flow sweep, which looks
-// at a bounded number of table slots per call (request time-outs, response
-// retransmissions with back-off, hand-offs the control Worker never
-// answered, idle forwarding entries). A verdict for a flow that is gone or
-// in another state is ignored.
+// at a bounded number of table slots per call (request time-outs, silent
+// handshakes forgotten, response and FIN retransmissions with back-off,
+// hand-offs the control Worker never answered, idle forwarding entries). A
+// verdict for a flow that is gone or in another state is ignored.
 
 import {
   GONE_IDLE,
@@ -29,13 +29,13 @@ import {
   TCP_FLAG_ACK,
   TCP_FLAG_FIN,
   TCP_FLAG_PSH,
+  TCP_FLAG_RST,
   u32_to_ip,
   write_mac_words,
 } from "../packet.ts";
 import { build_tcp } from "../frame_build.ts";
 import {
   C,
-  D_CLIENT_ISN,
   D_CLIENT_MAC_HI,
   D_CLIENT_MAC_LO,
   D_CLIENT_TSVAL,
@@ -55,7 +55,10 @@ import {
   F_L4,
   F_TIMESTAMPS,
   F_TRYING,
+  FIN_RTO_MS,
+  FIN_SENDS,
   remove_flow,
+  STATE_CLOSING,
   STATE_FORWARDING,
   STATE_HANDING,
   STATE_READING,
@@ -63,6 +66,7 @@ import {
   VALUES_PER_FLOW,
 } from "./state.ts";
 import { hand_off, respond } from "./request.ts";
+import { client_next, director_window } from "./segment.ts";
 
 /**
  * The slow path, after each round of bursts: verdicts from the control
@@ -114,6 +118,7 @@ function apply_verdict(state: DirectorState, now: number): void {
 }
 
 function sweep(state: DirectorState, now: number, emit: EmitFrame, max_scan: number): void {
+  const c = state.counters;
   const table = state.table;
   const values = table.values;
   const now_ms = now | 0;
@@ -123,26 +128,68 @@ function sweep(state: DirectorState, now: number, emit: EmitFrame, max_scan: num
     if (table.used[i] === 1) {
       const v = i * VALUES_PER_FLOW;
       const s = values[v + D_STATE];
-      if (s === STATE_READING && deadline_passed(values[v + D_DEADLINE], now_ms)) {
+      const due = deadline_passed(values[v + D_DEADLINE], now_ms);
+      if (s === STATE_READING && due) {
         if ((values[v + D_FLAGS] & F_L4) !== 0) {
           hand_off(state, i, values[v + D_REQUEST_LENGTH], now); // the server speaks first
+        } else if (values[v + D_REQUEST_LENGTH] === 0) {
+          // A handshake that never sent a byte (a half-open flood, or a
+          // client that connected and left): its entry goes now, with a RST
+          // so a real client knows at once. No 408 and no RESPONDING: a
+          // response would pin the entry for its retransmissions too.
+          c[C.silent_expired]++;
+          send_segment(
+            state,
+            i,
+            emit,
+            TCP_FLAG_RST | TCP_FLAG_ACK,
+            (values[v + D_DIRECTOR_ISN] + 1) >>> 0,
+            null,
+          );
+          remove_flow(state, i);
+          continue; // a later flow may have shifted into slot i
         } else {
           respond(state, i, 408, now); // slowloris: the head did not come in time
         }
       }
+      const after = values[v + D_STATE];
       if (
-        values[v + D_STATE] === STATE_RESPONDING && deadline_passed(values[v + D_DEADLINE], now_ms)
+        (after === STATE_RESPONDING || after === STATE_CLOSING) &&
+        deadline_passed(values[v + D_DEADLINE], now_ms)
       ) {
-        if (values[v + D_RETRIES] >= 3) {
+        const retries = values[v + D_RETRIES];
+        if (retries >= FIN_SENDS) {
+          if (after === STATE_CLOSING) c[C.closing_timeouts]++;
           remove_flow(state, i);
-          continue; // a later flow may have shifted into slot i
+          continue;
         }
-        send_response(state, i, emit);
-        if (values[v + D_RETRIES] > 0) state.counters[C.response_retransmits]++;
-        values[v + D_DEADLINE] = (now + 300 * (1 << values[v + D_RETRIES])) | 0;
-        values[v + D_RETRIES]++;
-      } else if (s === STATE_HANDING && deadline_passed(values[v + D_DEADLINE], now_ms)) {
-        state.counters[C.handoffs_pending]--;
+        if (after === STATE_RESPONDING) {
+          const response = state.responses.get(values[v + D_STATUS]) ?? new Uint8Array(0);
+          send_segment(
+            state,
+            i,
+            emit,
+            TCP_FLAG_ACK | TCP_FLAG_PSH | TCP_FLAG_FIN,
+            (values[v + D_DIRECTOR_ISN] + 1) >>> 0,
+            response,
+          );
+          if (retries > 0) c[C.response_retransmits]++;
+        } else {
+          // our FIN+ACK again: the client's last ACK (or its FIN again) has not come
+          send_segment(
+            state,
+            i,
+            emit,
+            TCP_FLAG_FIN | TCP_FLAG_ACK,
+            (values[v + D_DIRECTOR_ISN] + 1) >>> 0,
+            null,
+          );
+          c[C.closing_retransmits]++;
+        }
+        values[v + D_DEADLINE] = (now + FIN_RTO_MS * (1 << retries)) | 0;
+        values[v + D_RETRIES] = retries + 1;
+      } else if (s === STATE_HANDING && due) {
+        c[C.handoffs_pending]--;
         end_flow(state, i, GONE_TIMEOUT);
         continue;
       } else if (
@@ -157,8 +204,20 @@ function sweep(state: DirectorState, now: number, emit: EmitFrame, max_scan: num
   table.sweep_cursor = i;
 }
 
-/** The HTTP response with FIN, from the director's side of the connection (slow path). */
-function send_response(state: DirectorState, index: number, emit: EmitFrame): void {
+/**
+ * A segment from the director's side of the connection, built rather than
+ * written in place (slow path: it answers no frame): the response with FIN,
+ * a FIN+ACK resent, a RST. Its ACK is the client's next sequence number, its
+ * window the director's usual one.
+ */
+function send_segment(
+  state: DirectorState,
+  index: number,
+  emit: EmitFrame,
+  flags: number,
+  seq: number,
+  payload: Uint8Array | null,
+): void {
   const table = state.table;
   const values = table.values;
   const v = index * VALUES_PER_FLOW;
@@ -175,10 +234,10 @@ function send_response(state: DirectorState, index: number, emit: EmitFrame): vo
       dst_ip: u32_to_ip(client_ip),
       src_port: vip_port,
       dst_port: client_port,
-      seq: (values[v + D_DIRECTOR_ISN] + 1) >>> 0,
-      ack: (values[v + D_CLIENT_ISN] + 1 + values[v + D_REQUEST_LENGTH]) >>> 0,
-      flags: TCP_FLAG_ACK | TCP_FLAG_PSH | TCP_FLAG_FIN,
-      window: 0,
+      seq,
+      ack: client_next(values, v),
+      flags,
+      window: director_window(values, v),
       options: ts
         ? [{ kind: "nop" }, { kind: "nop" }, {
           kind: "timestamp",
@@ -186,7 +245,7 @@ function send_response(state: DirectorState, index: number, emit: EmitFrame): vo
           tsecr: values[v + D_CLIENT_TSVAL] >>> 0,
         }]
         : [],
-      payload: state.responses.get(values[v + D_STATUS]) ?? new Uint8Array(0),
+      payload: payload ?? new Uint8Array(0),
     }),
     state.config.port,
   );

@@ -64,6 +64,13 @@ interface FixtureCase {
   max_header: number;
   l4?: boolean;
   request_timeout_ms: number;
+  /** More VIPs, served on the same ports. */
+  other_vips?: string[];
+  /** Limits the director has defaults for (DirectorConfig). */
+  max_reading?: number;
+  max_request?: number;
+  reading_share?: number;
+  challenge_ack_limit?: number;
   steps: FixtureStep[];
 }
 
@@ -83,17 +90,24 @@ const runner = create_director_runner(native, {
     port: 0,
     emit_slot: 1,
     director_mac: Array.from(mac_to_bytes(spec.director_mac)),
-    vips: [{ ip: ip_to_u32(spec.vip), ports: spec.ports, l4: spec.l4 ?? false }],
+    vips: [spec.vip, ...(spec.other_vips ?? [])].map((vip) => ({
+      ip: ip_to_u32(vip),
+      ports: spec.ports,
+      l4: spec.l4 ?? false,
+    })),
     cookie_key: spec.cookie_key,
     mss: spec.mss,
     max_header: spec.max_header,
+    max_request: spec.max_request,
     request_timeout_ms: spec.request_timeout_ms,
     // long enough never to fire inside a case: no case waits for them
     idle_timeout_ms: 600_000,
     handoff_timeout_ms: 600_000,
     // small, so one director_service sweep (64 slots) sees every flow
     flow_capacity: 64,
-    max_reading: 8,
+    max_reading: spec.max_reading ?? 8,
+    reading_share: spec.reading_share,
+    challenge_ack_limit: spec.challenge_ack_limit,
     responses,
     request_ring,
     verdict_ring,
