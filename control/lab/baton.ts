@@ -4,6 +4,7 @@
 
 import { af_packet_vdev, type Lab } from "./topology.ts";
 import { baton_command, type DpdkProcess, spawn_dpdk } from "./dpdk_process.ts";
+import type { Snapshot } from "../mod.ts";
 
 export interface LabBatonOptions {
   /** Interfaces in the dp namespace, in port order (port 0, 1, ...). */
@@ -47,4 +48,17 @@ export async function start_baton_in_lab(
     throw err;
   }
   return process;
+}
+
+/** The last `baton-stats {json}` line a running baton printed (--stats-period), parsed. */
+export function latest_snapshot(baton: DpdkProcess): Snapshot | undefined {
+  const output = baton.output();
+  const at = output.lastIndexOf("baton-stats ");
+  if (at < 0) return undefined;
+  const end = output.indexOf("\n", at);
+  try {
+    return JSON.parse(output.slice(at + "baton-stats ".length, end < 0 ? undefined : end));
+  } catch {
+    return undefined;
+  }
 }

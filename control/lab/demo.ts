@@ -11,7 +11,7 @@
 import { parseArgs } from "node:util";
 import { kept_baton_pid_file, lab_down, lab_up } from "./lab.ts";
 import type { Lab } from "./topology.ts";
-import { lab_eal_args, start_baton_in_lab } from "./baton.ts";
+import { lab_eal_args, latest_snapshot, start_baton_in_lab } from "./baton.ts";
 import { lab_interfaces, write_lab_config } from "./config.ts";
 import { curl_download, curl_many, type Download, run_wrk, type WrkResult } from "./traffic.ts";
 import { baton_command, type DpdkProcess } from "./dpdk_process.ts";
@@ -172,18 +172,6 @@ async function run_workload(lab: Lab, options: DemoOptions, outcome: Outcome): P
     outcome.errors.push(
       `wrk: ${outcome.wrk.socket_errors} socket errors, ${outcome.wrk.non_2xx} non-2xx`,
     );
-  }
-}
-
-function latest_snapshot(baton: DpdkProcess): Snapshot | undefined {
-  const output = baton.output();
-  const at = output.lastIndexOf("baton-stats ");
-  if (at < 0) return undefined;
-  const end = output.indexOf("\n", at);
-  try {
-    return JSON.parse(output.slice(at + "baton-stats ".length, end < 0 ? undefined : end));
-  } catch {
-    return undefined;
   }
 }
 

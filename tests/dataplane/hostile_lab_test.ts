@@ -1,0 +1,143 @@
+// Hostile traffic against the whole path on real parts (issue: the director
+// and agent as internet-facing boxes): a packet-level attacker in the
+// client namespace (tests/support/hostile_client.py) beside real curl, the
+// director and two agents in one baton process, nginx servers behind them.
+// Each step says what an attacker tries and what must still hold.
+
+import assert from "node:assert/strict";
+import {
+  curl_many,
+  type DpdkProcess,
+  in_namespace,
+  type Lab,
+  lab_down,
+  lab_interfaces,
+  lab_up,
+  latest_snapshot,
+  start_baton_in_lab,
+  write_lab_config,
+} from "../../control/lab/mod.ts";
+
+const PREFIX = "bth-";
+const HOSTILE = new URL("../support/hostile_client.py", import.meta.url).pathname;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function hostile(lab: Lab, args: string[]): Promise<Record<string, unknown>> {
+  const result = await in_namespace(lab.client.ns, ["/usr/bin/python3", HOSTILE, ...args]);
+  assert.equal(result.code, 0, `hostile_client ${args[0]}: ${result.stderr}`);
+  return JSON.parse(result.stdout.trim().split("\n").at(-1)!);
+}
+
+/** The director's dataplane counters from the last stats period (waits for a fresh one). */
+async function director_counters(baton: DpdkProcess): Promise<Record<string, number>> {
+  const seen = baton.output().length;
+  await baton.wait_for(new RegExp(`baton-stats`), 3000);
+  while (baton.output().lastIndexOf("baton-stats ") < seen) await sleep(100);
+  await sleep(50);
+  return latest_snapshot(baton)?.director?.dataplane ?? {};
+}
+
+async function serves_everything(lab: Lab, tag: string, count: number): Promise<number> {
+  const urls = Array.from({ length: count }, (_, i) => `http://${lab.vip}/${tag}/${i}`);
+  const fetched = await curl_many(lab, urls, { timeout_s: 5 });
+  return fetched.filter((f) => f.code === 200).length;
+}
+
+Deno.test({
+  name: "lab: hostile traffic at the director and the agents; the box keeps serving",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn(t) {
+    await lab_down({ prefix: PREFIX });
+    const lab = await lab_up(2, { prefix: PREFIX });
+    const dir = await Deno.makeTempDir({ prefix: "baton-hostile-" });
+    const config = await write_lab_config(lab, dir, { health_interval_ms: 500 });
+    const baton = await start_baton_in_lab(lab, {
+      interfaces: lab_interfaces(lab),
+      app: ["--role=director,agent", `--config=${config}`, "--stats-period=1"],
+      name: "hostile",
+    });
+    const attacker = [lab.client.if, lab.client.mac, lab.director_mac];
+    try {
+      await sleep(1200);
+      assert.equal(await serves_everything(lab, "before", 10), 10, "serves before the attack");
+
+      await t.step(
+        "spoofed RSTs, FINs and SYNs into a live paced download: it completes intact",
+        async () => {
+          // a small receive buffer keeps the transfer on the wire as slow as curl reads it
+          await in_namespace(lab.client.ns, ["sysctl", "-w", "net.ipv4.tcp_rmem=4096 65536 65536"]);
+          const download = in_namespace(lab.client.ns, [
+            "bash",
+            "-c",
+            `set -o pipefail; curl -sS --max-time 60 --limit-rate 2M http://${lab.vip}${lab.big_file.path} | sha256sum`,
+          ]);
+          await sleep(1500);
+          const ss = await in_namespace(lab.client.ns, [
+            "ss",
+            "-tnH",
+            "state",
+            "established",
+            "dst",
+            `${lab.vip}:80`,
+          ]);
+          const local = /\S+:(\d+)\s+\S+:80\s*$/m.exec(ss.stdout);
+          assert.ok(local, `the download's connection: ${ss.stdout}`);
+          const tuple = [lab.client.ip, lab.vip, local[1], "80"];
+          for (const kind of ["rst", "fin", "syn"]) {
+            const sent = await hostile(lab, ["spoof", ...attacker, ...tuple, kind, "300"]);
+            assert.equal(sent.sent, 300);
+          }
+          const result = await download;
+          assert.equal(result.code, 0, result.stderr);
+          assert.equal(result.stdout.slice(0, 64), lab.big_file.sha256, "the download is intact");
+        },
+      );
+
+      await t.step(
+        "sources the hand-off cannot carry get no SYN/ACK; the process lives and serves",
+        async () => {
+          const before = await director_counters(baton);
+          const seen = await hostile(lab, ["port0", ...attacker, lab.client.ip, lab.vip, "80"]);
+          assert.deepEqual(
+            seen.syn_acks,
+            [],
+            "no handshake with port 0, 0.0.0.0, multicast, the VIP, class E",
+          );
+          assert.equal(await serves_everything(lab, "after-port0", 20), 20);
+          const after = await director_counters(baton);
+          const dropped = (after.dropped_bad_source ?? 0) - (before.dropped_bad_source ?? 0);
+          assert.ok(dropped >= 5, `dropped_bad_source +${dropped}`);
+        },
+      );
+
+      await t.step(
+        "a half-open flood beside a legitimate request loop: the loop is served",
+        async () => {
+          const flood = hostile(lab, ["flood", ...attacker, lab.vip, "80", "3000", "8"]);
+          await sleep(500);
+          const served = await serves_everything(lab, "during-flood", 200);
+          const flooded = await flood;
+          assert.ok(
+            (flooded.completed as number) > 1500,
+            `flood handshakes: ${JSON.stringify(flooded)}`,
+          );
+          assert.ok(served >= 198, `${served}/200 legitimate requests served during the flood`);
+          const counters = await director_counters(baton);
+          console.log(
+            `flood: ${JSON.stringify(flooded)}; served ${served}/200; director: ` +
+              Object.entries(counters).filter(([k]) => /reading|table_full|408|bad_source/.test(k))
+                .map(([k, v]) => `${k}=${v}`).join(" "),
+          );
+        },
+      );
+
+      assert.equal(await serves_everything(lab, "after", 10), 10, "serves after the attack");
+      assert.match(baton.output(), /NIC statistics/, "still running");
+    } finally {
+      await baton.stop();
+      await lab_down({ prefix: PREFIX });
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
