@@ -15,6 +15,7 @@
 // The agent does not reassemble fragments (README: no IP fragments).
 
 import { DESC_WORDS, DROP } from "../../native/mod.ts";
+import { dropped_in_burst } from "../burst_tally.ts";
 import { flow_lookup, flow_touch } from "../flow_table.ts";
 import {
   DST_IP,
@@ -144,6 +145,7 @@ export function agent_fabric_burst(
     values[v + V_TO_SERVER]++;
     flow_touch(table, index, now);
   }
+  c[C.frames_dropped] += dropped_in_burst(desc, n);
 }
 
 /** Frames from the server's stack: handed-off flows are translated into the director's state. */
@@ -220,6 +222,7 @@ export function agent_server_burst(
     track_server_close(state, index, flags, now);
     c[C.translated_to_client]++;
   }
+  c[C.frames_dropped] += dropped_in_burst(desc, n);
 }
 
 /**

@@ -15,6 +15,7 @@
 export {
   AGENT_COUNTER_NAMES,
   AGENT_COUNTER_WORDS,
+  AGENT_DROP_REASONS,
   type AgentState,
   create_agent_state,
   DEFAULT_AGENT_TIMERS,

@@ -134,8 +134,21 @@ export const AGENT_COUNTER_NAMES = [
   "dropped_fragment",
   "resets_to_client",
   "resets_to_stack",
+  // frames dropped per burst: the dropped_* and consumed counters add up to it (burst_tally.ts)
+  "frames_dropped",
 ] as const;
 export type AgentCounterName = typeof AGENT_COUNTER_NAMES[number];
+
+/**
+ * The counters that say why a frame was not sent on: each dropped frame
+ * counts exactly one of them, so together they add up to frames_dropped.
+ */
+export const AGENT_DROP_REASONS: readonly AgentCounterName[] = [
+  ...AGENT_COUNTER_NAMES.filter((name) => name.startsWith("dropped_")),
+  "synack_consumed",
+  "stack_ack_consumed",
+  "refused_stack_reset",
+];
 /** Counter name → index into AgentState.counters. */
 export const C = Object.fromEntries(AGENT_COUNTER_NAMES.map((name, i) => [name, i])) as Record<
   AgentCounterName,

@@ -6,6 +6,7 @@
 // written into that frame's mbuf; nothing is reflected, nothing allocated.
 
 import { DESC_WORDS, DROP } from "../../native/mod.ts";
+import { dropped_in_burst } from "../burst_tally.ts";
 import { icmp_checksum_set, ipv4_checksum_set } from "../checksum.ts";
 import { flow_lookup } from "../flow_table.ts";
 import {
@@ -100,6 +101,7 @@ export function director_burst(
     }
     if (tcp_frame(state, bytes, o, d, desc, now)) desc[d + 2] = port;
   }
+  c[C.frames_dropped] += dropped_in_burst(desc, n);
 }
 
 /** An ARP request for a VIP becomes the reply; anything else is dropped. */

@@ -248,5 +248,6 @@ function create_flow(
   values[v + D_DEADLINE] = (now + (l4 ? L4_FIRST_DATA_WAIT_MS : state.config.request_timeout_ms)) |
     0;
   if (out[PAYLOAD_LENGTH] > 0) return reading_frame(state, bytes, o, d, desc, index, now);
+  c[C.acks_absorbed]++; // the handshake's own ACK: the flow exists now, nothing to answer
   return false;
 }

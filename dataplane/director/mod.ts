@@ -35,7 +35,12 @@ export {
   type DirectorRunner,
   type DirectorSpecLimits,
 } from "./runner.ts";
-export { DIRECTOR_COUNTER_NAMES, DIRECTOR_COUNTER_WORDS, director_counters } from "./state.ts";
+export {
+  DIRECTOR_COUNTER_NAMES,
+  DIRECTOR_COUNTER_WORDS,
+  director_counters,
+  DIRECTOR_DROP_REASONS,
+} from "./state.ts";
 export { director_burst } from "./burst.ts";
 export {
   cookie_check,

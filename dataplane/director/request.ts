@@ -106,7 +106,10 @@ export function reading_frame(
   const tcp = out[L4_OFFSET];
   const fin = (out[TCP_FLAGS] & TCP_FLAG_FIN) !== 0;
   const payload_length = out[PAYLOAD_LENGTH];
-  if (payload_length === 0 && !fin) return false; // a bare ACK: nothing to do
+  if (payload_length === 0 && !fin) {
+    c[C.acks_absorbed]++; // a bare ACK: nothing to do
+    return false;
+  }
   // RFC 5961 section 5: we have sent nothing but the SYN/ACK, so the one
   // acceptable ACK value is our ISN + 1. A blind attacker who means to
   // inject request bytes (or close the flow) must guess it too, not only
@@ -161,6 +164,7 @@ export function reading_frame(
   const head_end = found < 0 ? -1 : found - base;
   if (head_end < 0) {
     if (total > max) {
+      c[C.dropped_head_too_large]++; // the 431 goes out from the service call
       respond(state, index, 431, now);
       return false;
     }
@@ -172,6 +176,7 @@ export function reading_frame(
     return ack_client(state, bytes, o, d, desc, v, total);
   }
   if (head_end > max) {
+    c[C.dropped_head_too_large]++; // the 431 goes out from the service call
     respond(state, index, 431, now);
     return false;
   }

@@ -160,8 +160,31 @@ export const DIRECTOR_COUNTER_NAMES = [
   "silent_expired",
   "flows_replaced",
   "ack_challenged",
+  // every frame not sent has exactly one reason among the counters above;
+  // these two make that checkable (burst_tally.ts)
+  "acks_absorbed",
+  "dropped_head_too_large",
+  "frames_dropped",
 ] as const;
 export type DirectorCounterName = typeof DIRECTOR_COUNTER_NAMES[number];
+
+/**
+ * The counters that say why a frame was not sent: each dropped frame counts
+ * exactly one of them, so together they add up to frames_dropped.
+ */
+export const DIRECTOR_DROP_REASONS: readonly DirectorCounterName[] = [
+  ...DIRECTOR_COUNTER_NAMES.filter((name) => name.startsWith("dropped_")),
+  "bad_cookies",
+  "reading_full",
+  "reading_source_limit",
+  "table_full",
+  "out_of_order_dropped",
+  "rst_accepted",
+  "rst_dropped",
+  "closed_clean",
+  "acks_absorbed",
+  "challenge_acks_limited",
+];
 /** Counter name → its word in DirectorState.counters. */
 export const C = Object.fromEntries(DIRECTOR_COUNTER_NAMES.map((name, i) => [name, i])) as Record<
   DirectorCounterName,

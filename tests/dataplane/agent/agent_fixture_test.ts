@@ -25,6 +25,7 @@ import {
   type TcpOption,
   type TcpSpec,
 } from "../../../dataplane/mod.ts";
+import { AGENT_DROP_REASONS } from "../../../dataplane/agent/mod.ts";
 import {
   encode_handoff_record,
   EVENT_ADOPTED,
@@ -1134,6 +1135,9 @@ for (const row of [...rows().map(as_steps), ...hostile_rows()]) {
       for (const [name, value] of Object.entries(row.counters)) {
         assert.equal(counters[name], value, `counter ${name}`);
       }
+      // every dropped frame has exactly one reason among AGENT_DROP_REASONS
+      const reasons = AGENT_DROP_REASONS.reduce((n, name) => n + (counters[name] ?? 0), 0);
+      assert.equal(counters.frames_dropped, reasons, "one reason per dropped frame");
     },
   });
 }

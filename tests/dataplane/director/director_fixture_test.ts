@@ -396,6 +396,7 @@ function rows(): FixtureRow[] {
           handshakes_completed: 1,
           request_segments: 2,
           responses_431: 1,
+          dropped_head_too_large: 1,
           flows: 1,
         },
         check: ({ records }: Result) => assert.equal(records.length, 0),

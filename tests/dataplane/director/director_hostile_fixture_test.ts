@@ -885,6 +885,7 @@ function request_bytes(): FixtureRow[] {
           requests_complete: 1,
           handoffs_pending: 1,
           responses_431: 1,
+          dropped_head_too_large: 1,
           reading_buffers_high: 1,
           flows: 2,
         },
