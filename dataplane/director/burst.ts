@@ -20,6 +20,9 @@ import {
   IP_PROTOCOL_TCP,
   L3_OFFSET,
   L4_OFFSET,
+  mac_hi,
+  mac_is_multicast,
+  mac_lo,
   parse_frame,
   PARSE_OK,
   PAYLOAD_LENGTH,
@@ -73,6 +76,14 @@ export function director_burst(
     const d = i * DESC_WORDS;
     const o = desc[d];
     desc[d + 2] = DROP;
+    // unicast for another MAC (a switch flooding what it has not learned): not ours to answer
+    if (
+      desc[d + 1] >= 14 && !mac_is_multicast(bytes, o) &&
+      !(mac_hi(bytes, o) === state.director_mac_hi && mac_lo(bytes, o) === state.director_mac_lo)
+    ) {
+      c[C.dropped_not_ours]++;
+      continue;
+    }
     if (parse_frame(bytes, o, desc[d + 1], out) !== PARSE_OK) {
       c[C.dropped_malformed]++;
       continue;

@@ -164,6 +164,7 @@ export const DIRECTOR_COUNTER_NAMES = [
   // these two make that checkable (burst_tally.ts)
   "acks_absorbed",
   "dropped_head_too_large",
+  "dropped_not_ours",
   "frames_dropped",
 ] as const;
 export type DirectorCounterName = typeof DIRECTOR_COUNTER_NAMES[number];
