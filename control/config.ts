@@ -2,8 +2,10 @@
 // field and what is wrong with it. Sizes and timeouts have defaults a
 // production network engineer would expect; addresses and keys do not.
 
-import { max_request_bytes, parse_key_text } from "../dataplane/wire/mod.ts";
+import { DEFAULT_FRESHNESS_MS, max_request_bytes, parse_key_text } from "../dataplane/wire/mod.ts";
+import { ip_to_u32 } from "../dataplane/mod.ts";
 import type { Role } from "./cli.ts";
+import { unusable_address } from "./agent/mod.ts";
 
 /** A configuration error: the message starts with the field's path. */
 export class ConfigError extends Error {
@@ -19,9 +21,24 @@ export interface UdpAddress {
   port: number;
 }
 
+/** HOST or HOST:PORT: where datagrams may come from (any port when none is given). */
+export interface SourceAddress {
+  host: string;
+  port?: number;
+}
+
 export interface AgentSection {
+  /** This agent's id: every datagram to or from it names it (default: its place, 1-based). */
+  id: number;
+  /** This agent's own hand-off key: its key_file, else the shared one. */
+  key: Uint8Array;
+  key_file: string;
   /** Where the agent's control Worker listens for hand-off datagrams. */
   control: UdpAddress;
+  /** The directors hand-offs may come from; undefined: any sender (the MAC still decides). */
+  directors?: SourceAddress[];
+  /** The VIPs its server holds on loopback; undefined: any VIP. */
+  vips?: string[];
   /** The server stack's MAC (frames for handed-off flows are sent to it). */
   server_mac: Uint8Array;
   /** DPDK port ids: the fabric side and the server side of the bump in the wire. */
@@ -36,9 +53,11 @@ export interface AgentSection {
 }
 
 export interface BatonConfig {
-  /** Shared hand-off key, from key_file (hex). */
-  key: Uint8Array;
-  key_file: string;
+  /** The shared hand-off key, from key_file (hex), for every agent or server without its own. */
+  key?: Uint8Array;
+  key_file?: string;
+  /** How far a hand-off datagram's timestamp may be from the receiver's clock, either way. */
+  handoff_freshness_ms: number;
   /** Fabric MTU: by default one hand-off datagram fits one frame of it. */
   fabric_mtu: number;
   /** Largest hand-off datagram (UDP payload); default fabric_mtu − 28. */
@@ -55,8 +74,13 @@ export interface DirectorServer {
   weight: number;
   /** Where the director forwards the flow's frames: the server stack's MAC. */
   mac: Uint8Array;
-  /** The agent's control address (hand-off datagrams). */
+  /** The agent's control address (hand-off datagrams go there; only its answers are read). */
   agent: UdpAddress;
+  /** The agent's id, which its datagrams name (default: the server's place, 1-based). */
+  agent_id: number;
+  /** That agent's hand-off key: the server's key_file, else the shared one. */
+  key: Uint8Array;
+  key_file: string;
   /** HTTP health check target on the control network; none: hand-off outcomes only. */
   health?: UdpAddress;
 }
@@ -122,22 +146,17 @@ export async function parse_config(
   const root = object(raw, "config");
   known_fields(root, "config", [
     "key_file",
+    "handoff_freshness_ms",
     "fabric_mtu",
     "max_datagram",
     "metrics",
     "agents",
     "director",
   ]);
-  const key_file = string(root.key_file, "key_file");
-  const key_path = key_file.startsWith("/") ? key_file : options.base_dir + key_file;
-  const read = options.read_file ?? ((p: string) => Deno.readTextFile(p));
-  let key_text: string;
-  try {
-    key_text = await read(key_path);
-  } catch (err) {
-    throw new ConfigError("key_file", `cannot read ${key_path}: ${(err as Error).message}`);
-  }
-  const key = parse_key(key_text.trim(), "key_file");
+  const keys = key_reader(options);
+  const shared = root.key_file === undefined
+    ? undefined
+    : await keys.read(string(root.key_file, "key_file"), "key_file");
   const fabric_mtu = integer(root.fabric_mtu ?? 1500, "fabric_mtu", 576, 9216);
   const max_datagram = integer(
     root.max_datagram ?? fabric_mtu - 28,
@@ -145,16 +164,35 @@ export async function parse_config(
     256,
     65507,
   );
-  const config: BatonConfig = { key, key_file: key_path, fabric_mtu, max_datagram, agents: [] };
+  const handoff_freshness_ms = integer(
+    root.handoff_freshness_ms ?? DEFAULT_FRESHNESS_MS,
+    "handoff_freshness_ms",
+    1000,
+    600_000,
+  );
+  const config: BatonConfig = { fabric_mtu, max_datagram, handoff_freshness_ms, agents: [] };
+  if (shared) {
+    config.key = shared.key;
+    config.key_file = shared.key_file;
+  }
   if (root.metrics !== undefined) config.metrics = host_and_port(root.metrics, "metrics");
+  // an agent or a server without a key_file of its own uses the shared one
+  const key_for = async (own: unknown, at: string) => {
+    if (own !== undefined) return await keys.read(string(own, `${at}.key_file`), `${at}.key_file`);
+    if (!shared) throw new ConfigError("key_file", `missing (${at} has no key_file of its own)`);
+    return shared;
+  };
   if (options.roles.includes("agent")) {
     if (!Array.isArray(root.agents) || root.agents.length === 0) {
       throw new ConfigError("agents", "missing or empty (needed for --role=agent)");
     }
-    config.agents = root.agents.map((a, i) =>
-      agent_section(object(a, `agents[${i}]`), `agents[${i}]`)
-    );
+    for (const [i, raw_agent] of root.agents.entries()) {
+      const at = `agents[${i}]`;
+      const agent = object(raw_agent, at);
+      config.agents.push({ ...agent_section(agent, at, i), ...await key_for(agent.key_file, at) });
+    }
     const seen = new Map<string, string>();
+    const ids = new Map<number, string>();
     config.agents.forEach((a, i) => {
       for (const [what, port] of [["fabric_port", a.fabric_port], ["server_port", a.server_port]]) {
         const earlier = seen.get(String(port));
@@ -163,20 +201,60 @@ export async function parse_config(
         }
         seen.set(String(port), `agents[${i}].${what}`);
       }
+      const earlier = ids.get(a.id);
+      if (earlier) throw new ConfigError(`agents[${i}].id`, `${a.id} is already ${earlier}`);
+      ids.set(a.id, `agents[${i}].id`);
     });
   }
   if (options.roles.includes("director")) {
     if (root.director === undefined) {
       throw new ConfigError("director", "missing (needed for --role=director)");
     }
-    config.director = director_section(object(root.director, "director"), max_datagram);
+    const director = object(root.director, "director");
+    const section = director_section(director, max_datagram);
+    const servers: DirectorServer[] = [];
+    for (const [i, server] of section.servers.entries()) {
+      const at = `director.servers[${i}]`;
+      servers.push({ ...server, ...await key_for((director.servers as Json[])[i].key_file, at) });
+    }
+    config.director = { ...section, servers };
   }
   return config;
 }
 
-function agent_section(agent: Json, at: string): AgentSection {
+/** Reads key files (each path once), relative to the config's folder. */
+function key_reader(options: { base_dir: string; read_file?: (p: string) => Promise<string> }) {
+  const read = options.read_file ?? ((p: string) => Deno.readTextFile(p));
+  const cache = new Map<string, Uint8Array>();
+  return {
+    async read(key_file: string, field: string): Promise<{ key: Uint8Array; key_file: string }> {
+      const path = key_file.startsWith("/") ? key_file : options.base_dir + key_file;
+      let key = cache.get(path);
+      if (!key) {
+        let text: string;
+        try {
+          text = await read(path);
+        } catch (err) {
+          throw new ConfigError(field, `cannot read ${path}: ${(err as Error).message}`);
+        }
+        key = parse_key(text.trim(), field);
+        cache.set(path, key);
+      }
+      return { key, key_file: path };
+    },
+  };
+}
+
+/** An agent section without its key (parse_config adds it). */
+type UnkeyedAgent = Omit<AgentSection, "key" | "key_file">;
+
+function agent_section(agent: Json, at: string, index: number): UnkeyedAgent {
   known_fields(agent, at, [
+    "id",
+    "key_file",
     "control",
+    "directors",
+    "vips",
     "server_mac",
     "fabric_port",
     "server_port",
@@ -190,7 +268,8 @@ function agent_section(agent: Json, at: string): AgentSection {
   if (fabric_port === server_port) {
     throw new ConfigError(`${at}.server_port`, `must differ from ${at}.fabric_port`);
   }
-  return {
+  const section: UnkeyedAgent = {
+    id: agent_id(agent.id ?? index + 1, `${at}.id`),
     control: host_and_port(agent.control, `${at}.control`),
     server_mac: mac(agent.server_mac, `${at}.server_mac`),
     fabric_port,
@@ -201,6 +280,35 @@ function agent_section(agent: Json, at: string): AgentSection {
     linger_ms: integer(timeouts.linger_ms ?? 2000, `${at}.timeouts.linger_ms`, 0, 600_000),
     idle_timeout_ms: integer(timeouts.idle_s ?? 300, `${at}.timeouts.idle_s`, 1, 86_400) * 1000,
   };
+  if (agent.directors !== undefined) {
+    section.directors = non_empty_array(agent.directors, `${at}.directors`, "HOST or HOST:PORT")
+      .map((d, k) => source_address(d, `${at}.directors[${k}]`));
+  }
+  if (agent.vips !== undefined) {
+    section.vips = non_empty_array(agent.vips, `${at}.vips`, "IPv4 addresses").map((v, k) =>
+      unicast_ipv4(v, `${at}.vips[${k}]`)
+    );
+  }
+  return section;
+}
+
+function agent_id(value: unknown, field: string): number {
+  return integer(value, field, 1, 2 ** 32 - 1);
+}
+
+function non_empty_array(value: unknown, field: string, of: string): unknown[] {
+  if (!Array.isArray(value) || value.length === 0) {
+    throw new ConfigError(field, `must be a non-empty array of ${of} (leave it out for any)`);
+  }
+  return value;
+}
+
+/** An address a server can hold and a client can reach (not 0/8, 127/8, multicast, class E). */
+function unicast_ipv4(value: unknown, field: string): string {
+  const address = parse_ipv4(value, field);
+  const problem = unusable_address(ip_to_u32(address));
+  if (problem) throw new ConfigError(field, `'${address}' is ${problem}`);
+  return address;
 }
 
 function power_of_two(value: unknown, field: string): number {
@@ -209,7 +317,12 @@ function power_of_two(value: unknown, field: string): number {
   return n;
 }
 
-function director_section(director: Json, max_datagram: number): DirectorSection {
+/** A director section whose servers have no keys yet (parse_config adds them). */
+type UnkeyedDirector = Omit<DirectorSection, "servers"> & {
+  servers: Omit<DirectorServer, "key" | "key_file">[];
+};
+
+function director_section(director: Json, max_datagram: number): UnkeyedDirector {
   const at = "director";
   known_fields(director, at, [
     "port",
@@ -228,23 +341,50 @@ function director_section(director: Json, max_datagram: number): DirectorSection
   const servers = director.servers.map((raw, i) => {
     const field = `${at}.servers[${i}]`;
     const server = object(raw, field);
-    known_fields(server, field, ["name", "weight", "mac", "agent", "health"]);
+    known_fields(server, field, [
+      "name",
+      "weight",
+      "mac",
+      "agent",
+      "agent_id",
+      "key_file",
+      "health",
+    ]);
     return {
       name: string(server.name, `${field}.name`),
       weight: integer(server.weight ?? 1, `${field}.weight`, 0, 1000),
       mac: mac(server.mac, `${field}.mac`),
       agent: host_and_port(server.agent, `${field}.agent`),
+      agent_id: agent_id(server.agent_id ?? i + 1, `${field}.agent_id`),
       health: server.health === undefined
         ? undefined
         : host_and_port(server.health, `${field}.health`),
     };
   });
   const names = new Set<string>();
+  const agents = new Map<string, number>();
+  const agent_ids = new Map<number, number>();
   servers.forEach((s, i) => {
     if (names.has(s.name)) {
       throw new ConfigError(`${at}.servers[${i}].name`, `'${s.name}' is used twice`);
     }
     names.add(s.name);
+    // the director tells agents apart by the address their answers come from
+    const address = `${s.agent.host}:${s.agent.port}`;
+    if (agents.has(address)) {
+      throw new ConfigError(
+        `${at}.servers[${i}].agent`,
+        `${address} is already ${at}.servers[${agents.get(address)}].agent`,
+      );
+    }
+    agents.set(address, i);
+    if (agent_ids.has(s.agent_id)) {
+      throw new ConfigError(
+        `${at}.servers[${i}].agent_id`,
+        `${s.agent_id} is already ${at}.servers[${agent_ids.get(s.agent_id)}].agent_id`,
+      );
+    }
+    agent_ids.set(s.agent_id, i);
   });
   if (!Array.isArray(director.vips) || director.vips.length === 0) {
     throw new ConfigError(`${at}.vips`, "must be a non-empty array");
@@ -387,6 +527,13 @@ function host_and_port(value: unknown, field: string): UdpAddress {
     throw new ConfigError(field, `'${port_text}' is not a port (1..65535)`);
   }
   return { host, port: Number(port_text) };
+}
+
+/** HOST or HOST:PORT (a director's control address, or any port of that host). */
+function source_address(value: unknown, field: string): SourceAddress {
+  const text = string(value, field);
+  if (!text.includes(":")) return { host: parse_ipv4(text, field) };
+  return host_and_port(text, field);
 }
 
 function mac(value: unknown, field: string): Uint8Array {

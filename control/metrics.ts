@@ -71,6 +71,16 @@ export function format_prometheus(snapshot: Snapshot): string {
     });
   };
 
+  // every other control Worker counter (replays refused, unmatched answers,
+  // internal errors, ...), one family labelled by role and event
+  const add_control_event = (role: string, event: string, value: number) =>
+    add(
+      "baton_control_events_total",
+      "counter",
+      "Control Worker events, by role and event.",
+      { role, event },
+      value,
+    );
   add("baton_uptime_seconds", "gauge", "Seconds since baton started.", {}, snapshot.uptime_s);
   for (const { id, name, stats } of snapshot.ports) {
     const labels = { port: String(id), device: name };
@@ -254,6 +264,8 @@ export function format_prometheus(snapshot: Snapshot): string {
           { role: "director", result: counter.slice(7) },
           value,
         );
+      } else {
+        add_control_event("director", counter, value);
       }
     }
   }
@@ -305,6 +317,8 @@ export function format_prometheus(snapshot: Snapshot): string {
           { role: `agent${agent}`, result: counter.slice(7) },
           value,
         );
+      } else {
+        add_control_event(`agent${agent}`, counter, value);
       }
     }
   });

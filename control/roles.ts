@@ -92,9 +92,9 @@ export async function roles_main(eal_args: string[], app: AppOptions): Promise<n
         {
           type: "start",
           spec: {
-            director: d,
-            key: config.key,
+            director: d, // each server carries its agent's id and key
             max_datagram: config.max_datagram,
+            freshness_ms: config.handoff_freshness_ms,
             mss: config.fabric_mtu - 40,
             ...rings,
           } satisfies DirectorControlSpec,
@@ -134,7 +134,11 @@ export async function roles_main(eal_args: string[], app: AppOptions): Promise<n
           spec: {
             host: a.control.host,
             port: a.control.port,
-            key: config.key,
+            agent_id: a.id,
+            key: a.key, // its own key only
+            directors: a.directors,
+            vips: a.vips,
+            freshness_ms: config.handoff_freshness_ms,
             max_datagram: config.max_datagram,
             max_request,
             ...rings,

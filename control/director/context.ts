@@ -13,6 +13,7 @@ import type { DirectorSection } from "../config.ts";
 import type {
   DecodeCounters,
   FlowKey,
+  Handoff,
   HandoffKey,
   HandoffRecord,
 } from "../../dataplane/wire/mod.ts";
@@ -24,7 +25,11 @@ export interface Server {
   weight: number;
   mac_hi: number;
   mac_lo: number;
+  /** The agent's control address: HANDOFFs go there, and only datagrams from there are its. */
   agent: { host: string; port: number };
+  /** The id its datagrams name, and the key they are signed with (that agent's own). */
+  agent_id: number;
+  hmac_key: HandoffKey;
   health?: { host: string; port: number };
   healthy: boolean;
   consecutive_failures: number;
@@ -47,31 +52,39 @@ export interface Pending {
   order: number[];
   server: number;
   id: number;
-  datagram: Uint8Array;
+  /** Encoded again for every send, so each copy carries a fresh timestamp. */
+  message: Handoff;
   sends: number;
   first_sent_at: number;
   next_at: number;
+}
+
+/** A forwarded flow: the server that has it and the hand-off (this epoch's id) that made it. */
+export interface Forwarded {
+  server: number;
+  id: number;
 }
 
 export interface DirectorControl {
   spec: DirectorControlSpec;
   director: DirectorSection;
   native: Native;
-  hmac_key: HandoffKey;
   /** This run's epoch: every HANDOFF carries it, and answers from another epoch are ignored. */
   epoch: number;
   next_id: number;
   /** Draining: new requests get 503; flows already forwarded go on. */
   draining: boolean;
   servers: Server[];
+  /** "host:port" of each server's agent → its index: whose datagram it is, before any HMAC. */
+  agents_by_address: Map<string, number>;
   /** Per VIP address: its policy and its servers. */
   vips: Map<number, Vip>;
   /** Hand-offs in flight, by flow_key_string. */
   pending: Map<string, Pending>;
   /** The current hand-off id of each pending flow → its flow_key_string. */
   pending_by_id: Map<number, string>;
-  /** Forwarded flows: which server has each (for FLOW_END and per-server counts). */
-  forwarding: Map<string, number>;
+  /** Forwarded flows: which server has each, under which hand-off (FLOW_END must name it). */
+  forwarding: Map<string, Forwarded>;
   /** Hand-off latencies (ms), a ring of LATENCY_SAMPLES. */
   latencies: Float64Array;
   latency_count: number;
@@ -93,4 +106,6 @@ export interface DirectorControl {
   polling: boolean;
   /** Catches, counts (internal_errors) and logs what an entry point throws. */
   guard: Guard;
+  /** The wall clock (ms since 1970) datagrams are stamped and checked with: Date.now. */
+  wall_clock: () => number;
 }

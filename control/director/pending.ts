@@ -5,14 +5,18 @@
 // time-out (the server failed; on to the next one, a time-out first
 // CANCELs at the agent), or 503 when no server is left. An ACK for a
 // hand-off no longer pending is answered with a CANCEL unless that agent
-// has the flow. Each HANDOFF has a fresh id; answers carry (epoch, id).
+// has the flow. Each HANDOFF has a fresh id; answers carry (epoch, id) and
+// count only from the agent the hand-off went to (matching.ts). Every copy
+// is encoded again when sent, so it carries a fresh timestamp: the
+// retransmission span (rto_ms × 2^tries) is configurable and must not be
+// bounded by the receivers' freshness window. A hand-off that will not
+// encode (nothing a client sends should get here; counted) gets a 503.
 
 import {
-  encode_message,
   flow_key_string,
   type FlowKey,
+  type Handoff,
   type HandoffAck,
-  type HandoffMessage,
   type HandoffNack,
   type HandoffRecord,
   NACK_REASON_NAMES,
@@ -21,18 +25,19 @@ import {
   VERDICT_TRY,
 } from "../../dataplane/wire/mod.ts";
 import type { DirectorControl, Pending } from "./context.ts";
-import { send } from "./agent_link.ts";
+import { send_to_agent } from "./agent_link.ts";
+import { match_answer } from "./matching.ts";
 import { respond, tell_server } from "./ring_link.ts";
 import { server_failed } from "./servers.ts";
 import { note_latency } from "./stats.ts";
 
 /** A request whose servers are chosen: its hand-off starts with the first of them. */
-export async function start_handoff(
+export function start_handoff(
   ctl: DirectorControl,
   record: HandoffRecord,
   key: FlowKey,
   order: number[],
-): Promise<void> {
+): void {
   const flow = flow_key_string(key);
   const p: Pending = {
     record,
@@ -40,17 +45,49 @@ export async function start_handoff(
     order,
     server: -1,
     id: 0,
-    datagram: new Uint8Array(0),
+    message: handoff_message(ctl, record, key, 0),
     sends: 0,
     first_sent_at: 0,
     next_at: 0,
   };
   ctl.pending.set(flow, p);
-  await try_next_server(ctl, flow, p);
+  try_next_server(ctl, flow, p);
 }
 
-async function try_next_server(ctl: DirectorControl, flow: string, p: Pending): Promise<void> {
-  const { counters, director, spec } = ctl;
+/** The HANDOFF for a request record, with hand-off id `id`. */
+function handoff_message(
+  ctl: DirectorControl,
+  record: HandoffRecord,
+  key: FlowKey,
+  id: number,
+): Handoff {
+  return {
+    type: "handoff",
+    epoch: ctl.epoch,
+    id,
+    key,
+    state: {
+      client_mac: record.client_mac,
+      client_isn: record.client_isn,
+      director_isn: (record.director_next_seq - 1) >>> 0,
+      client_next_seq: (record.client_isn + 1 + record.request.length) >>> 0,
+      director_next_seq: record.director_next_seq,
+      client_window: record.client_window,
+      client_mss: record.client_mss,
+      director_mss: ctl.spec.mss,
+      client_wscale: record.client_wscale,
+      director_wscale: record.director_wscale,
+      sack_permitted: record.sack_permitted,
+      timestamps: record.timestamps,
+      client_tsval: record.client_tsval,
+      director_tsval: record.director_tsval,
+      request: record.request,
+    },
+  };
+}
+
+function try_next_server(ctl: DirectorControl, flow: string, p: Pending): void {
+  const { counters, director } = ctl;
   if (p.server >= 0) ctl.pending_by_id.delete(p.id);
   const server = p.order.shift();
   if (server === undefined) {
@@ -61,114 +98,86 @@ async function try_next_server(ctl: DirectorControl, flow: string, p: Pending): 
   if (p.server >= 0) counters.fallbacks++;
   p.server = server;
   p.id = ctl.next_id++ >>> 0;
-  const message: HandoffMessage = {
-    type: "handoff",
-    epoch: ctl.epoch,
-    id: p.id,
-    key: p.key,
-    state: {
-      client_mac: p.record.client_mac,
-      client_isn: p.record.client_isn,
-      director_isn: (p.record.director_next_seq - 1) >>> 0,
-      client_next_seq: (p.record.client_isn + 1 + p.record.request.length) >>> 0,
-      director_next_seq: p.record.director_next_seq,
-      client_window: p.record.client_window,
-      client_mss: p.record.client_mss,
-      director_mss: spec.mss,
-      client_wscale: p.record.client_wscale,
-      director_wscale: p.record.director_wscale,
-      sack_permitted: p.record.sack_permitted,
-      timestamps: p.record.timestamps,
-      client_tsval: p.record.client_tsval,
-      director_tsval: p.record.director_tsval,
-      request: p.record.request,
-    },
-  };
-  p.datagram = await encode_message(message, ctl.hmac_key, { max_datagram: spec.max_datagram });
+  p.message = { ...p.message, id: p.id };
+  if (!send_to_agent(ctl, server, p.message)) {
+    // counted (encode_failures): the client gets an answer rather than silence
+    ctl.pending.delete(flow);
+    respond(ctl, p.key, 503);
+    return;
+  }
   ctl.pending_by_id.set(p.id, flow);
   p.sends = 1;
   p.first_sent_at = performance.now();
   p.next_at = p.first_sent_at + director.handoff_rto_ms;
   counters.handoffs_sent++;
-  send(ctl, p.datagram, ctl.servers[server].agent);
   tell_server(ctl, VERDICT_TRY, p.key, ctl.servers[server]);
 }
 
-/** Tells an agent to forget a hand-off the director no longer wants (best effort). */
-async function cancel(
-  ctl: DirectorControl,
-  id: number,
-  key: FlowKey,
-  agent: { host: string; port: number },
-): Promise<void> {
+/** Tells server's agent to forget a hand-off the director no longer wants (best effort). */
+function cancel(ctl: DirectorControl, id: number, key: FlowKey, server: number): void {
   ctl.counters.cancels_sent++;
-  const datagram = await encode_message(
-    { type: "handoff_cancel", epoch: ctl.epoch, id, key },
-    ctl.hmac_key,
-    { max_datagram: ctl.spec.max_datagram },
-  );
-  send(ctl, datagram, agent);
+  send_to_agent(ctl, server, { type: "handoff_cancel", epoch: ctl.epoch, id, key });
 }
 
-/** An agent's HANDOFF_ACK or HANDOFF_NACK. */
-export async function on_handoff_answer(
+/** An ACK or NACK from server's agent. */
+export function on_handoff_answer(
   ctl: DirectorControl,
   message: HandoffAck | HandoffNack,
-  sender: { address: string; port: number },
-): Promise<void> {
+  server: number,
+): void {
   const { counters, servers } = ctl;
-  if (message.epoch !== ctl.epoch) return;
-  const flow = ctl.pending_by_id.get(message.id);
-  const p = flow === undefined ? undefined : ctl.pending.get(flow);
-  if (!p || flow === undefined) {
-    // an ACK for a hand-off we gave up on (or a duplicate of one we took):
-    // unless this flow is forwarded to that very agent, it must forget it
-    const forwarded_to = ctl.forwarding.get(flow_key_string(message.key));
-    const from_agent = servers.findIndex((s) =>
-      s.agent.host === sender.address && s.agent.port === sender.port
-    );
-    if (message.type === "handoff_ack" && forwarded_to !== from_agent) {
+  const match = match_answer(ctl, message, server);
+  if (match.kind === "unmatched") {
+    // another epoch, an id never issued, or a hand-off that went to another agent or flow
+    counters.answers_unmatched++;
+    return;
+  }
+  if (match.kind === "forwarded") return; // a duplicate of the ACK that made the flow
+  if (match.kind === "late") {
+    // an ACK for a hand-off we gave up on: that agent must forget it
+    if (message.type === "handoff_ack") {
       counters.late_acks++;
-      await cancel(ctl, message.id, message.key, { host: sender.address, port: sender.port });
+      cancel(ctl, message.id, message.key, server);
     }
     return;
   }
+  const { flow, pending: p } = match;
   if (message.type === "handoff_ack") {
     counters.handoffs_acked++;
     ctl.pending_by_id.delete(p.id);
     ctl.pending.delete(flow);
     note_latency(ctl, performance.now() - p.first_sent_at);
-    const server = servers[p.server];
-    server.selections++;
-    server.consecutive_failures = 0;
-    server.active_flows++;
-    ctl.forwarding.set(flow, p.server);
-    tell_server(ctl, VERDICT_FORWARD, p.key, server);
+    const chosen = servers[p.server];
+    chosen.selections++;
+    chosen.consecutive_failures = 0;
+    chosen.active_flows++;
+    ctl.forwarding.set(flow, { server: p.server, id: p.id });
+    tell_server(ctl, VERDICT_FORWARD, p.key, chosen);
   } else {
     counters.handoffs_nacked++;
     counters[`nack_${NACK_REASON_NAMES[message.reason as NackReason]}`] =
       (counters[`nack_${NACK_REASON_NAMES[message.reason as NackReason]}`] ?? 0) + 1;
     server_failed(ctl, p.server);
-    await try_next_server(ctl, flow, p);
+    try_next_server(ctl, flow, p);
   }
 }
 
 /** Retransmits the HANDOFFs that are due; a hand-off out of tries moves on to the next server. */
-export async function retransmit_due(ctl: DirectorControl, now: number): Promise<void> {
-  const { counters, director, servers } = ctl;
+export function retransmit_due(ctl: DirectorControl, now: number): void {
+  const { counters, director } = ctl;
   for (const [flow, p] of ctl.pending) {
     if (p.next_at > now) continue;
     if (p.sends < director.handoff_tries) {
       p.sends++;
       counters.handoff_retransmits++;
       p.next_at = now + director.handoff_rto_ms * (1 << (p.sends - 1));
-      send(ctl, p.datagram, servers[p.server].agent);
+      send_to_agent(ctl, p.server, p.message); // re-stamped: a fresh timestamp per copy
     } else {
       counters.handoff_timeouts++;
       server_failed(ctl, p.server);
       // the agent may have adopted it after all: it must not keep the flow
-      await cancel(ctl, p.id, p.key, servers[p.server].agent);
-      await try_next_server(ctl, flow, p);
+      cancel(ctl, p.id, p.key, p.server);
+      try_next_server(ctl, flow, p);
     }
   }
 }
@@ -195,9 +204,9 @@ export function flow_gone(ctl: DirectorControl, key: FlowKey): void {
     ctl.pending_by_id.delete(p.id);
     ctl.pending.delete(flow);
   }
-  const server = ctl.forwarding.get(flow);
-  if (server !== undefined) {
-    ctl.servers[server].active_flows--;
+  const forwarded = ctl.forwarding.get(flow);
+  if (forwarded !== undefined) {
+    ctl.servers[forwarded.server].active_flows--;
     ctl.forwarding.delete(flow);
   }
 }

@@ -6,9 +6,11 @@
 import type { DirectorSection } from "../config.ts";
 
 export interface DirectorControlSpec {
+  /** The section as configured; each server carries its agent's id and key. */
   director: DirectorSection;
-  key: Uint8Array;
   max_datagram: number;
+  /** How far an agent's datagram's timestamp may be from this host's clock. */
+  freshness_ms: number;
   /** The MSS the dataplane announces (fabric MTU − 40). */
   mss: number;
   request_ring: number;

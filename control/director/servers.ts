@@ -1,22 +1,27 @@
 // The director's servers as the control Worker sees them: the list built
 // from the config (with each server's MAC as the two words a verdict
-// carries), the VIPs' server sets, the order in which a request's servers
-// are tried (weighted rendezvous hashing, selection.ts, on healthy servers
-// only, or on all of them when none is healthy), and what a failed
-// hand-off does to a server.
+// carries, and its agent's id and key), the VIPs' server sets, the order in
+// which a request's servers are tried (weighted rendezvous hashing,
+// selection.ts, on healthy servers only, or on all of them when none is
+// healthy), and what a failed hand-off does to a server.
 
 import type { DirectorSection } from "../config.ts";
 import { ip_to_u32 } from "../../dataplane/mod.ts";
+import { type HandoffKey, import_handoff_key } from "../../dataplane/wire/mod.ts";
 import { rendezvous_order } from "./selection.ts";
 import type { DirectorControl, Server, Vip } from "./context.ts";
 
-export function create_servers(director: DirectorSection): Server[] {
-  return director.servers.map((s) => ({
+export async function create_servers(director: DirectorSection): Promise<Server[]> {
+  const keys: HandoffKey[] = [];
+  for (const s of director.servers) keys.push(await import_handoff_key(s.key));
+  return director.servers.map((s, i) => ({
     name: s.name,
     weight: s.weight,
     mac_hi: (s.mac[0] << 24) | (s.mac[1] << 16) | (s.mac[2] << 8) | s.mac[3],
     mac_lo: (s.mac[4] << 8) | s.mac[5],
     agent: s.agent,
+    agent_id: s.agent_id,
+    hmac_key: keys[i],
     health: s.health,
     healthy: true,
     consecutive_failures: 0,

@@ -31,6 +31,12 @@ export function new_control_counters(): Record<string, number> & { internal_erro
     responses_503: 0,
     bad_records: 0,
     flow_ends: 0,
+    /** A FLOW_END of a hand-off whose flow is gone here already: acknowledged, no teardown. */
+    flow_end_repeats: 0,
+    /** A FLOW_END naming another hand-off than the flow's (or another epoch, or agent): ignored. */
+    flow_ends_unmatched: 0,
+    /** An ACK/NACK naming no hand-off this director sent to that agent for that flow: ignored. */
+    answers_unmatched: 0,
     flows_gone: 0,
     refused_draining: 0,
     unexpected_messages: 0,
@@ -41,6 +47,8 @@ export function new_control_counters(): Record<string, number> & { internal_erro
     fail_open: 0,
     cancels_sent: 0,
     late_acks: 0,
+    /** A datagram that could not be built (counted and dropped, never thrown). */
+    encode_failures: 0,
     internal_errors: 0,
   };
 }

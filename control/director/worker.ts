@@ -5,22 +5,23 @@
 // it with back-off until HANDOFF_ACK. A NACK or a time-out moves on to the
 // next server in rendezvous order; when none accepts, the client gets a 503.
 // It also runs the health checks, answers the agents' FLOW_END, and keeps
-// the numbers the metrics endpoint shows. It never touches packets.
+// the numbers the metrics endpoint shows. It never touches packets. It
+// reads a datagram only from a configured agent's control address
+// (sources.ts, before any HMAC), under that agent's own key, and only if it
+// names that agent and is fresh (the codec).
 //
 // This file is the Worker's entry and wires the parts: the main thread's
 // messages (protocol.ts), the state (context.ts), the 1 ms poll of the rings
 // (ring_link.ts → request.ts, pending.ts), the agents' datagrams
-// (agent_link.ts, pending.ts), health checks (health.ts) and stats
-// (stats.ts). One poll runs at a time: a tick while one awaits is skipped.
+// (agent_link.ts → sources.ts, matching.ts, pending.ts), health checks
+// (health.ts) and stats (stats.ts). One poll runs at a time: a tick while
+// one awaits is skipped.
 
 /// <reference lib="deno.worker" />
 
 import { open_native } from "../../native/mod.ts";
 import {
-  count_decode,
-  decode_message,
   DIRECTOR_EVENT_WORDS,
-  import_handoff_key,
   new_decode_counters,
   VERDICT_WORDS,
 } from "../../dataplane/wire/mod.ts";
@@ -37,10 +38,11 @@ import {
   new_control_counters,
   new_latency_buckets,
 } from "./stats.ts";
-import { on_flow_end, open_agent_socket } from "./agent_link.ts";
+import { on_agent_datagram, open_agent_socket } from "./agent_link.ts";
+import { agent_addresses } from "./sources.ts";
 import { take_flow_gone, take_request } from "./ring_link.ts";
 import { on_request } from "./request.ts";
-import { flow_gone, on_handoff_answer, retransmit_due } from "./pending.ts";
+import { flow_gone, retransmit_due } from "./pending.ts";
 import { start_health_checks } from "./health.ts";
 import { create_guard, guarded } from "../guard.ts";
 
@@ -94,9 +96,8 @@ async function on_message(message: DirectorControlMessage): Promise<void> {
 async function start(spec: DirectorControlSpec): Promise<Running> {
   const native = open_native();
   const director = spec.director;
-  const hmac_key = await import_handoff_key(spec.key);
   const epoch = crypto.getRandomValues(new Uint32Array(1))[0];
-  const servers = create_servers(director);
+  const servers = await create_servers(director);
   const vips = create_vips(director, servers);
   const counters = new_control_counters();
   const socket = await open_agent_socket(director);
@@ -107,11 +108,11 @@ async function start(spec: DirectorControlSpec): Promise<Running> {
     spec,
     director,
     native,
-    hmac_key,
     epoch,
     next_id: 1,
     draining: false,
     servers,
+    agents_by_address: agent_addresses(servers),
     vips,
     pending: new Map(),
     pending_by_id: new Map(),
@@ -130,11 +131,16 @@ async function start(spec: DirectorControlSpec): Promise<Running> {
     event_bytes: new Uint8Array(event.buffer),
     polling: false,
     guard: create_guard(counters, { name: "director control" }),
+    wall_clock: () => Date.now(),
   };
   socket.on(
     "message",
     (datagram: Uint8Array, sender: { address: string; port: number }) =>
-      guarded(ctl.guard, "reading an agent's datagram", () => on_datagram(ctl, datagram, sender)),
+      guarded(
+        ctl.guard,
+        "reading an agent's datagram",
+        () => on_agent_datagram(ctl, datagram, sender),
+      ),
   );
   const poll_timer = setInterval(() => poll(ctl), POLL_MS);
   const health_timer = start_health_checks(ctl);
@@ -147,39 +153,20 @@ function stop(run: Running): void {
   run.ctl.socket.close();
 }
 
-/** A datagram from an agent: hand-off answers to pending.ts, FLOW_END to agent_link.ts. */
-async function on_datagram(
-  ctl: DirectorControl,
-  datagram: Uint8Array,
-  sender: { address: string; port: number },
-): Promise<void> {
-  const result = await decode_message(datagram, ctl.hmac_key, {
-    max_datagram: ctl.spec.max_datagram,
-  });
-  count_decode(ctl.decode_counters, result);
-  if (!result.ok) return;
-  const message = result.message;
-  if (message.type === "handoff_ack" || message.type === "handoff_nack") {
-    await on_handoff_answer(ctl, message, sender);
-  } else if (message.type === "flow_end") {
-    await on_flow_end(ctl, message, sender);
-  } else {
-    ctl.counters.unexpected_messages++;
-  }
-}
-
 /** Every POLL_MS: request records, FLOW_GONE events, then the HANDOFFs due for retransmission. */
 async function poll(ctl: DirectorControl): Promise<void> {
   if (ctl.polling) return;
   ctl.polling = true;
   try {
+    // flows the dataplane ended first: a port reused after a close sends the
+    // old flow's FLOW_GONE before the new flow's request, and that order holds here
+    for (let key = take_flow_gone(ctl); key !== null; key = take_flow_gone(ctl)) {
+      flow_gone(ctl, key);
+    }
     for (let k = 0; k < 256; k++) {
       const bytes = take_request(ctl);
       if (bytes === null) break;
       await guarded(ctl.guard, "handing off a request", () => on_request(ctl, bytes));
-    }
-    for (let key = take_flow_gone(ctl); key !== null; key = take_flow_gone(ctl)) {
-      flow_gone(ctl, key);
     }
     await guarded(
       ctl.guard,

@@ -1,32 +1,62 @@
 // The hand-off datagram: one UDP datagram between director control and agent
 // control, carrying everything the agent needs to take over a TCP connection
 // the director accepted (addresses, ISNs, positions, negotiated options and
-// the request bytes), authenticated with HMAC-SHA256 under a shared key
-// (handoff_key.ts).
+// the request bytes), authenticated with HMAC-SHA256 under the key of the
+// agent it is for or from (handoff_key.ts: the director holds every agent's
+// key, an agent only its own), bound to that agent and to a time.
 //
-// Wire layout, all integers big-endian:
+// Wire layout (version 2), all integers big-endian:
 //
-//   header (16)  magic u16 | version u8 | type u8 | epoch u32 | id u32
+//   header (24)  magic u16 | version u8 | type u8 | epoch u32 | id u32
 //                | body_length u16 | reason u8 | reserved u8
+//                | agent u32 | sent_at u32
 //   body         flow key (12) + per-type fields
 //   mac (32)     HMAC-SHA256 over header + body
 //
+// `agent` is the agent the datagram is for (director → agent) or from
+// (agent → director), never 0; `sent_at` is the sender's wall clock in ms
+// mod 2^32 (handoff_header.ts). A receiver that names its agent drops a
+// datagram for another (wrong_agent), and every receiver drops one whose
+// timestamp is more than freshness_ms from its own clock either way
+// (stale). Both are believed only after the MAC.
+//
 // Datagrams arrive from the network, so decoding never throws: every bad
 // datagram maps to one DecodeFailure that the caller counts and drops.
-// epoch + id name a hand-off; a retransmission reuses them so the receiver
-// can answer a duplicate without acting twice.
+// Encoding never throws either (encode_datagram returns why it could not);
+// encode_message is its throwing form for tools and tests. epoch + id name
+// a hand-off; a retransmission reuses them (with a fresh sent_at) so the
+// receiver can answer a duplicate without acting twice.
 
 import { timingSafeEqual } from "node:crypto";
 import { handoff_mac, type HandoffKey } from "./handoff_key.ts";
+import type { FlowEndReason, NackReason } from "./reasons.ts";
 import {
-  FLOW_END_REASON_NAMES,
-  type FlowEndReason,
-  NACK_REASON_NAMES,
-  type NackReason,
-} from "./reasons.ts";
-export const MAGIC = 0xb7a0;
-export const VERSION = 1;
-export const HEADER_BYTES = 16;
+  DEFAULT_AGENT_ID,
+  freshness_bound,
+  H_AGENT,
+  H_BODY_LENGTH,
+  H_EPOCH,
+  H_ID,
+  H_MAGIC,
+  H_REASON,
+  H_RESERVED,
+  H_SENT_AT,
+  H_TYPE,
+  H_VERSION,
+  HEADER_BYTES,
+  is_agent_id,
+  is_fresh,
+  MAGIC,
+  VERSION,
+  wire_clock,
+} from "./handoff_header.ts";
+import {
+  check_message,
+  is_flow_end_reason,
+  is_nack_reason,
+  MAX_UDP_PAYLOAD,
+} from "./handoff_checks.ts";
+
 export const MAC_BYTES = 32;
 export const FLOW_KEY_BYTES = 12;
 /** HANDOFF body before the request bytes. */
@@ -37,14 +67,6 @@ export const FLOW_END_BODY_BYTES = FLOW_KEY_BYTES + 8;
 export const HANDOFF_OVERHEAD_BYTES = HEADER_BYTES + HANDOFF_FIXED_BODY_BYTES + MAC_BYTES;
 /** One frame at a 1500-byte MTU: 1500 − 20 (IPv4 header) − 8 (UDP header). */
 export const DEFAULT_MAX_DATAGRAM = 1472;
-/** The most one IPv4 UDP datagram can carry: 65535 − 20 − 8. */
-export const MAX_UDP_PAYLOAD = 65507;
-/** client_wscale / director_wscale when that side sent no window-scale option. */
-export const WSCALE_NONE = 255;
-/** RFC 7323: shifts above 14 are not allowed. */
-export const MAX_WSCALE = 14;
-/** Smaller MSS values are nonsense (and a lever for packet-storm attacks). */
-export const MIN_MSS = 64;
 
 export type MessageType =
   | "handoff"
@@ -181,6 +203,10 @@ export type DecodeFailure =
   | "bad_type"
   | "bad_length"
   | "bad_mac"
+  /** Authentic, but sent more than freshness_ms before (or after) the receiver's clock. */
+  | "stale"
+  /** Authentic, but for (or from) another agent than the receiver expects. */
+  | "wrong_agent"
   | "inconsistent";
 export const DECODE_FAILURES: readonly DecodeFailure[] = [
   "truncated",
@@ -190,61 +216,127 @@ export const DECODE_FAILURES: readonly DecodeFailure[] = [
   "bad_type",
   "bad_length",
   "bad_mac",
+  "stale",
+  "wrong_agent",
   "inconsistent",
 ];
 
 export type DecodeResult =
-  | { ok: true; message: HandoffMessage }
+  | {
+    ok: true;
+    message: HandoffMessage;
+    /** The agent the datagram names (for, or from). */
+    agent: number;
+    /** The sender's clock when it was sent (ms mod 2^32). */
+    sent_at: number;
+  }
   | { ok: false; reason: DecodeFailure };
+
+export type EncodeResult =
+  | { ok: true; bytes: Uint8Array }
+  | { ok: false; problem: string };
 
 export interface CodecOptions {
   /** Largest datagram accepted or produced; DEFAULT_MAX_DATAGRAM unless set, at most MAX_UDP_PAYLOAD. */
   max_datagram?: number;
 }
 
+export interface EncodeOptions extends CodecOptions {
+  /** The agent the datagram is for or from; DEFAULT_AGENT_ID unless set. */
+  agent?: number;
+  /** The sender's wall clock (ms since 1970); Date.now() unless set. */
+  now?: number;
+}
+
+export interface DecodeOptions extends CodecOptions {
+  /** The agent the receiver expects the datagram to name; any agent when unset. */
+  agent?: number;
+  /** The receiver's wall clock (ms since 1970); Date.now() unless set. */
+  now?: number;
+  /** How far sent_at may be from now, either way; DEFAULT_FRESHNESS_MS unless set. */
+  freshness_ms?: number;
+}
+
 /** How many request bytes fit in one HANDOFF datagram of at most max_datagram bytes. */
 export function max_request_bytes(max_datagram: number = DEFAULT_MAX_DATAGRAM): number {
-  check_max_datagram(max_datagram);
+  const problem = max_datagram_problem(max_datagram);
+  if (problem) throw new RangeError(problem);
   return max_datagram - HANDOFF_OVERHEAD_BYTES;
 }
 
 /**
- * The signed datagram for a message. Throws RangeError for a message no
- * receiver would accept (a caller bug) or a request too large for max_datagram
- * (check max_request_bytes first to answer the client instead).
+ * The signed datagram for a message, or why there is none: a message no
+ * receiver would accept, a request too large for max_datagram (check
+ * max_request_bytes first to answer the client instead), a bad agent id or
+ * limit. Never throws, whatever the message holds: the control Workers
+ * count a refusal and drop the message.
  */
+export function encode_datagram(
+  message: HandoffMessage,
+  key: HandoffKey,
+  options: EncodeOptions = {},
+): EncodeResult {
+  try {
+    return encode_checked(message, key, options);
+  } catch (err) {
+    // nothing above should throw; a caller's exotic object (a getter) must not end a Worker
+    return { ok: false, problem: `cannot encode: ${err}` };
+  }
+}
+
+/** encode_datagram for tools and tests: the datagram, or a RangeError saying why not. */
 export async function encode_message(
   message: HandoffMessage,
   key: HandoffKey,
-  options: CodecOptions = {},
+  options: EncodeOptions = {},
 ): Promise<Uint8Array> {
+  const result = encode_datagram(message, key, options);
+  if (!result.ok) throw new RangeError(`encode_message: ${result.problem}`);
+  return await Promise.resolve(result.bytes);
+}
+
+function encode_checked(
+  message: HandoffMessage,
+  key: HandoffKey,
+  options: EncodeOptions,
+): EncodeResult {
   const max_datagram = options.max_datagram ?? DEFAULT_MAX_DATAGRAM;
-  check_max_datagram(max_datagram);
+  const limit_problem = max_datagram_problem(max_datagram);
+  if (limit_problem) return { ok: false, problem: limit_problem };
   const problem = check_message(message);
-  if (problem) throw new RangeError(`encode_message: ${problem}`);
+  if (problem) return { ok: false, problem };
+  const agent = options.agent ?? DEFAULT_AGENT_ID;
+  if (!is_agent_id(agent)) return { ok: false, problem: `agent ${agent} is not a non-zero u32` };
+  const now = options.now ?? Date.now();
+  if (typeof now !== "number" || !Number.isFinite(now)) {
+    return { ok: false, problem: `clock ${now} is not a number of milliseconds` };
+  }
 
   const body_length = body_length_for(message);
   const total = HEADER_BYTES + body_length + MAC_BYTES;
   if (total > max_datagram) {
     const request_length = message.type === "handoff" ? message.state.request.length : 0;
-    throw new RangeError(
-      `encode_message: request of ${request_length} bytes is over the ` +
-        `${max_request_bytes(max_datagram)}-byte limit for max_datagram ${max_datagram}`,
-    );
+    return {
+      ok: false,
+      problem: `request of ${request_length} bytes is over the ` +
+        `${max_datagram - HANDOFF_OVERHEAD_BYTES}-byte limit for max_datagram ${max_datagram}`,
+    };
   }
 
   const bytes = new Uint8Array(total);
   const view = new DataView(bytes.buffer);
-  view.setUint16(0, MAGIC);
-  view.setUint8(2, VERSION);
-  view.setUint8(3, MESSAGE_TYPE_CODES[message.type]);
-  view.setUint32(4, message.epoch);
-  view.setUint32(8, message.id);
-  view.setUint16(12, body_length);
+  view.setUint16(H_MAGIC, MAGIC);
+  view.setUint8(H_VERSION, VERSION);
+  view.setUint8(H_TYPE, MESSAGE_TYPE_CODES[message.type]);
+  view.setUint32(H_EPOCH, message.epoch);
+  view.setUint32(H_ID, message.id);
+  view.setUint16(H_BODY_LENGTH, body_length);
   const reason = message.type === "handoff_nack" || message.type === "flow_end"
     ? message.reason
     : 0;
-  view.setUint8(14, reason);
+  view.setUint8(H_REASON, reason);
+  view.setUint32(H_AGENT, agent);
+  view.setUint32(H_SENT_AT, wire_clock(now));
 
   const body = HEADER_BYTES;
   view.setUint32(body, message.key.client_ip);
@@ -259,30 +351,33 @@ export async function encode_message(
 
   const signed = bytes.subarray(0, HEADER_BYTES + body_length);
   bytes.set(handoff_mac(key, signed), HEADER_BYTES + body_length);
-  return await Promise.resolve(bytes);
+  return { ok: true, bytes };
 }
 
 /**
  * The message in a received datagram, or why it was dropped. Never throws:
  * structure is checked first, then the HMAC, and only then are the fields
- * (request length, options, reasons) believed.
+ * believed: the timestamp (stale), the agent (wrong_agent), then request
+ * length, options and reasons (inconsistent).
  */
 export async function decode_message(
   bytes: Uint8Array,
   key: HandoffKey,
-  options: CodecOptions = {},
+  options: DecodeOptions = {},
 ): Promise<DecodeResult> {
   const max_datagram = decode_limit(options.max_datagram);
   if (!(bytes instanceof Uint8Array)) return fail("truncated");
   if (bytes.length > max_datagram) return fail("oversized");
-  if (bytes.length < HEADER_BYTES) return fail("truncated");
+  // magic and version first, so a datagram of another version is named as such
+  if (bytes.length < H_TYPE) return fail("truncated");
 
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (view.getUint16(0) !== MAGIC) return fail("bad_magic");
-  if (view.getUint8(2) !== VERSION) return fail("bad_version");
-  const type = MESSAGE_TYPES_BY_CODE[view.getUint8(3)];
+  if (view.getUint16(H_MAGIC) !== MAGIC) return fail("bad_magic");
+  if (view.getUint8(H_VERSION) !== VERSION) return fail("bad_version");
+  if (bytes.length < HEADER_BYTES) return fail("truncated");
+  const type = MESSAGE_TYPES_BY_CODE[view.getUint8(H_TYPE)];
   if (type === undefined) return fail("bad_type");
-  const body_length = view.getUint16(12);
+  const body_length = view.getUint16(H_BODY_LENGTH);
   const signed_length = HEADER_BYTES + body_length;
   if (bytes.length < signed_length + MAC_BYTES) return fail("truncated");
   if (bytes.length > signed_length + MAC_BYTES) return fail("bad_length");
@@ -298,9 +393,18 @@ export async function decode_message(
   }
   if (!authentic) return await Promise.resolve(fail("bad_mac"));
 
+  const sent_at = view.getUint32(H_SENT_AT);
+  const now = typeof options.now === "number" && Number.isFinite(options.now)
+    ? options.now
+    : Date.now();
+  if (!is_fresh(sent_at, now, freshness_bound(options.freshness_ms))) return fail("stale");
+  const agent = view.getUint32(H_AGENT);
+  if (options.agent !== undefined && agent !== options.agent) return fail("wrong_agent");
+  if (!is_agent_id(agent)) return fail("inconsistent");
+
   const message = read_message(view, type, body_length);
   if (!message || check_message(message)) return fail("inconsistent");
-  return { ok: true, message };
+  return { ok: true, message, agent, sent_at };
 }
 
 /** "198.18.0.1:40000>198.18.0.100:80", for logs. */
@@ -308,10 +412,15 @@ export function flow_key_string(key: FlowKey): string {
   return `${ipv4_string(key.client_ip)}:${key.client_port}>${ipv4_string(key.vip)}:${key.vip_port}`;
 }
 
-export type DecodeCounters = Record<DecodeFailure | "ok", number>;
+/**
+ * Received datagrams by what became of them: each decode result, and
+ * unknown_source for those dropped before decoding (a sender that is not a
+ * configured peer: no HMAC was computed for them).
+ */
+export type DecodeCounters = Record<DecodeFailure | "ok" | "unknown_source", number>;
 
 export function new_decode_counters(): DecodeCounters {
-  const counters = { ok: 0 } as DecodeCounters;
+  const counters = { ok: 0, unknown_source: 0 } as DecodeCounters;
   for (const failure of DECODE_FAILURES) counters[failure] = 0;
   return counters;
 }
@@ -324,16 +433,15 @@ function fail(reason: DecodeFailure): DecodeResult {
   return { ok: false, reason };
 }
 
-function check_max_datagram(max_datagram: number): void {
+function max_datagram_problem(max_datagram: number): string | undefined {
   if (
     !Number.isInteger(max_datagram) || max_datagram < HANDOFF_OVERHEAD_BYTES ||
     max_datagram > MAX_UDP_PAYLOAD
   ) {
-    throw new RangeError(
-      `max_datagram ${max_datagram} must be an integer from ${HANDOFF_OVERHEAD_BYTES} ` +
-        `(an empty hand-off) to ${MAX_UDP_PAYLOAD} (one UDP datagram)`,
-    );
+    return `max_datagram ${max_datagram} must be an integer from ${HANDOFF_OVERHEAD_BYTES} ` +
+      `(an empty hand-off) to ${MAX_UDP_PAYLOAD} (one UDP datagram)`;
   }
+  return undefined;
 }
 
 // decode must not throw, so a bad limit from a caller bug is clamped, not rejected
@@ -385,11 +493,11 @@ function read_message(
   type: MessageType,
   body_length: number,
 ): HandoffMessage | undefined {
-  if (view.getUint8(15) !== 0) return undefined;
+  if (view.getUint8(H_RESERVED) !== 0) return undefined;
   const body = HEADER_BYTES;
   const header: MessageHeader = {
-    epoch: view.getUint32(4),
-    id: view.getUint32(8),
+    epoch: view.getUint32(H_EPOCH),
+    id: view.getUint32(H_ID),
     key: {
       client_ip: view.getUint32(body),
       vip: view.getUint32(body + 4),
@@ -397,7 +505,7 @@ function read_message(
       vip_port: view.getUint16(body + 10),
     },
   };
-  const reason = view.getUint8(14);
+  const reason = view.getUint8(H_REASON);
   if (type === "handoff_nack") {
     if (!is_nack_reason(reason)) return undefined;
     return { type, ...header, reason };
@@ -441,112 +549,6 @@ function read_message(
     ),
   };
   return { type, ...header, state };
-}
-
-/**
- * What is wrong with a message, or undefined if it is one a receiver should
- * act on. The same rules make encode refuse and decode say "inconsistent", so
- * whatever encode produces decodes.
- */
-function check_message(message: HandoffMessage): string | undefined {
-  if (!is_uint(message.epoch, 32)) return `epoch ${message.epoch} is not a u32`;
-  if (!is_uint(message.id, 32)) return `id ${message.id} is not a u32`;
-  const key = message.key;
-  if (!is_uint(key.client_ip, 32) || key.client_ip === 0) {
-    return `client_ip ${key.client_ip} is not a non-zero u32`;
-  }
-  if (!is_uint(key.vip, 32) || key.vip === 0) return `vip ${key.vip} is not a non-zero u32`;
-  if (!is_uint(key.client_port, 16) || key.client_port === 0) {
-    return `client_port ${key.client_port} is not a non-zero u16`;
-  }
-  if (!is_uint(key.vip_port, 16) || key.vip_port === 0) {
-    return `vip_port ${key.vip_port} is not a non-zero u16`;
-  }
-  switch (message.type) {
-    case "handoff":
-      return check_handoff_state(message.state);
-    case "handoff_nack":
-      if (!is_nack_reason(message.reason)) {
-        return `NACK reason ${message.reason} is not one of 1..6`;
-      }
-      return undefined;
-    case "flow_end":
-      if (!is_flow_end_reason(message.reason)) {
-        return `FLOW_END reason ${message.reason} is not one of 1..4`;
-      }
-      if (!is_uint(message.counts.packets_to_server, 32)) return "packets_to_server is not a u32";
-      if (!is_uint(message.counts.packets_to_client, 32)) return "packets_to_client is not a u32";
-      return undefined;
-    case "handoff_ack":
-    case "flow_end_ack":
-    case "handoff_cancel":
-      return undefined;
-    default:
-      return `unknown message type ${(message as { type: unknown }).type}`;
-  }
-}
-
-function check_handoff_state(state: HandoffState): string | undefined {
-  if (!(state.client_mac instanceof Uint8Array) || state.client_mac.length !== 6) {
-    return "client_mac must be 6 bytes";
-  }
-  if (!(state.request instanceof Uint8Array)) return "request must be a Uint8Array";
-  for (
-    const name of [
-      "client_isn",
-      "director_isn",
-      "client_next_seq",
-      "director_next_seq",
-      "client_tsval",
-      "director_tsval",
-    ] as const
-  ) {
-    if (!is_uint(state[name], 32)) return `${name} ${state[name]} is not a u32`;
-  }
-  for (const name of ["client_window", "client_mss", "director_mss"] as const) {
-    if (!is_uint(state[name], 16)) return `${name} ${state[name]} is not a u16`;
-  }
-  // the agent rebuilds the server's view of the connection from these positions,
-  // so they must describe exactly the request bytes that travel with them
-  const expected_next_seq = (state.client_isn + 1 + state.request.length) >>> 0;
-  if (state.client_next_seq !== expected_next_seq) {
-    return `client_next_seq ${state.client_next_seq} is not client_isn + 1 + ` +
-      `request length (${expected_next_seq})`;
-  }
-  if (state.client_mss < MIN_MSS) return `client_mss ${state.client_mss} is below ${MIN_MSS}`;
-  if (state.director_mss < MIN_MSS) {
-    return `director_mss ${state.director_mss} is below ${MIN_MSS}`;
-  }
-  for (const name of ["client_wscale", "director_wscale"] as const) {
-    const wscale = state[name];
-    if (!is_uint(wscale, 8) || (wscale > MAX_WSCALE && wscale !== WSCALE_NONE)) {
-      return `${name} ${wscale} is neither 0..${MAX_WSCALE} nor ${WSCALE_NONE} (none)`;
-    }
-  }
-  // RFC 7323: a SYN-ACK may carry window scale only if the SYN did
-  if (state.client_wscale === WSCALE_NONE && state.director_wscale !== WSCALE_NONE) {
-    return "director_wscale is set but the client sent no window scale";
-  }
-  if (typeof state.sack_permitted !== "boolean" || typeof state.timestamps !== "boolean") {
-    return "sack_permitted and timestamps must be booleans";
-  }
-  if (state.request.length > MAX_UDP_PAYLOAD) {
-    return `request of ${state.request.length} bytes cannot fit one UDP datagram`;
-  }
-  return undefined;
-}
-
-function is_nack_reason(value: unknown): value is NackReason {
-  return is_uint(value, 8) && Object.hasOwn(NACK_REASON_NAMES, value as number);
-}
-
-function is_flow_end_reason(value: unknown): value is FlowEndReason {
-  return is_uint(value, 8) && Object.hasOwn(FLOW_END_REASON_NAMES, value as number);
-}
-
-function is_uint(value: unknown, bits: 8 | 16 | 32): boolean {
-  return typeof value === "number" && Number.isInteger(value) && value >= 0 &&
-    value < 2 ** bits;
 }
 
 function ipv4_string(ip: number): string {

@@ -1,8 +1,9 @@
-// The hand-off key: the shared HMAC-SHA256 key that signs and verifies every
-// hand-off datagram (handoff.ts), read from a key file's hex text. A key is
-// never shorter than MIN_KEY_BYTES, whether it comes from a file or from
-// bytes; import_handoff_key copies the bytes, so the caller's buffer can be
-// reused.
+// A hand-off key: the HMAC-SHA256 key that signs and verifies the hand-off
+// datagrams (handoff.ts) to and from one agent (the director holds one per
+// agent, an agent only its own; several may share one configured key),
+// read from a key file's hex text. A key is never shorter than
+// MIN_KEY_BYTES, whether it comes from a file or from bytes;
+// import_handoff_key copies the bytes, so the caller's buffer can be reused.
 
 import { createHmac } from "node:crypto";
 

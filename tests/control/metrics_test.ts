@@ -129,6 +129,7 @@ Deno.test("metrics: Prometheus text follows the conventions and reads back", () 
   assert.equal(values.get('baton_agent_flows_ended_total{agent="0",reason="fin"}'), 3);
   assert.equal(values.get('baton_agent_dropped_packets_total{agent="0",reason="not_ours"}'), 1);
   assert.equal(values.get('baton_agent_flows{agent="0"}'), 1);
+  assert.equal(values.get('baton_control_events_total{role="director",event="handoffs_sent"}'), 10);
 });
 
 Deno.test({

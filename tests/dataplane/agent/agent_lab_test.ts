@@ -171,7 +171,7 @@ Deno.test({
         const download = curl_download(lab, `http://${lab.vip}${path}`);
         const request = (await from_director("request")) as unknown as RequestEvent;
         handed.push(request);
-        const datagram = await encode_message(handoff_for(lab, request, id), key);
+        const datagram = await encode_message(handoff_for(lab, request, id), key, { agent: 1 });
         const hex = Array.from(datagram, (b) => b.toString(16).padStart(2, "0")).join("");
         await to_director.write(
           new TextEncoder().encode(JSON.stringify({ flow: request.flow, datagram: hex }) + "\n"),

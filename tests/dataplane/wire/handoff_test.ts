@@ -1,7 +1,9 @@
 // The hand-off datagram codec: every message type survives a round trip,
-// every way a datagram can be wrong has a row naming the failure, and a
-// seeded fuzz run shows decode never throws and never accepts anything
-// encode did not sign with the right key.
+// every way a datagram can be wrong has a row naming the failure (stale,
+// from the future, for another agent, under another agent's key, of the
+// old version among them), encode refuses without throwing, and a seeded
+// fuzz run shows decode never throws and never accepts anything encode did
+// not sign with the right key, for this agent, recently.
 
 import assert from "node:assert/strict";
 import {
@@ -9,8 +11,13 @@ import {
   DECODE_FAILURES,
   decode_message,
   type DecodeFailure,
+  type DecodeOptions,
+  DEFAULT_AGENT_ID,
+  DEFAULT_FRESHNESS_MS,
   DEFAULT_MAX_DATAGRAM,
+  encode_datagram,
   encode_message,
+  type EncodeOptions,
   FLOW_END_CLIENT_RESET,
   FLOW_END_FIN,
   FLOW_END_IDLE_TIMEOUT,
@@ -32,22 +39,34 @@ import {
   NACK_DRAINING,
   NACK_INTERNAL,
   NACK_REASON_NAMES,
+  NACK_STACK_OPTIONS,
   NACK_STACK_RESET,
   NACK_STACK_TIMEOUT,
   NACK_TABLE_FULL,
   new_decode_counters,
   parse_key_text,
+  VERSION,
   WSCALE_NONE,
 } from "../../../dataplane/wire/mod.ts";
 import { mulberry32 } from "../../support/random.ts";
 
 const KEY_HEX = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+/** Agent 3's key: every datagram below is for (or from) agent 3 unless a row says otherwise. */
 const KEY = await import_handoff_key(parse_key_text(KEY_HEX));
+/** Agent 4's key. */
 const OTHER_KEY = await import_handoff_key(parse_key_text("ff".repeat(32)));
+const AGENT = 3;
+const OTHER_AGENT = 4;
+/** A fixed wall clock (ms since 1970), so freshness is the same on every run. */
+const NOW = 1_754_000_000_123;
+const ENCODE: EncodeOptions = { agent: AGENT, now: NOW };
+const DECODE: DecodeOptions = { agent: AGENT, now: NOW };
 
 // offsets in the datagram (header + body) the rows below poke at
 const AT_REASON = 14;
 const AT_RESERVED = 15;
+const AT_AGENT = 16;
+const AT_SENT_AT = 20;
 const AT_CLIENT_IP = HEADER_BYTES;
 const AT_VIP = HEADER_BYTES + 4;
 const AT_CLIENT_PORT = HEADER_BYTES + 8;
@@ -196,12 +215,12 @@ const ROUND_TRIPS: RoundTripCase[] = [
   {
     description: "HANDOFF_ACK",
     message: { type: "handoff_ack", epoch: 1, id: 2, key: FLOW },
-    length: 60,
+    length: 68,
   },
   {
     description: "HANDOFF_CANCEL",
     message: { type: "handoff_cancel", epoch: 1, id: 3, key: FLOW },
-    length: 60,
+    length: 68,
   },
   ...([
     NACK_TABLE_FULL,
@@ -210,10 +229,11 @@ const ROUND_TRIPS: RoundTripCase[] = [
     NACK_BAD_REQUEST,
     NACK_DRAINING,
     NACK_INTERNAL,
+    NACK_STACK_OPTIONS,
   ] as const).map((reason): RoundTripCase => ({
     description: `HANDOFF_NACK ${NACK_REASON_NAMES[reason]}`,
     message: { type: "handoff_nack", epoch: 1, id: 3, key: FLOW, reason },
-    length: 60,
+    length: 68,
   })),
   ...([FLOW_END_FIN, FLOW_END_CLIENT_RESET, FLOW_END_SERVER_RESET, FLOW_END_IDLE_TIMEOUT] as const)
     .map((reason): RoundTripCase => ({
@@ -226,32 +246,41 @@ const ROUND_TRIPS: RoundTripCase[] = [
         reason,
         counts: { packets_to_server: 12, packets_to_client: 0xffff_ffff },
       },
-      length: 68,
+      length: 76,
     })),
   {
     description: "FLOW_END_ACK",
     message: { type: "flow_end_ack", epoch: 1, id: 5, key: FLOW },
-    length: 60,
+    length: 68,
   },
 ];
 
+/** What decode says about a datagram encode_message(message, KEY, ENCODE) made. */
+function decoded(message: HandoffMessage, sent_at = NOW % 2 ** 32, agent = AGENT) {
+  return { ok: true, message, agent, sent_at };
+}
+
 for (const row of ROUND_TRIPS) {
   Deno.test(`round trip: ${row.description}`, async () => {
-    const bytes = await encode_message(row.message, KEY);
+    const bytes = await encode_message(row.message, KEY, ENCODE);
     assert.equal(bytes.length, row.length);
-    assert.deepEqual(await decode_message(bytes, KEY), { ok: true, message: row.message });
+    assert.deepEqual(await decode_message(bytes, KEY, DECODE), decoded(row.message));
   });
 }
 
 Deno.test("the header is laid out as documented, big-endian", async () => {
-  const bytes = await encode_message(handoff(), KEY);
+  const bytes = await encode_message(handoff(), KEY, ENCODE);
   const view = new DataView(bytes.buffer);
+  assert.equal(HEADER_BYTES, 24);
   assert.equal(view.getUint16(0), 0xb7a0);
-  assert.equal(bytes[2], 1);
+  assert.equal(bytes[2], 2);
+  assert.equal(bytes[2], VERSION);
   assert.equal(bytes[3], 1);
   assert.equal(view.getUint32(4), 0xdecafbad);
   assert.equal(view.getUint32(8), 7);
   assert.equal(view.getUint16(12), 56 + REQUEST.length);
+  assert.equal(view.getUint32(AT_AGENT), AGENT);
+  assert.equal(view.getUint32(AT_SENT_AT), NOW % 2 ** 32, "the sender's clock in ms, mod 2^32");
   assert.equal(view.getUint32(AT_CLIENT_IP), ipv4(198, 18, 0, 1));
   assert.equal(view.getUint16(AT_VIP_PORT), 80);
   assert.equal(view.getUint16(AT_REQUEST_LENGTH), REQUEST.length);
@@ -259,17 +288,89 @@ Deno.test("the header is laid out as documented, big-endian", async () => {
   const nack = await encode_message(
     { type: "handoff_nack", epoch: 1, id: 1, key: FLOW, reason: NACK_DRAINING },
     KEY,
+    ENCODE,
   );
   assert.equal(nack[3], 3);
   assert.equal(nack[AT_REASON], 5);
 });
 
-Deno.test("decode reads a datagram that is a view into a larger buffer", async () => {
+Deno.test("without options: the first agent's id, stamped with the wall clock", async () => {
+  const before = Date.now();
   const bytes = await encode_message(handoff(), KEY);
+  const result = await decode_message(bytes, KEY);
+  assert.ok(result.ok);
+  assert.equal(result.agent, DEFAULT_AGENT_ID);
+  assert.equal(DEFAULT_AGENT_ID, 1);
+  const age = (Date.now() % 2 ** 32 - result.sent_at) | 0;
+  assert.ok(age >= 0 && age <= Date.now() - before + 1, `stamped ${age} ms ago`);
+  // a receiver that names its agent takes it only if it is that agent
+  assert.equal((await decode_message(bytes, KEY, { agent: 1 })).ok, true);
+  assert.deepEqual(await decode_message(bytes, KEY, { agent: 2 }), {
+    ok: false,
+    reason: "wrong_agent",
+  });
+});
+
+Deno.test("decode reads a datagram that is a view into a larger buffer", async () => {
+  const bytes = await encode_message(handoff(), KEY, ENCODE);
   const larger = new Uint8Array(bytes.length + 10);
   larger.set(bytes, 5);
   const view = larger.subarray(5, 5 + bytes.length);
-  assert.deepEqual(await decode_message(view, KEY), { ok: true, message: handoff() });
+  assert.deepEqual(await decode_message(view, KEY, DECODE), decoded(handoff()));
+});
+
+// ---------------------------------------------------------------------------
+// freshness: a signed difference of 32-bit clocks, right across the wrap
+
+const FRESHNESS_CASES: { description: string; sent: number; now: number; ok: boolean }[] = [
+  { description: "sent just now", sent: NOW, now: NOW, ok: true },
+  { description: "exactly the bound ago", sent: NOW - 10_000, now: NOW, ok: true },
+  { description: "one ms over the bound ago", sent: NOW - 10_001, now: NOW, ok: false },
+  { description: "exactly the bound ahead", sent: NOW + 10_000, now: NOW, ok: true },
+  { description: "one ms over the bound ahead", sent: NOW + 10_001, now: NOW, ok: false },
+  { description: "a day old", sent: NOW - 86_400_000, now: NOW, ok: false },
+  // the clocks travel mod 2^32 (it wraps every 49.7 days): the wrap must not matter
+  {
+    description: "sent 5 ms before the 2^32 wrap",
+    sent: 2 ** 32 * 400 - 5,
+    now: 2 ** 32 * 400 + 3,
+    ok: true,
+  },
+  {
+    description: "sent 3 ms after the wrap, clock before it",
+    sent: 2 ** 32 * 400 + 3,
+    now: 2 ** 32 * 400 - 5,
+    ok: true,
+  },
+  {
+    description: "20 s before the wrap, read after it",
+    sent: 2 ** 32 * 400 - 15_000,
+    now: 2 ** 32 * 400 + 5_000,
+    ok: false,
+  },
+];
+
+for (const row of FRESHNESS_CASES) {
+  Deno.test(`freshness: ${row.description} → ${row.ok ? "accepted" : "stale"}`, async () => {
+    const bytes = await encode_message(handoff(), KEY, { agent: AGENT, now: row.sent });
+    const result = await decode_message(bytes, KEY, { agent: AGENT, now: row.now });
+    if (row.ok) assert.deepEqual(result, decoded(handoff(), row.sent % 2 ** 32));
+    else assert.deepEqual(result, { ok: false, reason: "stale" });
+  });
+}
+
+Deno.test("freshness: the bound is the receiver's (default 10 s)", async () => {
+  assert.equal(DEFAULT_FRESHNESS_MS, 10_000);
+  const bytes = await encode_message(handoff(), KEY, { agent: AGENT, now: NOW - 30_000 });
+  assert.equal((await decode_message(bytes, KEY, DECODE)).ok, false);
+  const relaxed = await decode_message(bytes, KEY, { ...DECODE, freshness_ms: 30_000 });
+  assert.equal(relaxed.ok, true);
+  const strict = await decode_message(
+    await encode_message(handoff(), KEY, { agent: AGENT, now: NOW - 1_500 }),
+    KEY,
+    { ...DECODE, freshness_ms: 1_000 },
+  );
+  assert.deepEqual(strict, { ok: false, reason: "stale" });
 });
 
 // ---------------------------------------------------------------------------
@@ -279,9 +380,27 @@ interface FailureCase {
   description: string;
   /** Defaults to handoff(). */
   message?: HandoffMessage;
+  /** How it was encoded; defaults to ENCODE (agent 3, now). */
+  encode?: EncodeOptions;
   mutate: (bytes: Uint8Array) => Uint8Array | Promise<Uint8Array>;
   max_datagram?: number;
+  /** How it is decoded; defaults to DECODE (agent 3, now). */
+  decode?: DecodeOptions;
   expected: DecodeFailure;
+}
+
+/**
+ * A version-1 datagram as the previous codec wrote it (16-byte header: no
+ * agent, no timestamp), correctly signed: the new receiver must name it.
+ */
+function version_1(bytes: Uint8Array): Promise<Uint8Array> {
+  const v1_header = 16;
+  const body = bytes.subarray(HEADER_BYTES, bytes.length - MAC_BYTES);
+  const out = new Uint8Array(v1_header + body.length + MAC_BYTES);
+  out.set(bytes.subarray(0, v1_header));
+  out[2] = 1;
+  out.set(body, v1_header);
+  return resign(out);
 }
 
 const ACK: HandoffMessage = { type: "handoff_ack", epoch: 9, id: 9, key: FLOW };
@@ -337,7 +456,23 @@ const FAILURES: FailureCase[] = [
     expected: "oversized",
   },
   { description: "wrong magic", mutate: (b) => with_u16(b, 0, 0xb7a1), expected: "bad_magic" },
-  { description: "version 2", mutate: (b) => with_u8(b, 2, 2), expected: "bad_version" },
+  {
+    description: "an old-version (1) datagram, correctly signed",
+    mutate: version_1,
+    expected: "bad_version",
+  },
+  {
+    description: "an old-version (1) HANDOFF_ACK, correctly signed",
+    message: { type: "handoff_ack", epoch: 9, id: 9, key: FLOW },
+    mutate: version_1,
+    expected: "bad_version",
+  },
+  {
+    description: "only magic and version 1 left",
+    mutate: (b) => with_u8(b, 2, 1).subarray(0, 3),
+    expected: "bad_version",
+  },
+  { description: "version 3", mutate: (b) => with_u8(b, 2, 3), expected: "bad_version" },
   { description: "version 0", mutate: (b) => with_u8(b, 2, 0), expected: "bad_version" },
   { description: "type 0", mutate: (b) => with_u8(b, 3, 0), expected: "bad_type" },
   { description: "type 7", mutate: (b) => with_u8(b, 3, 7), expected: "bad_type" },
@@ -398,6 +533,68 @@ const FAILURES: FailureCase[] = [
     description: "signed with another key",
     mutate: (b) => resign(b, OTHER_KEY),
     expected: "bad_mac",
+  },
+  {
+    description: "wrong key: made for agent 4 under its key, arriving at agent 3",
+    encode: { agent: OTHER_AGENT, now: NOW },
+    mutate: (b) => resign(b, OTHER_KEY),
+    expected: "bad_mac",
+  },
+  {
+    description: "re-targeted: the agent field changed to another agent, not re-signed",
+    mutate: (b) => with_u32(b, AT_AGENT, OTHER_AGENT),
+    expected: "bad_mac",
+  },
+  {
+    description: "re-stamped: the timestamp moved to now, not re-signed",
+    encode: { agent: AGENT, now: NOW - 60_000 },
+    mutate: (b) => with_u32(b, AT_SENT_AT, NOW % 2 ** 32),
+    expected: "bad_mac",
+  },
+  {
+    description: "stale: sent 10.001 s ago",
+    encode: { agent: AGENT, now: NOW - 10_001 },
+    mutate: (b) => b,
+    expected: "stale",
+  },
+  {
+    description: "stale: a HANDOFF_ACK captured an hour ago",
+    message: { type: "handoff_ack", epoch: 9, id: 9, key: FLOW },
+    encode: { agent: AGENT, now: NOW - 3_600_000 },
+    mutate: (b) => b,
+    expected: "stale",
+  },
+  {
+    description: "future: stamped 10.001 s ahead of the receiver's clock",
+    encode: { agent: AGENT, now: NOW + 10_001 },
+    mutate: (b) => b,
+    expected: "stale",
+  },
+  {
+    description: "stale under a tighter configured bound (2 s old, bound 1 s)",
+    encode: { agent: AGENT, now: NOW - 2_000 },
+    mutate: (b) => b,
+    decode: { ...DECODE, freshness_ms: 1_000 },
+    expected: "stale",
+  },
+  {
+    description: "wrong agent: signed correctly for agent 4 (a shared key), read by agent 3",
+    encode: { agent: OTHER_AGENT, now: NOW },
+    mutate: (b) => b,
+    expected: "wrong_agent",
+  },
+  {
+    description: "wrong agent: a FLOW_END from agent 3 where agent 4's answers are expected",
+    message: FLOW_END,
+    mutate: (b) => b,
+    decode: { ...DECODE, agent: OTHER_AGENT },
+    expected: "wrong_agent",
+  },
+  {
+    description: "agent 0 (no agent), signed",
+    mutate: (b) => resign(with_u32(b, AT_AGENT, 0)),
+    decode: { now: NOW },
+    expected: "inconsistent",
   },
   {
     description: "MAC zeroed",
@@ -520,10 +717,14 @@ for (const row of FAILURES) {
   Deno.test(`decode fails: ${row.description} → ${row.expected}`, async () => {
     const bytes = await row.mutate(
       await encode_message(row.message ?? handoff(), KEY, {
+        ...(row.encode ?? ENCODE),
         max_datagram: MAX_UDP_PAYLOAD,
       }),
     );
-    const result = await decode_message(bytes, KEY, { max_datagram: row.max_datagram });
+    const result = await decode_message(bytes, KEY, {
+      ...(row.decode ?? DECODE),
+      max_datagram: row.max_datagram,
+    });
     assert.deepEqual(result, { ok: false, reason: row.expected });
   });
 }
@@ -533,62 +734,96 @@ Deno.test("every failure reason has a row", () => {
   assert.deepEqual([...covered].sort(), [...DECODE_FAILURES].sort());
 });
 
-Deno.test("a datagram signed with one key fails under another", async () => {
-  const bytes = await encode_message(handoff(), KEY);
-  assert.deepEqual(await decode_message(bytes, OTHER_KEY), { ok: false, reason: "bad_mac" });
+Deno.test("one key per agent: agent 4's datagram fails at agent 3, its own passes", async () => {
+  const for_agent_4 = await encode_message(handoff(), OTHER_KEY, { agent: OTHER_AGENT, now: NOW });
+  assert.deepEqual(await decode_message(for_agent_4, KEY, DECODE), {
+    ok: false,
+    reason: "bad_mac",
+  });
+  assert.deepEqual(
+    await decode_message(for_agent_4, OTHER_KEY, { agent: OTHER_AGENT, now: NOW }),
+    decoded(handoff(), NOW % 2 ** 32, OTHER_AGENT),
+  );
+  // the agent field is under the MAC: pointing it at agent 3 breaks the signature
+  const retargeted = with_u32(for_agent_4, AT_AGENT, AGENT);
+  assert.deepEqual(await decode_message(retargeted, OTHER_KEY, DECODE), {
+    ok: false,
+    reason: "bad_mac",
+  });
 });
 
 Deno.test("decode does not throw for inputs no caller should pass", async () => {
-  const bytes = await encode_message(handoff(), KEY);
+  const bytes = await encode_message(handoff(), KEY, ENCODE);
   const weird: unknown[] = [null, undefined, "datagram", 42, {}, new ArrayBuffer(80), [1, 2, 3]];
   for (const input of weird) {
-    const result = await decode_message(input as Uint8Array, KEY);
+    const result = await decode_message(input as Uint8Array, KEY, DECODE);
     assert.equal(result.ok, false);
   }
   const unusable = { raw: "not bytes" } as unknown as HandoffKey;
-  assert.deepEqual(await decode_message(bytes, unusable), { ok: false, reason: "bad_mac" });
+  assert.deepEqual(await decode_message(bytes, unusable, DECODE), {
+    ok: false,
+    reason: "bad_mac",
+  });
   // a nonsense limit falls back to the default or is clamped into 0..65507
   const limits: [number, boolean][] = [[NaN, true], [-1, false], [0, false], [Infinity, true]];
   for (const [max_datagram, ok] of limits) {
-    assert.equal((await decode_message(bytes, KEY, { max_datagram })).ok, ok, `${max_datagram}`);
+    const result = await decode_message(bytes, KEY, { ...DECODE, max_datagram });
+    assert.equal(result.ok, ok, `${max_datagram}`);
+  }
+  // a nonsense clock is the wall clock; a nonsense bound is the default or clamped
+  const fresh = await encode_message(handoff(), KEY, { agent: AGENT });
+  for (const now of [NaN, Infinity, "soon" as unknown as number]) {
+    assert.equal((await decode_message(fresh, KEY, { agent: AGENT, now })).ok, true, `${now}`);
+  }
+  const bounds: [number, boolean][] = [[NaN, true], [-5, false], [Infinity, true], [2 ** 40, true]];
+  for (const [freshness_ms, ok] of bounds) {
+    const result = await decode_message(bytes, KEY, { ...DECODE, now: NOW + 1, freshness_ms });
+    assert.equal(result.ok, ok, `freshness ${freshness_ms}`);
+  }
+  const agents = [0, -1, 1.5, "3" as unknown as number, null as unknown as number];
+  for (const agent of agents) {
+    const result = await decode_message(bytes, KEY, { ...DECODE, agent });
+    assert.deepEqual(result, { ok: false, reason: "wrong_agent" }, `agent ${agent}`);
   }
 });
 
 // ---------------------------------------------------------------------------
-// encode refuses what no receiver would accept
+// encode refuses what no receiver would accept, and never throws doing so
 
 Deno.test("encode refuses a request over max_request_bytes with a clear RangeError", async () => {
   const limit = max_request_bytes(DEFAULT_MAX_DATAGRAM);
-  assert.equal(limit, 1472 - 104);
+  assert.equal(limit, 1472 - 112);
+  assert.equal(HANDOFF_OVERHEAD_BYTES, 24 + 56 + 32);
   const too_long = handoff({ request: new Uint8Array(limit + 1) });
   await assert.rejects(
-    encode_message(too_long, KEY),
+    encode_message(too_long, KEY, ENCODE),
     (error: unknown) =>
       error instanceof RangeError &&
       error.message.includes(`request of ${limit + 1} bytes`) &&
       error.message.includes(`${limit}-byte limit`),
   );
-  const jumbo = await encode_message(too_long, KEY, { max_datagram: 9000 });
+  const jumbo = await encode_message(too_long, KEY, { ...ENCODE, max_datagram: 9000 });
   assert.equal(jumbo.length, 1472 + 1);
-  assert.equal((await decode_message(jumbo, KEY, { max_datagram: 9000 })).ok, true);
-  assert.deepEqual(await decode_message(jumbo, KEY), { ok: false, reason: "oversized" });
-  assert.deepEqual(await decode_message(jumbo, KEY, { max_datagram: 1472 }), {
+  assert.equal((await decode_message(jumbo, KEY, { ...DECODE, max_datagram: 9000 })).ok, true);
+  assert.deepEqual(await decode_message(jumbo, KEY, DECODE), { ok: false, reason: "oversized" });
+  assert.deepEqual(await decode_message(jumbo, KEY, { ...DECODE, max_datagram: 1472 }), {
     ok: false,
     reason: "oversized",
   });
-  assert.equal(max_request_bytes(9000), 9000 - 104);
-  assert.equal(max_request_bytes(MAX_UDP_PAYLOAD), 65507 - 104);
+  assert.equal(max_request_bytes(9000), 9000 - 112);
+  assert.equal(max_request_bytes(MAX_UDP_PAYLOAD), 65507 - 112);
   const largest = handoff({ request: new Uint8Array(max_request_bytes(MAX_UDP_PAYLOAD)) });
-  const bytes = await encode_message(largest, KEY, { max_datagram: MAX_UDP_PAYLOAD });
+  const bytes = await encode_message(largest, KEY, { ...ENCODE, max_datagram: MAX_UDP_PAYLOAD });
   assert.equal(bytes.length, MAX_UDP_PAYLOAD);
-  const decoded = await decode_message(bytes, KEY, { max_datagram: MAX_UDP_PAYLOAD });
-  assert.deepEqual(decoded, { ok: true, message: largest });
+  const result = await decode_message(bytes, KEY, { ...DECODE, max_datagram: MAX_UDP_PAYLOAD });
+  assert.deepEqual(result, decoded(largest));
 });
 
-Deno.test("max_datagram outside 104..65507 is a RangeError", async () => {
-  for (const max_datagram of [103, 65508, 1500.5, NaN]) {
+Deno.test("max_datagram outside 112..65507 is a RangeError", async () => {
+  for (const max_datagram of [111, 65508, 1500.5, NaN]) {
     assert.throws(() => max_request_bytes(max_datagram), RangeError);
     await assert.rejects(encode_message(handoff(), KEY, { max_datagram }), RangeError);
+    assert.equal(encode_datagram(handoff(), KEY, { max_datagram }).ok, false);
   }
 });
 
@@ -601,13 +836,49 @@ Deno.test("encode refuses messages that decode would call inconsistent", async (
     ["window", handoff({ client_window: 70000 }), /client_window/],
     ["id", { ...ACK, id: -1 }, /id -1/],
     ["port", { ...ACK, key: { ...FLOW, vip_port: 0 } }, /vip_port/],
-    ["nack reason", { ...NACK, reason: 9 as 1 }, /NACK reason 9/],
+    ["nack reason", { ...NACK, reason: 99 as 1 }, /NACK reason 99/],
     ["flow end reason", { ...FLOW_END, reason: 0 as 1 }, /FLOW_END reason 0/],
   ];
   for (const [name, message, pattern] of bad) {
     await assert.rejects(encode_message(message, KEY), pattern, name);
     await assert.rejects(encode_message(message, KEY), RangeError, name);
+    const result = encode_datagram(message, KEY);
+    assert.ok(!result.ok && pattern.test(result.problem), name);
   }
+});
+
+Deno.test("encode_datagram never throws, whatever a packet (or a bug) puts in a message", () => {
+  // what a client controls: its address and port (port 0 once ended the process)
+  const from_port_0 = handoff();
+  from_port_0.key = { ...FLOW, client_port: 0 };
+  const from_0_0_0_0 = handoff();
+  from_0_0_0_0.key = { ...FLOW, client_ip: 0 };
+  const cases: [string, unknown, EncodeOptions][] = [
+    ["client port 0", from_port_0, ENCODE],
+    ["client 0.0.0.0", from_0_0_0_0, ENCODE],
+    ["agent 0", handoff(), { agent: 0 }],
+    ["agent 2^32", handoff(), { agent: 2 ** 32 }],
+    ["a clock that is not a number", handoff(), { now: NaN }],
+    ["null", null, ENCODE],
+    ["no key", { type: "handoff_ack", epoch: 1, id: 1 }, ENCODE],
+    ["no state", { type: "handoff", epoch: 1, id: 1, key: FLOW }, ENCODE],
+    ["a request that is not bytes", handoff({ request: "GET /" as unknown as Uint8Array }), ENCODE],
+    ["an unknown type", { ...ACK, type: "hello" }, ENCODE],
+    ["a huge request", handoff({ request: new Uint8Array(70_000) }), ENCODE],
+  ];
+  for (const [name, message, options] of cases) {
+    let result;
+    try {
+      result = encode_datagram(message as HandoffMessage, KEY, options);
+    } catch (err) {
+      assert.fail(`${name}: encode_datagram threw ${err}`);
+    }
+    assert.equal(result.ok, false, name);
+  }
+  const unusable = { raw: 42 } as unknown as HandoffKey;
+  assert.equal(encode_datagram(handoff(), unusable, ENCODE).ok, false, "an unusable key");
+  const good = encode_datagram(handoff(), KEY, ENCODE);
+  assert.ok(good.ok);
 });
 
 // ---------------------------------------------------------------------------
@@ -632,15 +903,20 @@ Deno.test("flow_key_string names both ends", () => {
   );
 });
 
-Deno.test("decode counters count every outcome", async () => {
+Deno.test("decode counters count every outcome (and the senders never decoded)", async () => {
   const counters = new_decode_counters();
-  assert.deepEqual(Object.keys(counters).sort(), ["ok", ...DECODE_FAILURES].sort());
-  const bytes = await encode_message(handoff(), KEY);
-  count_decode(counters, await decode_message(bytes, KEY));
-  count_decode(counters, await decode_message(bytes, KEY));
-  count_decode(counters, await decode_message(bytes.subarray(0, 20), KEY));
+  assert.deepEqual(
+    Object.keys(counters).sort(),
+    ["ok", "unknown_source", ...DECODE_FAILURES].sort(),
+  );
+  const bytes = await encode_message(handoff(), KEY, ENCODE);
+  count_decode(counters, await decode_message(bytes, KEY, DECODE));
+  count_decode(counters, await decode_message(bytes, KEY, DECODE));
+  count_decode(counters, await decode_message(bytes.subarray(0, 20), KEY, DECODE));
+  count_decode(counters, await decode_message(bytes, KEY, { ...DECODE, now: NOW + 60_000 }));
   assert.equal(counters.ok, 2);
   assert.equal(counters.truncated, 1);
+  assert.equal(counters.stale, 1);
   assert.equal(counters.bad_mac, 0);
 });
 
@@ -694,7 +970,7 @@ function random_message(random: () => number, type: HandoffMessage["type"]): Han
       };
     }
     case "handoff_nack":
-      return { type, ...header, reason: (1 + random_int(random, 6)) as 1 };
+      return { type, ...header, reason: (1 + random_int(random, 7)) as 1 };
     case "flow_end":
       return {
         type,
@@ -723,7 +999,7 @@ function flip_bits(bytes: Uint8Array, bits: number[]): Uint8Array {
   return copy;
 }
 
-Deno.test("fuzz: decode never throws and accepts only what encode signed", async () => {
+Deno.test("fuzz: decode never throws and accepts only what encode signed, fresh, for it", async () => {
   const random = mulberry32(0xbad5eed);
   const TYPES = [
     "handoff",
@@ -733,19 +1009,26 @@ Deno.test("fuzz: decode never throws and accepts only what encode signed", async
     "flow_end_ack",
     "handoff_cancel",
   ] as const;
-  const valid: { message: HandoffMessage; bytes: Uint8Array }[] = [];
+  const valid: { message: HandoffMessage; bytes: Uint8Array; sent_at: number }[] = [];
   for (let i = 0; i < 40; i++) {
     const message = random_message(random, TYPES[i % TYPES.length]);
-    valid.push({ message, bytes: await encode_message(message, KEY) });
+    // stamped anywhere inside the window, either side of the receiver's clock
+    const sent = NOW - 10_000 + random_int(random, 20_001);
+    const bytes = await encode_message(message, KEY, { agent: AGENT, now: sent });
+    valid.push({ message, bytes, sent_at: sent % 2 ** 32 });
   }
 
   const by_kind = new Map<string, ReturnType<typeof new_decode_counters>>();
   let total = 0;
   const started = performance.now();
-  async function expect_failure(kind: string, bytes: Uint8Array): Promise<void> {
+  async function expect_failure(
+    kind: string,
+    bytes: Uint8Array,
+    options: DecodeOptions = DECODE,
+  ): Promise<void> {
     let result;
     try {
-      result = await decode_message(bytes, KEY);
+      result = await decode_message(bytes, KEY, options);
     } catch (error) {
       assert.fail(`${kind}: decode threw ${error} for ${bytes.length} bytes`);
     }
@@ -756,8 +1039,8 @@ Deno.test("fuzz: decode never throws and accepts only what encode signed", async
     total++;
   }
 
-  for (const { message, bytes } of valid) {
-    assert.deepEqual(await decode_message(bytes, KEY), { ok: true, message });
+  for (const { message, bytes, sent_at } of valid) {
+    assert.deepEqual(await decode_message(bytes, KEY, DECODE), decoded(message, sent_at));
   }
   for (let i = 0; i < 6000; i++) {
     await expect_failure("random bytes", random_bytes(random, random_int(random, 2001)));
@@ -792,6 +1075,26 @@ Deno.test("fuzz: decode never throws and accepts only what encode signed", async
     forged.set(bytes.subarray(0, HEADER_BYTES));
     await expect_failure("valid header, random body", forged);
   }
+  // authentic datagrams replayed later (or from a clock far ahead): only the timestamp stands
+  for (let i = 0; i < 2000; i++) {
+    const { bytes } = valid[random_int(random, valid.length)];
+    const away = 20_001 + random_int(random, 2 ** 31 - 20_001);
+    await expect_failure("authentic, replayed late", bytes, {
+      ...DECODE,
+      now: NOW + (random() < 0.5 ? away : -away),
+    });
+  }
+  // authentic datagrams arriving at another agent: the agent field, or its own key, stands
+  for (let i = 0; i < 2000; i++) {
+    const { bytes } = valid[random_int(random, valid.length)];
+    await expect_failure("authentic, another agent's", bytes, {
+      ...DECODE,
+      agent: 1 + AGENT + random_int(random, 2 ** 32 - 1 - AGENT),
+    });
+    const other = await decode_message(bytes, OTHER_KEY, { ...DECODE, agent: OTHER_AGENT });
+    assert.deepEqual(other, { ok: false, reason: "bad_mac" });
+    total++;
+  }
 
   const seconds = (performance.now() - started) / 1000;
   console.log(`fuzz: ${total} datagrams in ${seconds.toFixed(2)} s, none accepted`);
@@ -799,6 +1102,8 @@ Deno.test("fuzz: decode never throws and accepts only what encode signed", async
     const nonzero = Object.entries(counters).filter(([, n]) => n > 0);
     console.log(`  ${kind.padEnd(26)} ${nonzero.map(([reason, n]) => `${reason}=${n}`).join(" ")}`);
   }
-  assert.ok(total >= 20_000, `only ${total} fuzz datagrams`);
+  assert.ok(total >= 25_000, `only ${total} fuzz datagrams`);
   assert.ok(by_kind.get("valid header, random body")!.bad_mac > 2500);
+  assert.equal(by_kind.get("authentic, replayed late")!.stale, 2000);
+  assert.equal(by_kind.get("authentic, another agent's")!.wrong_agent, 2000);
 });
