@@ -14,6 +14,7 @@ import {
   lab_interfaces,
   lab_up,
   latest_snapshot,
+  spawn_in_namespace,
   start_baton_in_lab,
   write_lab_config,
 } from "../../control/lab/mod.ts";
@@ -23,7 +24,11 @@ const HOSTILE = new URL("../support/hostile_client.py", import.meta.url).pathnam
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function hostile(lab: Lab, args: string[]): Promise<Record<string, unknown>> {
-  const result = await in_namespace(lab.client.ns, ["/usr/bin/python3", HOSTILE, ...args]);
+  return await hostile_in(lab.client.ns, args);
+}
+
+async function hostile_in(ns: string, args: string[]): Promise<Record<string, unknown>> {
+  const result = await in_namespace(ns, ["/usr/bin/python3", HOSTILE, ...args]);
   assert.equal(result.code, 0, `hostile_client ${args[0]}: ${result.stderr}`);
   return JSON.parse(result.stdout.trim().split("\n").at(-1)!);
 }
@@ -128,6 +133,68 @@ Deno.test({
             `flood: ${JSON.stringify(flooded)}; served ${served}/200; director: ` +
               Object.entries(counters).filter(([k]) => /reading|table_full|408|bad_source/.test(k))
                 .map(([k, v]) => `${k}=${v}`).join(" "),
+          );
+        },
+      );
+
+      await t.step(
+        "a replayed and a re-targeted hand-off datagram: counted, no adoption",
+        async () => {
+          // capture the HANDOFFs to agent 1 (server 1) on the control network
+          const pcap = `${dir}/handoffs.pcap`;
+          const agent1 = lab.servers[0].id;
+          const capture = spawn_in_namespace(lab.namespaces.dp, [
+            "tcpdump",
+            "-i",
+            "lo",
+            "-n",
+            "-U",
+            "-Z",
+            "root",
+            "-w",
+            pcap,
+            `udp dst port ${7710 + agent1}`,
+          ], { stdout: "null", stderr: "piped" });
+          await sleep(1000);
+          // URLs until one lands on server 1
+          const fetched = await curl_many(
+            lab,
+            Array.from({ length: 12 }, (_, i) => `http://${lab.vip}/replay/${i}`),
+          );
+          assert.ok(fetched.some((f) => f.served_by === `srv${agent1}`), "a hand-off to server 1");
+          await sleep(2500); // the flows end (FIN, linger) before the replay
+          capture.kill("SIGINT");
+          await capture.status;
+          const before = latest_snapshot(baton)!;
+          const control = lab.control.dp_ip;
+          // from the director's own control address, as an attacker on the control network would
+          const replay = (to_port: number) =>
+            hostile_in(lab.namespaces.dp, [
+              "replay",
+              pcap,
+              String(7710 + agent1),
+              control,
+              "7700",
+              control,
+              String(to_port),
+            ]);
+          const replayed = await replay(7710 + agent1);
+          const retargeted = await replay(7710 + lab.servers[1].id);
+          assert.ok((replayed.replayed as number) >= 1, JSON.stringify(replayed));
+          await sleep(1500);
+          await director_counters(baton);
+          const after = latest_snapshot(baton)!;
+          const delta = (agent: number, side: "control" | "dataplane", name: string) =>
+            (after.agents[agent][side][name] ?? 0) - (before.agents[agent][side][name] ?? 0);
+          assert.equal(delta(0, "dataplane", "adopted"), 0, "no replayed adoption at agent 1");
+          assert.equal(delta(1, "dataplane", "adopted"), 0, "no re-targeted adoption at agent 2");
+          assert.ok(delta(0, "control", "handoffs_replayed") >= 1, "the replay is counted");
+          const refused_at_2 = delta(1, "control", "decode_bad_mac") +
+            delta(1, "control", "decode_wrong_agent");
+          assert.equal(
+            refused_at_2,
+            retargeted.replayed,
+            "every re-targeted datagram refused at agent 2",
           );
         },
       );
