@@ -83,8 +83,8 @@ Deno.test("layout: another folder's modules are imported through its mod.ts", ()
       if (to === from || from.startsWith(`${to}/`) || target.endsWith("/mod.ts")) continue;
       // test harnesses and fixtures are test files, not a folder's face
       if (to.startsWith("tests")) continue;
-      // a module's own test (tests/ mirrors its path) may reach inside it
-      if (file.path === `tests/${target.replace(/\.ts$/, "_test.ts")}`) continue;
+      // a folder's tests (tests/ mirrors its path) may reach inside it
+      if (folder_of(file.path) === `tests/${to}`) continue;
       wrong.push(`${file.path} → ${target}`);
     }
   }

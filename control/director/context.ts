@@ -57,6 +57,12 @@ export interface Pending {
   sends: number;
   first_sent_at: number;
   next_at: number;
+  /**
+   * The dataplane saw the client acknowledge this server's bytes
+   * (EVENT_COMMITTED): the connection is that server's, so a time-out or a
+   * NACK never moves it to another one.
+   */
+  committed: boolean;
 }
 
 /** A forwarded flow: the server that has it and the hand-off (this epoch's id) that made it. */

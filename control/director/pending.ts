@@ -49,6 +49,7 @@ export function start_handoff(
     sends: 0,
     first_sent_at: 0,
     next_at: 0,
+    committed: false,
   };
   ctl.pending.set(flow, p);
   try_next_server(ctl, flow, p);
@@ -144,15 +145,14 @@ export function on_handoff_answer(
   const { flow, pending: p } = match;
   if (message.type === "handoff_ack") {
     counters.handoffs_acked++;
-    ctl.pending_by_id.delete(p.id);
-    ctl.pending.delete(flow);
     note_latency(ctl, performance.now() - p.first_sent_at);
-    const chosen = servers[p.server];
-    chosen.selections++;
-    chosen.consecutive_failures = 0;
-    chosen.active_flows++;
-    ctl.forwarding.set(flow, { server: p.server, id: p.id });
-    tell_server(ctl, VERDICT_FORWARD, p.key, chosen);
+    servers[p.server].consecutive_failures = 0;
+    forward_to_tried_server(ctl, flow, p);
+  } else if (p.committed) {
+    // the client already took this server's bytes: no other server can answer it now
+    counters.handoffs_nacked++;
+    counters.committed_kept++;
+    forward_to_tried_server(ctl, flow, p);
   } else {
     counters.handoffs_nacked++;
     counters[`nack_${NACK_REASON_NAMES[message.reason as NackReason]}`] =
@@ -172,6 +172,11 @@ export function retransmit_due(ctl: DirectorControl, now: number): void {
       counters.handoff_retransmits++;
       p.next_at = now + director.handoff_rto_ms * (1 << (p.sends - 1));
       send_to_agent(ctl, p.server, p.message); // re-stamped: a fresh timestamp per copy
+    } else if (p.committed) {
+      // unanswered, but the client is talking to this server: it stays there
+      counters.handoff_timeouts++;
+      counters.committed_kept++;
+      forward_to_tried_server(ctl, flow, p);
     } else {
       counters.handoff_timeouts++;
       server_failed(ctl, p.server);
@@ -193,6 +198,25 @@ export function abandon_handoff(ctl: DirectorControl, key: FlowKey): void {
   if (p) ctl.pending_by_id.delete(p.id);
   ctl.pending.delete(flow);
   respond(ctl, key, 503);
+}
+
+/** The flow is forwarded to the server its hand-off went to (an ACK, or a commitment). */
+function forward_to_tried_server(ctl: DirectorControl, flow: string, p: Pending): void {
+  ctl.pending_by_id.delete(p.id);
+  ctl.pending.delete(flow);
+  const chosen = ctl.servers[p.server];
+  chosen.selections++;
+  chosen.active_flows++;
+  ctl.forwarding.set(flow, { server: p.server, id: p.id });
+  tell_server(ctl, VERDICT_FORWARD, p.key, chosen);
+}
+
+/** EVENT_COMMITTED: the client acknowledged bytes of the server being tried. */
+export function flow_committed(ctl: DirectorControl, key: FlowKey): void {
+  const p = ctl.pending.get(flow_key_string(key));
+  if (p === undefined) return; // answered meanwhile
+  ctl.counters.handoffs_committed++;
+  p.committed = true;
 }
 
 /** The dataplane ended the flow (client reset, idle, hand-off time-out): forget it here too. */

@@ -10,7 +10,6 @@ import {
   director_event_type,
   director_event_vip,
   director_event_vip_port,
-  EVENT_FLOW_GONE,
   type FlowKey,
   ring_ports,
   VERDICT_FORGET,
@@ -71,17 +70,17 @@ export function take_request(ctl: DirectorControl): Uint8Array | null {
   return ctl.record_buffer.slice(0, length);
 }
 
-/** The next FLOW_GONE event's flow (other events are skipped), or null when none is left. */
-export function take_flow_gone(ctl: DirectorControl): FlowKey | null {
-  while (ctl.native.ring_dequeue(ctl.spec.event_ring, ctl.event_bytes) > 0) {
-    const e = ctl.event;
-    if (director_event_type(e) !== EVENT_FLOW_GONE) continue;
-    return {
+/** The next event from the dataplane (EVENT_FLOW_GONE, EVENT_COMMITTED) and its flow, or null. */
+export function take_event(ctl: DirectorControl): { type: number; key: FlowKey } | null {
+  if (ctl.native.ring_dequeue(ctl.spec.event_ring, ctl.event_bytes) <= 0) return null;
+  const e = ctl.event;
+  return {
+    type: director_event_type(e),
+    key: {
       client_ip: director_event_client_ip(e),
       vip: director_event_vip(e),
       client_port: director_event_client_port(e),
       vip_port: director_event_vip_port(e),
-    };
-  }
-  return null;
+    },
+  };
 }

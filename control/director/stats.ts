@@ -50,6 +50,9 @@ export function new_control_counters(): Record<string, number> & { internal_erro
     /** A datagram that could not be built (counted and dropped, never thrown). */
     encode_failures: 0,
     internal_errors: 0,
+    handoffs_committed: 0,
+    unexpected_events: 0,
+    committed_kept: 0,
   };
 }
 

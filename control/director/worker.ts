@@ -22,6 +22,8 @@
 import { open_native } from "../../native/mod.ts";
 import {
   DIRECTOR_EVENT_WORDS,
+  EVENT_COMMITTED,
+  EVENT_FLOW_GONE,
   new_decode_counters,
   VERDICT_WORDS,
 } from "../../dataplane/wire/mod.ts";
@@ -40,9 +42,9 @@ import {
 } from "./stats.ts";
 import { on_agent_datagram, open_agent_socket } from "./agent_link.ts";
 import { agent_addresses } from "./sources.ts";
-import { take_flow_gone, take_request } from "./ring_link.ts";
+import { take_event, take_request } from "./ring_link.ts";
 import { on_request } from "./request.ts";
-import { flow_gone, retransmit_due } from "./pending.ts";
+import { flow_committed, flow_gone, retransmit_due } from "./pending.ts";
 import { start_health_checks } from "./health.ts";
 import { create_guard, guarded } from "../guard.ts";
 
@@ -160,8 +162,10 @@ async function poll(ctl: DirectorControl): Promise<void> {
   try {
     // flows the dataplane ended first: a port reused after a close sends the
     // old flow's FLOW_GONE before the new flow's request, and that order holds here
-    for (let key = take_flow_gone(ctl); key !== null; key = take_flow_gone(ctl)) {
-      flow_gone(ctl, key);
+    for (let event = take_event(ctl); event !== null; event = take_event(ctl)) {
+      if (event.type === EVENT_FLOW_GONE) flow_gone(ctl, event.key);
+      else if (event.type === EVENT_COMMITTED) flow_committed(ctl, event.key);
+      else ctl.counters.unexpected_events++;
     }
     for (let k = 0; k < 256; k++) {
       const bytes = take_request(ctl);

@@ -43,9 +43,11 @@ import {
 import {
   bad_source_address,
   C,
+  D_DIRECTOR_ISN,
   D_FLAGS,
   D_STATE,
   type DirectorState,
+  F_COMMITTED,
   F_TRYING,
   find_vip,
   is_vip_ip,
@@ -53,8 +55,11 @@ import {
   STATE_FORWARDING,
   STATE_READING,
   STATE_RESPONDING,
+  tell_control,
   VALUES_PER_FLOW,
 } from "./state.ts";
+import { EVENT_COMMITTED } from "../wire/mod.ts";
+import { seq_sub } from "../seq.ts";
 import { cookie_ack, replace_flow, syn_ack_in_place } from "./handshake.ts";
 import { closing_frame, reading_frame, responding_frame } from "./request.ts";
 import { forwarding_frame, is_reuse_ack, rst_on_flow, syn_on_flow } from "./guard.ts";
@@ -253,10 +258,29 @@ function established_frame(
     // The server may answer before its agent's ACK reaches us: the client's
     // ACKs of that answer go to the server being tried (its agent drops them
     // if it refuses the hand-off).
+    note_commitment(state, bytes, index);
     to_server(state, bytes, o, v);
     c[C.forwarded_while_handing]++;
     return true;
   }
   c[C.dropped_while_handing]++; // the client retransmits once the flow is forwarded
   return false;
+}
+
+/**
+ * The director itself sent the client nothing but its SYN/ACK and bare ACKs
+ * (seq ISN_d + 1): an ACK beyond that acknowledges bytes of the server being
+ * tried. From then on that server has the connection (F_COMMITTED): the
+ * control Worker is told once, and no time-out or answer moves it elsewhere.
+ */
+function note_commitment(state: DirectorState, bytes: Uint8Array, index: number): void {
+  const values = state.table.values;
+  const v = index * VALUES_PER_FLOW;
+  if ((values[v + D_FLAGS] & F_COMMITTED) !== 0) return;
+  if ((state.parse_out[TCP_FLAGS] & TCP_FLAG_ACK) === 0) return;
+  const ack = read_u32(bytes, state.parse_out[L4_OFFSET] + 8);
+  if (seq_sub(ack, (values[v + D_DIRECTOR_ISN] + 1) >>> 0) <= 0) return;
+  values[v + D_FLAGS] |= F_COMMITTED;
+  state.counters[C.handoffs_committed]++;
+  tell_control(state, index, EVENT_COMMITTED, 0);
 }

@@ -52,6 +52,7 @@ import {
   type DirectorState,
   type EmitFrame,
   end_flow,
+  F_COMMITTED,
   F_L4,
   F_TIMESTAMPS,
   F_TRYING,
@@ -104,6 +105,9 @@ function apply_verdict(state: DirectorState, now: number): void {
     values[v + D_SERVER_MAC_LO] = verdict_server_mac_lo(w);
     flow_touch(state.table, index, now);
     state.counters[C.handoffs_pending]--;
+  } else if (committed_elsewhere(values, v, type, w)) {
+    // the client already has the tried server's bytes: no 503, no other server
+    state.counters[C.committed_kept]++;
   } else if (type === VERDICT_RESPOND && values[v + D_STATE] === STATE_HANDING) {
     state.counters[C.handoffs_pending]--;
     respond(state, index, verdict_status(w), now);
@@ -188,6 +192,12 @@ function sweep(state: DirectorState, now: number, emit: EmitFrame, max_scan: num
         }
         values[v + D_DEADLINE] = (now + FIN_RTO_MS * (1 << retries)) | 0;
         values[v + D_RETRIES] = retries + 1;
+      } else if (s === STATE_HANDING && due && (values[v + D_FLAGS] & F_COMMITTED) !== 0) {
+        // unconfirmed, but the client is talking to the tried server: keep it there
+        c[C.handoffs_pending]--;
+        c[C.committed_kept]++;
+        values[v + D_STATE] = STATE_FORWARDING;
+        table.last_seen[i] = now;
       } else if (s === STATE_HANDING && due) {
         c[C.handoffs_pending]--;
         end_flow(state, i, GONE_TIMEOUT);
@@ -249,4 +259,15 @@ function send_segment(
     }),
     state.config.port,
   );
+}
+
+/** A RESPOND, or a TRY of another server, for a flow committed to the server being tried. */
+function committed_elsewhere(values: Int32Array, v: number, type: number, w: Int32Array): boolean {
+  if ((values[v + D_FLAGS] & F_COMMITTED) === 0 || values[v + D_STATE] !== STATE_HANDING) {
+    return false;
+  }
+  if (type === VERDICT_RESPOND) return true;
+  return type === VERDICT_TRY &&
+    (verdict_server_mac_hi(w) !== values[v + D_SERVER_MAC_HI] ||
+      verdict_server_mac_lo(w) !== values[v + D_SERVER_MAC_LO]);
 }

@@ -81,6 +81,11 @@ export const F_L4 = 16;
 export const F_CLIENT_CLOSING = 32;
 /** A closing flow whose 4-tuple got a new SYN (D_REUSE_ISN): its cookie ACK replaces the flow. */
 export const F_REUSE_SYN = 64;
+/**
+ * HANDING, and the client acknowledged bytes the server being tried sent:
+ * this server has the connection, whatever its agent's answer or silence.
+ */
+export const F_COMMITTED = 128;
 
 /**
  * How long an L4 connection may stay silent before it is handed off empty
@@ -165,6 +170,8 @@ export const DIRECTOR_COUNTER_NAMES = [
   "acks_absorbed",
   "dropped_head_too_large",
   "dropped_not_ours",
+  "handoffs_committed",
+  "committed_kept",
   "frames_dropped",
 ] as const;
 export type DirectorCounterName = typeof DIRECTOR_COUNTER_NAMES[number];
@@ -401,11 +408,21 @@ export function end_flow(state: DirectorState, index: number, reason: number): v
 
 /** Tells the control Worker that the flow is gone (the caller removes it). */
 export function tell_gone(state: DirectorState, index: number, reason: number): void {
+  tell_control(state, index, EVENT_FLOW_GONE, reason);
+}
+
+/** An event about the flow at index for the control Worker (a full ring is counted). */
+export function tell_control(
+  state: DirectorState,
+  index: number,
+  type: number,
+  reason: number,
+): void {
   const c = state.counters;
   const table = state.table;
   write_director_event(
     state.event,
-    EVENT_FLOW_GONE,
+    type,
     table.src_ip[index],
     table.dst_ip[index],
     table.ports[index],

@@ -34,11 +34,17 @@ export const VERDICT_WORDS = 6;
 
 /** dataplane → control events: a flow the control Worker knows about is gone. */
 export const EVENT_FLOW_GONE = 1;
+/**
+ * The client acknowledged bytes from the server being tried while the
+ * hand-off is unconfirmed: the connection now belongs to that server, and the
+ * control Worker must never fail it over to another (reason word unused).
+ */
+export const EVENT_COMMITTED = 2;
 export const GONE_CLIENT_RESET = 1;
 export const GONE_IDLE = 2;
 export const GONE_TIMEOUT = 3;
 
-/** EVENT_FLOW_GONE. */
+/** EVENT_FLOW_GONE or EVENT_COMMITTED. */
 export const DIRECTOR_EVENT_TYPE = 0;
 export const DIRECTOR_EVENT_CLIENT_IP = 1;
 export const DIRECTOR_EVENT_VIP = 2;

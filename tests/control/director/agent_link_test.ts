@@ -8,6 +8,7 @@
 
 import assert from "node:assert/strict";
 import { on_agent_datagram } from "../../../control/director/agent_link.ts";
+import { flow_committed, retransmit_due } from "../../../control/director/pending.ts";
 import {
   decode_message,
   encode_message,
@@ -106,6 +107,7 @@ function director() {
       sends: 1,
       first_sent_at: performance.now(),
       next_at: Infinity,
+      committed: false,
     });
     ctl.pending_by_id.set(id, flow);
   };
@@ -273,4 +275,40 @@ Deno.test("director: answers from another director epoch or for ids never issued
   assert.equal(d.counters.answers_unmatched, 1);
   assert.equal(d.ctl.forwarding.size, 1);
   assert.equal(d.sent.length, 0);
+});
+
+Deno.test("director: a hand-off committed by the client (it ACKed the server's bytes) never fails over", async () => {
+  // a NACK from the tried agent: the flow stays with that server
+  const d = director();
+  d.in_flight(9, key(9), 0);
+  d.ctl.pending.get(flow_key_string(key(9)))!.order = [1, 2];
+  flow_committed(d.ctl, key(9));
+  await d.from_agent(0, {
+    type: "handoff_nack",
+    epoch: EPOCH,
+    id: 9,
+    key: key(9),
+    reason: NACK_TABLE_FULL,
+  });
+  assert.deepEqual(d.ctl.forwarding.get(flow_key_string(key(9))), { server: 0, id: 9 });
+  assert.deepEqual(
+    d.verdicts,
+    [VERDICT_FORWARD],
+    "forwarded to the tried server, no TRY elsewhere",
+  );
+  assert.equal(d.sent.length, 0, "no HANDOFF to another agent");
+  assert.equal(d.counters.committed_kept, 1);
+  // and out of tries: the same (an uncommitted one would CANCEL and move to the next server)
+  d.verdicts.splice(0);
+  d.in_flight(10, key(10), 0);
+  const p = d.ctl.pending.get(flow_key_string(key(10)))!;
+  p.order = [1];
+  p.sends = 4; // handoff_tries
+  p.next_at = 0;
+  flow_committed(d.ctl, key(10));
+  retransmit_due(d.ctl, performance.now());
+  assert.deepEqual(d.ctl.forwarding.get(flow_key_string(key(10))), { server: 0, id: 10 });
+  assert.deepEqual(d.verdicts, [VERDICT_FORWARD]);
+  assert.equal(d.sent.length, 0, "no CANCEL, no HANDOFF elsewhere");
+  assert.equal(d.counters.committed_kept, 2);
 });

@@ -577,6 +577,7 @@ function rows(): FixtureRow[] {
           requests_complete: 1,
           dropped_while_handing: 1,
           forwarded_while_handing: 1,
+          handoffs_committed: 1, // its window updates ACK 100 bytes of the tried server's
           forwarded: 1,
           flows: 1,
         },
