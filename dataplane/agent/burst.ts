@@ -13,6 +13,10 @@
 // frame is dropped and counted, never handed on untranslated, because the
 // stack would see the director's sequence space or the client the stack's.
 // The agent does not reassemble fragments (README: no IP fragments).
+//
+// ICMP errors from the fabric to a VIP quote a handed-off flow's segment in
+// the director's space: icmp.ts moves the quote into the stack's (path-MTU
+// discovery) and drops those that quote no flow. ICMP from the stack passes.
 
 import { DESC_WORDS, DROP } from "../../native/mod.ts";
 import { dropped_in_burst } from "../burst_tally.ts";
@@ -23,6 +27,7 @@ import {
   ETHERTYPE,
   ETHERTYPE_IPV4,
   IP_PROTOCOL,
+  IP_PROTOCOL_ICMP,
   IP_PROTOCOL_TCP,
   IPV4_DST,
   IPV4_HEADER_MIN_LENGTH,
@@ -57,6 +62,7 @@ import {
 import { consume_syn_ack, stack_acknowledged } from "./adoption.ts";
 import { translate_to_client, translate_to_server } from "./translate.ts";
 import { client_segment_accepted, track_server_close } from "./close.ts";
+import { icmp_to_stack } from "./icmp.ts";
 
 /**
  * Frames from the fabric (the client's side): handed-off flows are
@@ -107,6 +113,11 @@ export function agent_fabric_burst(
       continue;
     }
     if (out[ETHERTYPE] !== ETHERTYPE_IPV4 || out[IP_PROTOCOL] !== IP_PROTOCOL_TCP) {
+      if (out[IP_PROTOCOL] === IP_PROTOCOL_ICMP && is_known_vip(state, out[DST_IP])) {
+        // an error about a handed-off flow, into the stack's space (icmp.ts)
+        if (!icmp_to_stack(state, bytes, o)) desc[d + 2] = DROP;
+        continue;
+      }
       c[C.passed_to_server]++;
       continue;
     }

@@ -136,6 +136,11 @@ export const AGENT_COUNTER_NAMES = [
   "resets_to_stack",
   // frames dropped per burst: the dropped_* and consumed counters add up to it (burst_tally.ts)
   "frames_dropped",
+  // ICMP errors from the fabric to a VIP (icmp.ts): into the stack's space, or dropped
+  "icmp_errors_translated",
+  "dropped_icmp_unknown_flow",
+  "dropped_icmp_malformed",
+  "dropped_icmp_bad_checksum",
 ] as const;
 export type AgentCounterName = typeof AGENT_COUNTER_NAMES[number];
 

@@ -1,6 +1,7 @@
 // The director's fast path: every frame of a burst from the fabric port gets
 // an action (sent back out of the port, rewritten in place, or dropped) and
-// a counter. ARP and ICMP echo for the VIPs are answered here; TCP goes to
+// a counter. ARP and ICMP echo for the VIPs are answered here, ICMP errors
+// about handed-off flows go to their servers (icmp.ts); TCP goes to
 // the handshake (no flow yet) or to the flow's state. A FORWARDING flow's
 // frames change only their Ethernet header. Replies that answer a frame are
 // written into that frame's mbuf; nothing is reflected, nothing allocated.
@@ -64,6 +65,7 @@ import { cookie_ack, replace_flow, syn_ack_in_place } from "./handshake.ts";
 import { closing_frame, reading_frame, responding_frame } from "./request.ts";
 import { forwarding_frame, is_reuse_ack, rst_on_flow, syn_on_flow } from "./guard.ts";
 import { to_server } from "./segment.ts";
+import { icmp_error_to_server, is_icmp_error } from "./icmp.ts";
 
 /** A burst from the fabric port: every frame gets an action and a counter. */
 export function director_burst(
@@ -108,7 +110,11 @@ export function director_burst(
     }
     const protocol = out[IP_PROTOCOL];
     if (protocol === IP_PROTOCOL_ICMP) {
-      if (echo_reply_in_place(state, bytes, o)) desc[d + 2] = port;
+      // an error about a handed-off flow goes to its server (icmp.ts); echo is answered here
+      const sent = is_icmp_error(bytes[out[L4_OFFSET]])
+        ? icmp_error_to_server(state, bytes, o)
+        : echo_reply_in_place(state, bytes, o);
+      if (sent) desc[d + 2] = port;
       continue;
     }
     if (protocol !== IP_PROTOCOL_TCP) {

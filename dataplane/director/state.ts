@@ -173,6 +173,12 @@ export const DIRECTOR_COUNTER_NAMES = [
   "handoffs_committed",
   "committed_kept",
   "frames_dropped",
+  // ICMP errors to a VIP (icmp.ts): forwarded to the quoted flow's server, or dropped
+  "icmp_errors_forwarded",
+  "dropped_icmp_unknown_flow",
+  "dropped_icmp_not_forwarded",
+  "dropped_icmp_malformed",
+  "dropped_icmp_bad_checksum",
 ] as const;
 export type DirectorCounterName = typeof DIRECTOR_COUNTER_NAMES[number];
 

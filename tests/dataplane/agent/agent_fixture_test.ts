@@ -12,18 +12,24 @@
 // The hostile rows (hostile_rows) are issue 10's for the agent: RFC 5961
 // for the client's RSTs, SYNs and FINs, a stack that declines options,
 // options a side never negotiated, idle expiry and cancel, and frames that
-// cannot be parsed or lie.
+// cannot be parsed or lie. The ICMP rows (icmp_rows) are its item 9: an
+// error a router sent the VIP about a handed-off flow's segment reaches the
+// stack with the quoted seq in the stack's space (path-MTU discovery).
 
 import assert from "node:assert/strict";
 import {
   build_arp,
+  build_icmp_echo,
   build_tcp,
+  build_udp,
   describe_frame,
+  icmp_checksum_set,
   ip_to_u32,
   ipv4_checksum_set,
   mac_to_bytes,
   type TcpOption,
   type TcpSpec,
+  write_u32,
 } from "../../../dataplane/mod.ts";
 import { AGENT_DROP_REASONS } from "../../../dataplane/agent/mod.ts";
 import {
@@ -1023,6 +1029,217 @@ function hostile_rows(): StepsRow[] {
   ];
 }
 
+// ------------------------------------------------------------ ICMP errors
+
+/** The router between the server and the client that sends the errors. */
+const ROUTER_IP = "198.18.0.254";
+const NEXT_HOP_MTU = 1400;
+/** Linux quotes as much as keeps the error within 576 bytes: 576 − 20 − 8. */
+const LINUX_QUOTE = 548;
+/** RFC 792's minimum: the IPv4 header and the first 8 bytes of TCP (ports and seq). */
+const MINIMAL_QUOTE = 28;
+
+/**
+ * An ICMP error from the router to `dst_ip` (the VIP), as the director
+ * forwards it to the server's MAC: type, code, the header's second word
+ * (fragmentation-needed: the next-hop MTU, RFC 1191) and the quote, with a
+ * checksum computed in full.
+ */
+function icmp_error(
+  type: number,
+  code: number,
+  quote: Uint8Array,
+  word = 0,
+  dst_ip = VIP,
+): Uint8Array {
+  const frame = build_icmp_echo({
+    src_mac: DIRECTOR_MAC,
+    dst_mac: SERVER_MAC,
+    src_ip: ROUTER_IP,
+    dst_ip,
+    id: word >>> 16,
+    sequence: word & 0xffff,
+    payload: quote,
+  });
+  frame[34] = type;
+  frame[35] = code;
+  icmp_checksum_set(frame, 14);
+  return frame;
+}
+const frag_needed = (quote: Uint8Array, dst_ip = VIP) =>
+  icmp_error(3, 4, quote, NEXT_HOP_MTU, dst_ip);
+
+/** A handed-off flow's full-sized segment as the client's side saw it (director space). */
+const toward_client = (seq: number, more: Partial<TcpSpec> = {}) =>
+  build_tcp({
+    src_mac: SERVER_MAC,
+    dst_mac: CLIENT_MAC,
+    src_ip: VIP,
+    dst_ip: CLIENT_IP,
+    src_port: 80,
+    dst_port: CLIENT_PORT,
+    seq,
+    ack: BASE.client_isn + 1 + 100,
+    flags: 0x18,
+    window: 509,
+    options: ts(500 + BASE.ts_delta, 9000),
+    payload: 1448,
+    ...more,
+  });
+
+/** The first `length` bytes of a frame's IPv4 datagram: what an ICMP error quotes. */
+const quote_of = (frame: Uint8Array, length: number) => frame.slice(14, 14 + length);
+
+/** The quote with its TCP seq (20-byte IPv4 header) changed, and nothing else: its checksums stay. */
+function with_seq(quote: Uint8Array, seq: number): Uint8Array {
+  const changed = quote.slice();
+  write_u32(changed, 20 + 4, seq >>> 0);
+  return changed;
+}
+
+function icmp_rows(): FixtureRow[] {
+  const f = BASE;
+  const d = isn_delta(f);
+  const wrap: Flow = { ...BASE, server_isn: 0xffff_ff00, director_isn: 0x10 };
+  const dw = isn_delta(wrap);
+  const sent = f.director_isn + 1 + 1448 * 20;
+  const big = quote_of(toward_client(sent), LINUX_QUOTE);
+  const wrap_seq = wrap.director_isn + 1 + 0x300;
+  const small = quote_of(toward_client(wrap_seq), MINIMAL_QUOTE);
+  const echo = build_icmp_echo({
+    src_mac: DIRECTOR_MAC,
+    dst_mac: SERVER_MAC,
+    src_ip: CLIENT_IP,
+    dst_ip: VIP,
+    id: 9,
+    sequence: 1,
+    payload: 56,
+  });
+  const udp = build_udp({ src_ip: VIP, dst_ip: CLIENT_IP, src_port: 53, dst_port: 5353 });
+  const about_udp = frag_needed(quote_of(udp, MINIMAL_QUOTE));
+  return [
+    {
+      description:
+        "fragmentation needed quoting a handed-off flow: quoted seq into the stack's space, ICMP checksum updated, to the stack",
+      side: "fabric",
+      input: frag_needed(big),
+      // the quoted IPv4 and TCP checksums are the director's segment's (a quote is a copy)
+      expect: frag_needed(with_seq(big, sent + d)),
+      counters: { icmp_errors_translated: 1, passed_to_server: 0, fabric_rx: 1 },
+    },
+    {
+      description:
+        "time exceeded with RFC 792's minimal quote, across the wrap (ISN_s near 2^32): into the stack's space",
+      flow: wrap,
+      side: "fabric",
+      input: icmp_error(11, 0, small),
+      expect: icmp_error(11, 0, with_seq(small, wrap_seq + dw)),
+      counters: { icmp_errors_translated: 1 },
+    },
+    {
+      description:
+        "an ICMP error to the VIP quoting no handed-off flow (another client port): dropped, the stack would take it for its own",
+      side: "fabric",
+      input: frag_needed(quote_of(toward_client(sent, { dst_port: CLIENT_PORT + 1 }), LINUX_QUOTE)),
+      expect: null,
+      counters: { dropped_icmp_unknown_flow: 1, passed_to_server: 0, icmp_errors_translated: 0 },
+    },
+    (() => {
+      const own = build_tcp({
+        src_mac: SERVER_MAC,
+        dst_mac: CLIENT_MAC,
+        src_ip: "198.18.0.11",
+        dst_ip: CLIENT_IP,
+        src_port: 22,
+        dst_port: 50000,
+        seq: 77,
+        payload: 1448,
+      });
+      const error = frag_needed(quote_of(own, LINUX_QUOTE), "198.18.0.11");
+      return {
+        description: "an ICMP error for the server's own address passes untouched",
+        side: "fabric",
+        input: error,
+        expect: error,
+        counters: { passed_to_server: 1, icmp_errors_translated: 0 },
+      };
+    })(),
+    {
+      description:
+        "an ICMP error to the VIP whose quote stops short of the seq (IPv4 + 4 bytes): dropped",
+      side: "fabric",
+      input: frag_needed(big.slice(0, 24)),
+      expect: null,
+      counters: { dropped_icmp_malformed: 1, passed_to_server: 0 },
+    },
+    (() => {
+      const error = frag_needed(big);
+      error[14 + 20 + 2] ^= 0x5a;
+      return {
+        description: "an ICMP error to the VIP with a bad checksum: dropped",
+        side: "fabric",
+        input: error,
+        expect: null,
+        counters: { dropped_icmp_bad_checksum: 1, passed_to_server: 0 },
+      };
+    })(),
+    {
+      description: "an echo request to the VIP passes untouched, as before",
+      side: "fabric",
+      input: echo,
+      expect: echo,
+      counters: { passed_to_server: 1 },
+    },
+    {
+      description:
+        "an ICMP error to the VIP quoting UDP (no flow the agent translates) passes untouched",
+      side: "fabric",
+      input: about_udp,
+      expect: about_udp,
+      counters: { passed_to_server: 1, dropped_icmp_malformed: 0 },
+    },
+    (() => {
+      // the stack's port unreachable about the client's segment: its quoted seq
+      // is the client's own (not translated), the only field a client checks
+      const segment = from_client({
+        seq: f.client_isn + 1 + 100,
+        ack: f.server_isn + 1,
+        flags: 0x18,
+        payload: 20,
+      });
+      const error = build_icmp_echo({
+        src_mac: SERVER_MAC,
+        dst_mac: CLIENT_MAC,
+        src_ip: VIP,
+        dst_ip: CLIENT_IP,
+        payload: quote_of(segment, MINIMAL_QUOTE),
+      });
+      error[34] = 3;
+      error[35] = 3;
+      icmp_checksum_set(error, 14);
+      return {
+        description:
+          "an ICMP error from the stack about a client segment of the flow passes untouched",
+        side: "server",
+        input: error,
+        expect: error,
+        counters: { passed_to_fabric: 1, translated_to_client: 0 },
+      };
+    })(),
+  ];
+}
+
+function icmp_steps_rows(): StepsRow[] {
+  const quote = quote_of(toward_client(BASE.director_isn + 1), LINUX_QUOTE);
+  return [{
+    description:
+      "an ICMP error quoting a flow still being adopted is dropped (the stack has sent the client nothing)",
+    flow: null,
+    steps: [adoption(LINUX_SYNACK, 400)[0], { now: 1, from_client: [frag_needed(quote)] }],
+    counters: { dropped_while_adopting: 1, icmp_errors_translated: 0, passed_to_server: 0 },
+  }];
+}
+
 /** A single-frame row as a one-step row: nothing may come back out of the side it went in. */
 function as_steps(row: FixtureRow): StepsRow {
   const out = row.expect === null ? [] : [row.expect];
@@ -1108,7 +1325,14 @@ function assert_frames(got: Uint8Array[], want: Uint8Array[], what: string) {
   }
 }
 
-for (const row of [...rows().map(as_steps), ...hostile_rows()]) {
+for (
+  const row of [
+    ...rows().map(as_steps),
+    ...hostile_rows(),
+    ...icmp_rows().map(as_steps),
+    ...icmp_steps_rows(),
+  ]
+) {
   Deno.test({
     name: `agent fixture: ${row.description}`,
     sanitizeResources: false,
