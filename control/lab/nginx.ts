@@ -23,6 +23,9 @@ export async function write_content(lab: Lab): Promise<string> {
     await Deno.chmod(server.docroot, 0o755);
     await Deno.writeTextFile(`${server.docroot}/index.html`, `server ${server.id}\n`);
     await Deno.writeTextFile(`${server.docroot}/small.txt`, small_text(server.id));
+    // nginx's workers (nobody) write PUT bodies here
+    await Deno.mkdir(`${server.docroot}/upload`, { recursive: true });
+    await Deno.chmod(`${server.docroot}/upload`, 0o777);
     await Deno.link(shared, `${server.docroot}/big.bin`);
     await Deno.writeTextFile(server.nginx_conf, nginx_conf(server, dir));
   }
@@ -55,6 +58,8 @@ http {
     add_header X-Served-By srv${server.id} always;
     # any path that is not a file answers with this server's index
     location / { try_files $uri /index.html; }
+    # WebDAV PUT: a server that reads a request's body before it answers
+    location /upload/ { dav_methods PUT; create_full_put_path on; client_max_body_size 1m; }
   }
 }
 `;
