@@ -7,6 +7,16 @@
 // request_timeout_ms and nothing else. The cookie ACK of a new connection on
 // a closing 4-tuple replaces the old flow (guard.ts). Announced options
 // follow the policy in mod.ts.
+//
+// What the cookie carries where (syn_cookie.ts has it bit by bit): the ISN
+// holds the slot, the MSS index and the MAC; with timestamps the SYN/ACK's
+// TSval holds the window scale and SACK-permitted in its low 6 bits, and the
+// client's ACK brings them back in TSecr. Every TSval the director sends on
+// the flow afterwards (its ACKs while reading, its answers, the hand-off
+// record's director_tsval, which the agent continues from) is its clock when
+// the cookie ACK came, with the same low bits (cookie_tsval): at or after
+// the SYN/ACK's, and a segment that echoes any of them still carries the
+// options, should the flow be forgotten and made again from a cookie.
 
 import { GONE_CLIENT_RESET } from "../wire/mod.ts";
 import { flow_insert } from "../flow_table.ts";
@@ -41,6 +51,8 @@ import {
   cookie_info_ts,
   cookie_info_wscale,
   cookie_make,
+  COOKIE_NO_TSECR,
+  cookie_tsval,
   COOKIE_WSCALE_NONE,
 } from "./syn_cookie.ts";
 import {
@@ -74,7 +86,13 @@ import {
 import { note_client_segment, write_segment } from "./segment.ts";
 import { reading_frame } from "./request.ts";
 
-/** SYN → SYN/ACK whose ISN is a cookie holding the client's options; nothing is stored. */
+/**
+ * SYN → SYN/ACK whose ISN (and TSval, with timestamps) is a cookie holding
+ * the client's options; nothing is stored. Without timestamps the cookie
+ * cannot carry window scale and SACK-permitted (cookie_info drops them), so
+ * the SYN/ACK announces only MSS: an option the director does not announce
+ * is not in effect on either side (RFC 7323 section 2.2, RFC 2018).
+ */
 export function syn_ack_in_place(
   state: DirectorState,
   bytes: Uint8Array,
@@ -115,28 +133,44 @@ export function syn_ack_in_place(
     now / 1000,
     info,
   );
-  const our_tsval = ((now | 0) + state.ts_offset) >>> 0;
   const length = write_segment(state, bytes, o, {
     seq: cookie,
     ack: (client_isn + 1) >>> 0,
     flags: TCP_FLAG_SYN | TCP_FLAG_ACK,
     window: DIRECTOR_WINDOW,
     syn_options: true,
-    sack,
+    sack: cookie_info_sack(info),
     ts,
-    tsval: our_tsval,
+    // the option bits ride in the low bits of our TSval and come back as TSecr
+    tsval: cookie_tsval((now | 0) + state.ts_offset, info),
     tsecr: tsval,
-    wscale: wscale !== COOKIE_WSCALE_NONE,
+    wscale: cookie_info_wscale(info) !== COOKIE_WSCALE_NONE,
   });
   desc[d + 1] = length;
   state.counters[C.syn_cookies_sent]++;
   return true;
 }
 
-/** The cookie an ACK answers, checked: its option info, or −1 (counted in bad_cookies). */
+/**
+ * The cookie an ACK answers (its ISN and, with a timestamp option, TSecr),
+ * checked: its option info, or −1, counted in bad_cookies (dropped_malformed
+ * when its options cannot be read).
+ */
 function checked_cookie(state: DirectorState, bytes: Uint8Array, now: number): number {
   const out = state.parse_out;
   const tcp = out[L4_OFFSET];
+  let tsecr = COOKIE_NO_TSECR;
+  if (out[TCP_OPTIONS_LENGTH] > 0) {
+    const opts = state.options_out;
+    if (
+      parse_tcp_options(bytes, out[TCP_OPTIONS_OFFSET], out[TCP_OPTIONS_LENGTH], opts) !==
+        OPTIONS_OK
+    ) {
+      state.counters[C.dropped_malformed]++;
+      return -1;
+    }
+    if (opts[OPT_TIMESTAMP_OFFSET] >= 0) tsecr = read_u32(bytes, opts[OPT_TIMESTAMP_OFFSET] + 6);
+  }
   const info = cookie_check(
     state.config.cookie_key,
     out[SRC_IP],
@@ -145,6 +179,7 @@ function checked_cookie(state: DirectorState, bytes: Uint8Array, now: number): n
     out[DST_PORT],
     (read_u32(bytes, tcp + 4) - 1) >>> 0,
     (read_u32(bytes, tcp + 8) - 1) >>> 0,
+    tsecr,
     now / 1000,
   );
   if (info < 0) state.counters[C.bad_cookies]++;
@@ -241,7 +276,8 @@ function create_flow(
   values[v + D_CLIENT_WSCALE] = wscale;
   values[v + D_REQUEST_LENGTH] = 0;
   values[v + D_REQUEST_SLOT] = -1; // taken with the first request bytes (reading_frame)
-  values[v + D_DIRECTOR_TSVAL] = ((now | 0) + state.ts_offset) | 0;
+  // the clock now, with the cookie's option bits like the SYN/ACK's TSval (see the header)
+  values[v + D_DIRECTOR_TSVAL] = cookie_tsval((now | 0) + state.ts_offset, info) | 0;
   note_client_segment(state, bytes, v);
   values[v + D_STATE] = STATE_READING;
   // a silent handshake is forgotten at this deadline too (service.ts): it pins nothing longer

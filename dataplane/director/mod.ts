@@ -18,7 +18,16 @@
 // Announced TCP options (policy): the director offers back what the client
 // offered, because the agent translates all of them: MSS = fabric MTU − 40,
 // SACK-permitted, timestamps, and window scale 7 (what Linux servers pick
-// for ordinary buffers, so rescaling is rarely needed).
+// for ordinary buffers, so rescaling is rarely needed) — as far as the SYN
+// cookie can carry them. With timestamps it carries all of them (window scale
+// and SACK-permitted ride in the low bits of the SYN/ACK's TSval, which the
+// client echoes in TSecr). Without timestamps there is nowhere stateless to
+// keep window scale and SACK-permitted next to a MAC of 25 bits, so a client
+// that offers no timestamps gets a SYN/ACK with MSS only: no window scale
+// (its receive window, and so what the server can send it per round trip,
+// stays under 64 KiB) and no SACK. Linux's SYN cookies lose the same two
+// options. syn_cookie.ts says what is carried where and the forgery bound
+// (at most 2^-25 per blind ACK).
 //
 // Replies that answer a frame (ARP, echo, SYN/ACK, ACKs) are written in place
 // into that frame's mbuf (burst.ts, handshake.ts, request.ts, segment.ts).
@@ -49,11 +58,16 @@ export {
   cookie_info_sack,
   cookie_info_ts,
   cookie_info_wscale,
+  COOKIE_MAC_BITS,
   COOKIE_MAC_MASK,
   cookie_make,
   COOKIE_MSS_TABLE,
+  COOKIE_NO_TSECR,
   cookie_slot,
   COOKIE_SLOT_SECONDS,
+  COOKIE_SLOTS,
+  cookie_tsval,
+  COOKIE_TSVAL_MASK,
   COOKIE_WSCALE_NONE,
   create_cookie_key,
   halfsiphash32,

@@ -9,7 +9,9 @@
 // from the packet builders with checksums computed in full, so byte equality
 // checks every header the director writes. The cookie key, the clock and the
 // TSval offset are fixed, so the test computes each SYN/ACK's cookie itself
-// (cookie_make) and builds the client's handshake ACK with ack = cookie + 1.
+// (cookie_make, and cookie_tsval for the TSval that carries the window scale
+// and SACK-permitted of a timestamp client) and builds the client's
+// handshake ACK with ack = cookie + 1 and TSecr = that TSval.
 
 import assert from "node:assert/strict";
 import {
@@ -26,6 +28,7 @@ import {
 import {
   cookie_info,
   cookie_make,
+  cookie_tsval,
   COOKIE_WSCALE_NONE,
   create_cookie_key,
   DIRECTOR_COUNTER_NAMES,
@@ -98,7 +101,9 @@ export const to_client = (s: Segment) =>
 /**
  * What the client offers in its SYN: "full" is MSS 1460, SACK-permitted,
  * timestamps and wscale 7 (what Linux sends); "no_ts" the same without
- * timestamps (Windows' default); "none" a SYN without options.
+ * timestamps (Windows' default), which the director answers with MSS only:
+ * its SYN cookie can carry window scale and SACK-permitted only in the
+ * TSval; "none" a SYN without options.
  */
 export type Offer = "full" | "no_ts" | "none";
 
@@ -111,7 +116,8 @@ export function connection(
   client_ip = CLIENT_IP,
 ) {
   const full = offer === "full";
-  const scaled = offer !== "none";
+  // without timestamps the director announces no window scale (syn_cookie.ts)
+  const scaled = full;
   const info = offer === "none"
     ? cookie_info(536, COOKIE_WSCALE_NONE, false, false)
     : cookie_info(MSS, 7, true, full);
@@ -125,13 +131,16 @@ export function connection(
     at / 1000,
     info,
   );
-  const director_tsval = at + TS_OFFSET;
+  // the clock with the cookie's option bits in its low 6, on the SYN/ACK and every later segment
+  const director_tsval = cookie_tsval(at + TS_OFFSET, info);
   const ports = { src_ip: client_ip, src_port: client_port, dst_port: VIP_PORT };
   const back = { dst_ip: client_ip, src_port: VIP_PORT, dst_port: client_port };
   const client_ts = (tsval: number) => (full ? ts(tsval, director_tsval) : []);
   return {
     isn,
     cookie,
+    /** What the cookie keeps of the client's options (cookie_info). */
+    info,
     director_tsval,
     syn: from_client({
       ...ports,
@@ -163,7 +172,7 @@ export function connection(
       ack: (isn + 1) >>> 0,
       flags: TCP_FLAG_SYN | TCP_FLAG_ACK,
       window: 65535,
-      // Linux's order: MSS, SACK-permitted, TS, NOP, wscale (NOP NOP SACK-permitted without TS)
+      // Linux's order: MSS, SACK-permitted, TS, NOP, wscale
       options: {
         full: [
           { kind: "mss", value: MSS },
@@ -172,14 +181,8 @@ export function connection(
           { kind: "nop" },
           { kind: "wscale", shift: 7 },
         ],
-        no_ts: [
-          { kind: "mss", value: MSS },
-          { kind: "nop" },
-          { kind: "nop" },
-          { kind: "sack_permitted" },
-          { kind: "nop" },
-          { kind: "wscale", shift: 7 },
-        ],
+        // changed by design (issue 10): no TS, so nowhere to carry wscale and SACK-permitted
+        no_ts: [{ kind: "mss", value: MSS }],
         none: [{ kind: "mss", value: MSS }],
       }[offer] as TcpOption[],
     }),

@@ -23,6 +23,8 @@ import {
   cookie_info_sack,
   cookie_info_ts,
   cookie_info_wscale,
+  COOKIE_NO_TSECR,
+  cookie_tsval,
   COOKIE_WSCALE_NONE,
 } from "../../../dataplane/director/mod.ts";
 import { type HandoffRecord, http_response } from "../../../dataplane/wire/mod.ts";
@@ -47,6 +49,7 @@ import {
   T0,
   to_client,
   ts,
+  TS_OFFSET,
   VIP,
   VIP_PORT,
 } from "./director_fixture.ts";
@@ -124,7 +127,13 @@ function rows(): FixtureRow[] {
         steps: [{ send: [c.syn], expect: [c.syn_ack] }],
         counters: { syn_cookies_sent: 1 },
         check: ({ output }: Result) => {
-          const seq = describe_frame(output[0]).tcp!.seq;
+          const tcp = describe_frame(output[0]).tcp!;
+          const timestamp = tcp.options?.find((option) => option.kind === "timestamp");
+          assert.ok(timestamp?.kind === "timestamp");
+          // wscale 7 and SACK-permitted in the TSval's low 6 bits, the clock above them
+          assert.equal(timestamp.tsval & 0x3f, 7 | 0x10, "the options in TSval's low bits");
+          const behind = T0 + TS_OFFSET - timestamp.tsval;
+          assert.ok(behind >= 0 && behind < 64, `TSval ${behind} ms behind the clock`);
           const info = cookie_check(
             KEY,
             ip_to_u32(CLIENT_IP),
@@ -132,10 +141,11 @@ function rows(): FixtureRow[] {
             40001,
             VIP_PORT,
             c.isn,
-            seq,
+            tcp.seq,
+            timestamp.tsval, // what the client echoes as TSecr
             T0 / 1000,
           );
-          assert.ok(info >= 0, "the SYN/ACK's ISN is a valid cookie");
+          assert.ok(info >= 0, "the SYN/ACK's ISN and TSval are a valid cookie");
           assert.deepEqual(
             [
               cookie_info_mss(info),
@@ -164,6 +174,7 @@ function rows(): FixtureRow[] {
             VIP_PORT,
             c.isn,
             describe_frame(output[0]).tcp!.seq,
+            COOKIE_NO_TSECR,
             T0 / 1000,
           );
           assert.deepEqual(
@@ -291,6 +302,49 @@ function rows(): FixtureRow[] {
           flows: 1,
         },
         check: ({ records }: Result) => assert.equal(records.length, 1),
+      };
+    })(),
+    (() => {
+      const c = connection(40023, 0x3200_0000);
+      const later = T0 + 1_000;
+      // the director's TSval from the handshake on: its clock then, with the cookie's option bits
+      const director_tsval = cookie_tsval(later + TS_OFFSET, c.info);
+      return {
+        description:
+          "the handshake ACK 1 s after the SYN/ACK: later TSvals are the clock then with the same option bits",
+        steps: [
+          { send: [c.syn], expect: [c.syn_ack] },
+          { now: later, send: [c.ack], expect: [] },
+          {
+            now: later,
+            send: [c.data(0, GET_HEAD, 5000)],
+            expect: [to_client({
+              src_port: VIP_PORT,
+              dst_port: 40023,
+              seq: (c.cookie + 1) >>> 0,
+              ack: (c.isn + 1 + GET_HEAD.length) >>> 0,
+              flags: TCP_FLAG_ACK,
+              window: READING_WINDOW_SCALED,
+              options: ts(director_tsval, 5000),
+            })],
+          },
+        ],
+        counters: {
+          reading_buffers_high: 1,
+          syn_cookies_sent: 1,
+          handshakes_completed: 1,
+          request_segments: 1,
+          requests_complete: 1,
+          handoffs_pending: 1,
+          flows: 1,
+        },
+        check: ({ records }: Result) => {
+          assert.equal(director_tsval & 0x3f, c.director_tsval & 0x3f, "the same option bits");
+          const step = (director_tsval - c.director_tsval) >>> 0;
+          assert.ok(step > 0 && step <= 1_000 + 63, `TSval moved on by ${step} ms, not back`);
+          assert.equal(records.length, 1);
+          assert.equal(records[0].director_tsval, director_tsval, "the agent continues from it");
+        },
       };
     })(),
     (() => {
@@ -467,8 +521,10 @@ function rows(): FixtureRow[] {
       const c = connection(40015, 0xa000_0000, "no_ts");
       const rest = GET_HEAD.slice(1);
       return {
+        // changed by design (issue 10): without TS the SYN cookie has nowhere to carry window
+        // scale and SACK-permitted, so the SYN/ACK announces MSS only and neither is negotiated
         description:
-          "SYN with SACK and wscale, no TS: SYN/ACK without TS; a padded 1-byte segment ACKs 1 byte",
+          "SYN with SACK and wscale, no TS: SYN/ACK with MSS only, window unscaled; a padded 1-byte segment ACKs 1 byte",
         steps: [
           { send: [c.syn], expect: [c.syn_ack] },
           { send: [c.ack], expect: [] },
@@ -490,7 +546,8 @@ function rows(): FixtureRow[] {
           const r = records[0];
           assert.deepEqual(
             [r.sack_permitted, r.timestamps, r.client_wscale, r.director_wscale, r.client_mss],
-            [true, false, 7, 7, 1460],
+            [false, false, 255, 255, 1460],
+            "no SACK, no window scale on either side",
           );
           assert.equal(new TextDecoder().decode(r.request), GET_HEAD);
         },

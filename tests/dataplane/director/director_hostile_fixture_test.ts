@@ -2,8 +2,9 @@
 // the same form as director_fixture_test.ts: sources no client can have,
 // RFC 5961 on the connections the director terminates, a client closing
 // before its request, half-open floods against the request buffers, port
-// reuse on a closing 4-tuple, and the request bytes after the head. Each row
-// pins every counter, so each shows where every hostile frame went.
+// reuse on a closing 4-tuple, forged cookie ACKs (a TSecr that claims other
+// options), and the request bytes after the head. Each row pins every
+// counter, so each shows where every hostile frame went.
 
 import assert from "node:assert/strict";
 import {
@@ -14,6 +15,7 @@ import {
   TCP_FLAG_PSH,
   TCP_FLAG_RST,
   TCP_FLAG_SYN,
+  type TcpOption,
 } from "../../../dataplane/mod.ts";
 import { EVENT_FLOW_GONE, GONE_CLIENT_RESET, http_response } from "../../../dataplane/wire/mod.ts";
 import {
@@ -31,6 +33,7 @@ import {
   type Result,
   SERVER_MAC,
   T0,
+  ts,
   VIP,
   VIP_PORT,
 } from "./director_fixture.ts";
@@ -825,6 +828,78 @@ function port_reuse(): FixtureRow[] {
   ];
 }
 
+function cookies(): FixtureRow[] {
+  return [
+    (() => {
+      const c = connection(40700, 0x6000_0000);
+      // a blind attacker's view of the handshake ACK: right ISN and cookie, other options
+      const forged = (options: TcpOption[]) =>
+        from_client({
+          src_port: 40700,
+          seq: (c.isn + 1) >>> 0,
+          ack: (c.cookie + 1) >>> 0,
+          flags: TCP_FLAG_ACK,
+          window: 502,
+          options,
+        });
+      const low_bits = (bits: number) => ((c.director_tsval & ~0x3f) | bits) >>> 0;
+      return {
+        description:
+          "a cookie ACK whose TSecr claims other options (wscale 14, no SACK) or drops TS: bad cookies; the real one completes",
+        steps: [
+          { send: [c.syn], expect: [c.syn_ack] },
+          {
+            send: [
+              forged(ts(CLIENT_TS0 + 1, low_bits(14 | 0x10))), // window scale 14
+              forged(ts(CLIENT_TS0 + 1, low_bits(7))), // SACK taken away
+              forged(ts(CLIENT_TS0 + 1, low_bits(15 | 0x10))), // no window scale
+              forged([]), // no timestamps at all
+            ],
+            expect: [],
+          },
+          { send: [c.ack], expect: [] },
+        ],
+        counters: { syn_cookies_sent: 1, bad_cookies: 4, handshakes_completed: 1, flows: 1 },
+      };
+    })(),
+    (() => {
+      const c = connection(40701, 0x6100_0000, "no_ts");
+      const with_ts = from_client({
+        src_port: 40701,
+        seq: (c.isn + 1) >>> 0,
+        ack: (c.cookie + 1) >>> 0,
+        flags: TCP_FLAG_ACK,
+        window: 502,
+        options: ts(CLIENT_TS0 + 1, (c.director_tsval & ~0x3f) | 7 | 0x10),
+      });
+      const malformed = from_client({
+        src_port: 40701,
+        seq: (c.isn + 1) >>> 0,
+        ack: (c.cookie + 1) >>> 0,
+        flags: TCP_FLAG_ACK,
+        window: 502,
+        options: [{ kind: "bytes", bytes: Uint8Array.from([8, 10, 0, 0]) }],
+      });
+      return {
+        description:
+          "a cookie without TS, ACKed with a TS option claiming wscale 7 and SACK: bad cookie; malformed options: dropped",
+        steps: [
+          { send: [c.syn], expect: [c.syn_ack] },
+          { send: [with_ts, malformed], expect: [] },
+          { send: [c.ack], expect: [] },
+        ],
+        counters: {
+          syn_cookies_sent: 1,
+          bad_cookies: 1,
+          dropped_malformed: 1,
+          handshakes_completed: 1,
+          flows: 1,
+        },
+      };
+    })(),
+  ];
+}
+
 function request_bytes(): FixtureRow[] {
   return [
     (() => {
@@ -954,5 +1029,6 @@ fixture_tests([
   ...teardown(),
   ...floods(),
   ...port_reuse(),
+  ...cookies(),
   ...request_bytes(),
 ]);

@@ -6,11 +6,16 @@ import {
   cookie_info_sack,
   cookie_info_ts,
   cookie_info_wscale,
+  COOKIE_MAC_BITS,
   COOKIE_MAC_MASK,
   cookie_make,
   COOKIE_MSS_TABLE,
+  COOKIE_NO_TSECR,
   cookie_slot,
   COOKIE_SLOT_SECONDS,
+  COOKIE_SLOTS,
+  cookie_tsval,
+  COOKIE_TSVAL_MASK,
   COOKIE_WSCALE_NONE,
   create_cookie_key,
   halfsiphash32,
@@ -157,7 +162,7 @@ function make(flow: Flow, now_s: number, info: number, key = KEY): number {
   );
 }
 
-function check(flow: Flow, cookie: number, now_s: number, key = KEY): number {
+function check(flow: Flow, cookie: number, tsecr: number, now_s: number, key = KEY): number {
   return cookie_check(
     key,
     flow.client_ip,
@@ -166,58 +171,148 @@ function check(flow: Flow, cookie: number, now_s: number, key = KEY): number {
     flow.vip_port,
     flow.client_isn,
     cookie,
+    tsecr,
     now_s,
   );
 }
 
-Deno.test("cookie round trip: random flows, ISNs and infos come back intact", () => {
+/** What the client echoes on its ACK: the SYN/ACK's TSval with timestamps, none without. */
+function echo(info: number, clock: number): number {
+  return cookie_info_ts(info) ? cookie_tsval(clock, info) : COOKIE_NO_TSECR;
+}
+
+/** The options a SYN can offer, as the cookie keeps them. */
+function random_info(random: () => number): number {
+  const wscale = random() < 0.2 ? COOKIE_WSCALE_NONE : Math.floor(random() * 15);
+  return cookie_info(
+    COOKIE_MSS_TABLE[Math.floor(random() * 8)],
+    wscale,
+    random() < 0.5,
+    random() < 0.5,
+  );
+}
+
+Deno.test("cookie layout: the constants say 25 MAC bits, 16 slots of 64 s, 6 TSval bits", () => {
+  assert.equal(COOKIE_MAC_BITS, 25);
+  assert.equal(COOKIE_MAC_MASK, 2 ** 25 - 1);
+  assert.equal(COOKIE_SLOTS, 16);
+  assert.equal(COOKIE_SLOT_SECONDS, 64);
+  assert.equal(COOKIE_TSVAL_MASK, 0x3f);
+  // 4 slot bits + 3 MSS bits + 25 MAC bits fill the ISN
+  assert.equal(Math.log2(COOKIE_SLOTS) + Math.log2(COOKIE_MSS_TABLE.length) + COOKIE_MAC_BITS, 32);
+});
+
+Deno.test("cookie round trip: random flows, times and options come back intact", () => {
   const random = mulberry32(0x5c00c1e);
   for (let i = 0; i < 20_000; i++) {
     const flow = random_flow(random);
-    const info = Math.floor(random() * 512);
+    const info = random_info(random);
     const now_s = Math.floor(random() * 2_000_000_000);
+    const clock = random_u32(random);
     const cookie = make(flow, now_s, info);
     assert.ok(cookie >= 0 && cookie <= 0xffffffff && Number.isInteger(cookie));
-    assert.equal(cookie >>> 27, cookie_slot(now_s), "slot in the top 5 bits");
-    assert.equal((cookie >>> 18) & 0x1ff, info, "info in the next 9 bits");
-    assert.equal(check(flow, cookie, now_s), info);
+    assert.equal(cookie >>> 28, cookie_slot(now_s), "slot in the top 4 bits");
+    assert.equal(
+      COOKIE_MSS_TABLE[(cookie >>> 25) & 7],
+      cookie_info_mss(info),
+      "MSS index in the next 3",
+    );
+    assert.equal(check(flow, cookie, echo(info, clock), now_s), info);
   }
 });
 
-Deno.test("cookie lifetime: this slot and the previous one are valid, older and future are not", () => {
+Deno.test("every (mss, wscale, sack, ts) combination round-trips through ISN and TSecr", () => {
+  const random = mulberry32(0xc0b1);
+  let combinations = 0;
+  for (const mss of COOKIE_MSS_TABLE) {
+    for (let w = 0; w <= 15; w++) {
+      const wscale = w === 15 ? COOKIE_WSCALE_NONE : w;
+      for (const sack of [false, true]) {
+        for (const ts of [false, true]) {
+          combinations++;
+          const info = cookie_info(mss, wscale, sack, ts);
+          for (let k = 0; k < 8; k++) {
+            const flow = random_flow(random);
+            const now_s = Math.floor(random() * 2_000_000_000);
+            // the ACK may come in the same slot or the next one
+            const ack_s = now_s + Math.floor(random() * COOKIE_SLOT_SECONDS);
+            const clock = random_u32(random);
+            const got = check(flow, make(flow, now_s, info), echo(info, clock), ack_s);
+            const what = `mss ${mss} wscale ${wscale} sack ${sack} ts ${ts}`;
+            assert.equal(got, info, what);
+            assert.equal(cookie_info_mss(got), mss, what);
+            assert.equal(cookie_info_ts(got), ts, what);
+            // without timestamps there is nowhere to carry them: none and false, by design
+            assert.equal(cookie_info_wscale(got), ts ? wscale : COOKIE_WSCALE_NONE, what);
+            assert.equal(cookie_info_sack(got), ts && sack, what);
+          }
+        }
+      }
+    }
+  }
+  assert.equal(combinations, 8 * 16 * 2 * 2);
+});
+
+Deno.test("cookie_tsval: the option bits in the low 6, never ahead of the clock, non-decreasing", () => {
+  const random = mulberry32(0x7a1);
+  const info = cookie_info(1460, 7, true, true);
+  assert.equal(info & 0x3f, 7 | 0x10, "wscale 7 in bits 3..0, SACK in bit 4");
+  assert.equal(cookie_info(1460, COOKIE_WSCALE_NONE, false, true) & 0x3f, 15, "none is 15");
+  // Linux: (ts & ~0x3f) | options, one step of 64 back when that would be ahead of the clock
+  assert.equal(cookie_tsval(1_070_000, info), 1_069_952 + 23); // 1_070_000 & 0x3f = 48 ≥ 23
+  assert.equal(cookie_tsval(1_069_960, info), 1_069_888 + 23); // & 0x3f = 8 < 23: back 64
+  assert.equal(cookie_tsval(5, info), 2 ** 32 - 64 + 23, "wraps modulo 2^32");
+  assert.equal(cookie_tsval(2 ** 32 - 1, info), 2 ** 32 - 64 + 23);
+  for (let i = 0; i < 100_000; i++) {
+    const options_info = random_info(random) | 0x40;
+    const clock = random_u32(random);
+    const tsval = cookie_tsval(clock, options_info);
+    assert.equal(tsval & 0x3f, options_info & 0x3f);
+    const behind = (clock - tsval) >>> 0;
+    assert.ok(behind < 64, `TSval ${tsval} is ${behind} behind clock ${clock}`);
+    const later = (clock + Math.floor(random() * 200_000)) >>> 0;
+    const step = (cookie_tsval(later, options_info) - tsval) >>> 0;
+    assert.ok(step < 2 ** 31, "a later clock never gives an earlier TSval");
+  }
+});
+
+Deno.test("cookie lifetime: this slot and the previous one are valid, older, future and expired are not", () => {
   const random = mulberry32(64);
   const base = 1_700_000_000 - (1_700_000_000 % COOKIE_SLOT_SECONDS); // start of a slot
   for (let i = 0; i < 200; i++) {
     const flow = random_flow(random);
-    const info = cookie_info(1460, 7, true, true);
-    const cookie = make(flow, base, info);
-    assert.equal(check(flow, cookie, base), info);
-    assert.equal(check(flow, cookie, base + 63), info, "same slot");
-    assert.equal(check(flow, cookie, base + 64), info, "previous slot");
-    assert.equal(check(flow, cookie, base + 127), info, "previous slot, last second");
-    assert.equal(check(flow, cookie, base + 128), -1, "two slots old");
-    assert.equal(check(flow, cookie, base + 31 * 64), -1, "31 slots old");
-    assert.equal(check(flow, cookie, base - 1), -1, "from the future");
-    // t wraps every 32 slots, but the MAC covers the whole slot counter
-    assert.equal(check(flow, cookie, base + 32 * 64), -1, "32 slots old, same t");
-    assert.equal(check(flow, cookie, base + 33 * 64), -1, "33 slots old, t one behind");
+    for (const info of [cookie_info(1460, 7, true, true), cookie_info(1460, 7, true, false)]) {
+      const cookie = make(flow, base, info);
+      const tsecr = echo(info, random_u32(random));
+      assert.equal(check(flow, cookie, tsecr, base), info);
+      assert.equal(check(flow, cookie, tsecr, base + 63), info, "same slot");
+      assert.equal(check(flow, cookie, tsecr, base + 64), info, "previous slot");
+      assert.equal(check(flow, cookie, tsecr, base + 127), info, "previous slot, last second");
+      assert.equal(check(flow, cookie, tsecr, base + 128), -1, "two slots old: expired");
+      assert.equal(check(flow, cookie, tsecr, base + 15 * 64), -1, "15 slots old");
+      assert.equal(check(flow, cookie, tsecr, base - 1), -1, "from the future");
+      // t wraps every 16 slots, but the MAC covers the whole slot counter
+      assert.equal(check(flow, cookie, tsecr, base + 16 * 64), -1, "16 slots old, same t");
+      assert.equal(check(flow, cookie, tsecr, base + 17 * 64), -1, "17 slots old, t one behind");
+    }
   }
 });
 
-Deno.test("cookie slot wraps modulo 32", () => {
+Deno.test("cookie slot wraps modulo 16", () => {
   const flow = random_flow(mulberry32(32));
   const info = cookie_info(1400, COOKIE_WSCALE_NONE, false, true);
-  const last_slot_s = 31 * COOKIE_SLOT_SECONDS + 5; // slot 31
+  const tsecr = cookie_tsval(123_456, info);
+  const last_slot_s = 15 * COOKIE_SLOT_SECONDS + 5; // slot 15
   const cookie = make(flow, last_slot_s, info);
-  assert.equal(cookie >>> 27, 31);
-  assert.equal(cookie_slot(32 * COOKIE_SLOT_SECONDS), 0);
-  assert.equal(check(flow, cookie, 32 * COOKIE_SLOT_SECONDS), info, "slot 0 accepts slot 31");
-  assert.equal(check(flow, cookie, 33 * COOKIE_SLOT_SECONDS), -1, "slot 1 rejects slot 31");
+  assert.equal(cookie >>> 28, 15);
+  assert.equal(cookie_slot(16 * COOKIE_SLOT_SECONDS), 0);
+  assert.equal(check(flow, cookie, tsecr, 16 * COOKIE_SLOT_SECONDS), info, "slot 0 accepts 15");
+  assert.equal(check(flow, cookie, tsecr, 17 * COOKIE_SLOT_SECONDS), -1, "slot 1 rejects 15");
   // clocks beyond 2^32 slots keep the right slot
   assert.equal(cookie_slot(2 ** 32 * COOKIE_SLOT_SECONDS + 3 * COOKIE_SLOT_SECONDS), 3);
 });
 
-Deno.test("any single-bit change to cookie, addresses, ports or client ISN is rejected", () => {
+Deno.test("any single-bit change to cookie, TSecr's option bits, addresses, ports or client ISN is rejected", () => {
   const random = mulberry32(0xb17f11b);
   const samples = 2_000;
   let checks = 0;
@@ -225,32 +320,73 @@ Deno.test("any single-bit change to cookie, addresses, ports or client ISN is re
   for (let i = 0; i < samples; i++) {
     const flow = random_flow(random);
     const now_s = 1_000_000 + Math.floor(random() * 10_000_000);
-    const info = Math.floor(random() * 512);
+    const info = cookie_info(1460, Math.floor(random() * 15), random() < 0.5, true);
     const cookie = make(flow, now_s, info);
-    const variants: Array<[Flow, number]> = [];
+    const tsecr = echo(info, random_u32(random));
+    const variants: Array<[Flow, number, number]> = [];
     for (let bit = 0; bit < 32; bit++) {
-      variants.push([flow, (cookie ^ (1 << bit)) >>> 0]);
-      variants.push([{ ...flow, client_ip: (flow.client_ip ^ (1 << bit)) >>> 0 }, cookie]);
-      variants.push([{ ...flow, vip: (flow.vip ^ (1 << bit)) >>> 0 }, cookie]);
-      variants.push([{ ...flow, client_isn: (flow.client_isn ^ (1 << bit)) >>> 0 }, cookie]);
+      variants.push([flow, (cookie ^ (1 << bit)) >>> 0, tsecr]);
+      variants.push([{ ...flow, client_ip: (flow.client_ip ^ (1 << bit)) >>> 0 }, cookie, tsecr]);
+      variants.push([{ ...flow, vip: (flow.vip ^ (1 << bit)) >>> 0 }, cookie, tsecr]);
+      variants.push([
+        { ...flow, client_isn: (flow.client_isn ^ (1 << bit)) >>> 0 },
+        cookie,
+        tsecr,
+      ]);
     }
     for (let bit = 0; bit < 16; bit++) {
-      variants.push([{ ...flow, client_port: flow.client_port ^ (1 << bit) }, cookie]);
-      variants.push([{ ...flow, vip_port: flow.vip_port ^ (1 << bit) }, cookie]);
+      variants.push([{ ...flow, client_port: flow.client_port ^ (1 << bit) }, cookie, tsecr]);
+      variants.push([{ ...flow, vip_port: flow.vip_port ^ (1 << bit) }, cookie, tsecr]);
     }
-    for (const [changed_flow, changed_cookie] of variants) {
+    for (let bit = 0; bit < 6; bit++) variants.push([flow, cookie, (tsecr ^ (1 << bit)) >>> 0]);
+    // a timestamp cookie is not a cookie without timestamps
+    variants.push([flow, cookie, COOKIE_NO_TSECR]);
+    for (const [changed_flow, changed_cookie, changed_tsecr] of variants) {
       checks++;
-      if (check(changed_flow, changed_cookie, now_s) !== -1) accepted++;
+      if (check(changed_flow, changed_cookie, changed_tsecr, now_s) !== -1) accepted++;
     }
   }
   console.log(
-    `single-bit changes: ${accepted} accepted of ${checks} (2^-18 would be ${
-      (checks / 2 ** 18).toFixed(2)
+    `single-bit changes: ${accepted} accepted of ${checks} (2^-25 would be ${
+      (checks / 2 ** 25).toFixed(3)
     })`,
   );
-  assert.equal(checks, samples * 160);
-  assert.ok(accepted <= 8, `accepted ${accepted}`);
-  assert.ok(1 - accepted / checks >= 0.999);
+  assert.equal(checks, samples * 167);
+  assert.equal(accepted, 0);
+});
+
+Deno.test("a forged TSecr fails: every other option value, and timestamps added or taken away", () => {
+  const random = mulberry32(0x75ec);
+  const flows = 2_000;
+  let checks = 0;
+  let accepted = 0;
+  let high_bits_kept = 0;
+  for (let i = 0; i < flows; i++) {
+    const flow = random_flow(random);
+    const now_s = 1_000_000 + Math.floor(random() * 10_000_000);
+    const info = cookie_info(1460, Math.floor(random() * 15), random() < 0.5, true);
+    const cookie = make(flow, now_s, info);
+    const tsecr = cookie_tsval(random_u32(random), info);
+    for (let options = 0; options < 64; options++) {
+      if (options === (tsecr & 0x3f)) continue;
+      checks++;
+      // e.g. a window scale of 14 or SACK where the client offered none
+      if (check(flow, cookie, ((tsecr & ~0x3f) | options) >>> 0, now_s) !== -1) accepted++;
+    }
+    checks++;
+    if (check(flow, cookie, COOKIE_NO_TSECR, now_s) !== -1) accepted++;
+    // a cookie made without timestamps, ACKed with a timestamp option (any echo)
+    const plain = cookie_info(1460, 7, true, false);
+    const plain_cookie = make(flow, now_s, plain);
+    checks++;
+    if (check(flow, plain_cookie, random_u32(random), now_s) !== -1) accepted++;
+    // TSecr's high bits are the client's echo of our clock: not part of the cookie
+    if (check(flow, cookie, (tsecr ^ 0xffffffc0) >>> 0, now_s) === info) high_bits_kept++;
+  }
+  console.log(`forged TSecr: ${accepted} accepted of ${checks}`);
+  assert.equal(checks, flows * 65);
+  assert.equal(accepted, 0);
+  assert.equal(high_bits_kept, flows);
 });
 
 Deno.test("a cookie made with another key is rejected", () => {
@@ -260,37 +396,74 @@ Deno.test("a cookie made with another key is rejected", () => {
   for (let i = 0; i < tries; i++) {
     const flow = random_flow(random);
     const now_s = Math.floor(random() * 1e9);
-    const cookie = make(flow, now_s, Math.floor(random() * 512), OTHER_KEY);
-    if (check(flow, cookie, now_s) !== -1) accepted++;
+    const info = random_info(random);
+    const cookie = make(flow, now_s, info, OTHER_KEY);
+    if (check(flow, cookie, echo(info, random_u32(random)), now_s) !== -1) accepted++;
   }
   console.log(`other key: ${accepted} accepted of ${tries}`);
+  assert.equal(accepted, 0);
+});
+
+/**
+ * 2^22 blind ACKs against one SYN's cookie. The attacker sent the SYN (so it
+ * knows the 4-tuple and the client ISN), knows our clock (so it names a live
+ * slot, the current or the previous one) and guesses the other 28 ISN bits
+ * and, for a timestamp client, TSecr. cookie_check makes one MAC comparison
+ * per ACK, so each is accepted with probability 2^-25: 2^22 of them accept
+ * 0.125 on average, and more than 3 has probability under 10^-5. The old
+ * 18-bit MAC would have let 16 through on average.
+ */
+function blind_acks(ts: boolean, seed: number): { accepted: number; tries: number } {
+  const random = mulberry32(seed);
+  const tries = 2 ** 22;
+  const now_s = 5_000_000;
+  const now_slot = cookie_slot(now_s);
+  const flow = random_flow(random);
+  const info = cookie_info(1460, 7, true, ts);
+  const real = make(flow, now_s, info);
+  let accepted = 0;
+  for (let i = 0; i < tries; i++) {
+    const slot = (now_slot - (i & 1)) & (COOKIE_SLOTS - 1);
+    const forged = ((slot << 28) | (random_u32(random) & 0x0fffffff)) >>> 0;
+    if (forged === real) continue; // not a forgery (2^-28 per try)
+    const tsecr = ts ? random_u32(random) : COOKIE_NO_TSECR;
+    if (check(flow, forged, tsecr, now_s) !== -1) accepted++;
+  }
+  return { accepted, tries };
+}
+
+Deno.test("forged cookies: 2^22 blind ACKs with a live slot against a timestamp client's SYN", () => {
+  const { accepted, tries } = blind_acks(true, 0xf0f6ed);
+  console.log(
+    `blind ACKs, timestamps: ${accepted} of ${tries} accepted (bound 2^-25: ${tries / 2 ** 25})`,
+  );
   assert.ok(accepted <= 3, `accepted ${accepted}`);
 });
 
-Deno.test("forged cookies pass at the 2^-18 rate", () => {
-  const random = mulberry32(0xf0f6ed);
+Deno.test("forged cookies: 2^22 blind ACKs with a live slot against a client without timestamps", () => {
+  const { accepted, tries } = blind_acks(false, 0x0f0f6e);
+  console.log(
+    `blind ACKs, no timestamps: ${accepted} of ${tries} accepted (bound 2^-25: ${tries / 2 ** 25})`,
+  );
+  assert.ok(accepted <= 3, `accepted ${accepted}`);
+});
+
+Deno.test("forged cookies: fully random ACKs mostly name a dead slot", () => {
+  const random = mulberry32(0xdead5);
   const tries = 1_000_000;
   const now_s = 5_000_000;
-  const now_slot = cookie_slot(now_s);
-  let accepted_in_slot = 0;
-  let accepted_any = 0;
   const flow = random_flow(random);
+  let accepted = 0;
   for (let i = 0; i < tries; i++) {
     flow.client_isn = random_u32(random);
-    // An attacker who knows the clock picks a live slot; the other 27 bits are a guess.
-    const slot = (now_slot - (random() < 0.5 ? 0 : 1)) & 31;
-    const forged = ((slot << 27) | (random_u32(random) & 0x7ffffff)) >>> 0;
-    if (check(flow, forged, now_s) !== -1) accepted_in_slot++;
-    // A blind attacker: all 32 bits random, so 30 of 32 slots are dead on arrival.
-    if (check(flow, random_u32(random), now_s) !== -1) accepted_any++;
+    const tsecr = random() < 0.5 ? random_u32(random) : COOKIE_NO_TSECR;
+    if (check(flow, random_u32(random), tsecr, now_s) !== -1) accepted++;
   }
+  // 2 live slots of 16, then 2^-25: 2^-28 per ACK
   console.log(
-    `forged: ${accepted_in_slot} of ${tries} with a live slot (expect ${
-      (tries / 2 ** 18).toFixed(1)
-    }), ${accepted_any} fully random (expect ${(tries * 2 / 32 / 2 ** 18).toFixed(2)})`,
+    `fully random ACKs: ${accepted} of ${tries} (expect ${(tries / 2 ** 28).toFixed(4)})`,
   );
-  assert.ok(accepted_in_slot < 40, `accepted ${accepted_in_slot}`);
-  assert.ok(accepted_any < 10, `accepted ${accepted_any}`);
+  assert.ok(accepted <= 1, `accepted ${accepted}`);
 });
 
 Deno.test("cookie_info rounds the MSS down to the table, never below 536", () => {
@@ -311,42 +484,46 @@ Deno.test("cookie_info rounds the MSS down to the table, never below 536", () =>
     { mss: 65535, expected: 1460 },
   ];
   for (const { mss, expected } of cases) {
-    assert.equal(cookie_info_mss(cookie_info(mss, 0, false, false)), expected, `mss ${mss}`);
+    for (const ts of [false, true]) {
+      assert.equal(cookie_info_mss(cookie_info(mss, 0, false, ts)), expected, `mss ${mss}`);
+    }
   }
   for (const entry of COOKIE_MSS_TABLE) {
     assert.equal(cookie_info_mss(cookie_info(entry, 0, false, false)), entry);
   }
 });
 
-Deno.test("cookie_info packs wscale, SACK and timestamps into 9 bits", () => {
+Deno.test("cookie_info keeps wscale and SACK with timestamps, drops them without", () => {
   for (let wscale = 0; wscale <= 14; wscale++) {
     for (const sack of [false, true]) {
-      for (const ts of [false, true]) {
-        const info = cookie_info(1452, wscale, sack, ts);
-        assert.ok(info >= 0 && info < 512);
-        assert.equal(cookie_info_wscale(info), wscale);
-        assert.equal(cookie_info_sack(info), sack);
-        assert.equal(cookie_info_ts(info), ts);
-        assert.equal(cookie_info_mss(info), 1452);
+      const info = cookie_info(1452, wscale, sack, true);
+      assert.ok(info >= 0 && info < 1024);
+      assert.equal(cookie_info_wscale(info), wscale);
+      assert.equal(cookie_info_sack(info), sack);
+      assert.equal(cookie_info_ts(info), true);
+      assert.equal(cookie_info_mss(info), 1452);
+      const plain = cookie_info(1452, wscale, sack, false);
+      assert.equal(cookie_info_wscale(plain), COOKIE_WSCALE_NONE);
+      assert.equal(cookie_info_sack(plain), false);
+      assert.equal(cookie_info_ts(plain), false);
+      assert.equal(cookie_info_mss(plain), 1452);
+    }
+  }
+  assert.equal(cookie_info_wscale(cookie_info(1460, COOKIE_WSCALE_NONE, true, true)), 255);
+  assert.equal(cookie_info_sack(cookie_info(1460, COOKIE_WSCALE_NONE, true, true)), true);
+  // RFC 7323: a shift above 14 is used as 14
+  assert.equal(cookie_info_wscale(cookie_info(1460, 15, false, true)), 14);
+  assert.equal(cookie_info_wscale(cookie_info(1460, 200, false, true)), 14);
+  // the distinct infos: 8 MSS × (16 wscale × 2 SACK with timestamps + 1 without)
+  const seen = new Set<number>();
+  for (const mss of COOKIE_MSS_TABLE) {
+    for (let w = 0; w <= 15; w++) {
+      for (const sack of [false, true]) {
+        for (const ts of [false, true]) {
+          seen.add(cookie_info(mss, w === 15 ? COOKIE_WSCALE_NONE : w, sack, ts));
+        }
       }
     }
   }
-  assert.equal(cookie_info_wscale(cookie_info(1460, COOKIE_WSCALE_NONE, true, false)), 255);
-  // RFC 7323: a shift above 14 is used as 14
-  assert.equal(cookie_info_wscale(cookie_info(1460, 15, false, false)), 14);
-  assert.equal(cookie_info_wscale(cookie_info(1460, 200, false, false)), 14);
-  // every 9-bit value decodes without surprises
-  const seen = new Set<string>();
-  for (let info = 0; info < 512; info++) {
-    seen.add(
-      [
-        cookie_info_mss(info),
-        cookie_info_wscale(info),
-        cookie_info_sack(info),
-        cookie_info_ts(info),
-      ].join(),
-    );
-  }
-  assert.equal(seen.size, 512, "the 9 bits are a bijection onto the decoded fields");
-  assert.equal(COOKIE_MAC_MASK, 2 ** 18 - 1);
+  assert.equal(seen.size, 8 * (16 * 2 + 1));
 });
