@@ -346,6 +346,10 @@ function agent_pipeline(
     adopt_timeout_ms: a.adopt_timeout_ms,
     linger_ms: a.linger_ms,
     idle_timeout_ms: a.idle_timeout_ms,
+    // a restarted agent that knows its VIPs resets the flows of its earlier run
+    // for as long as they could have lived
+    vips: a.vips?.map(ip_to_u32),
+    orphan_reset_ms: a.vips ? a.idle_timeout_ms : 0,
     ...rings,
   };
 }

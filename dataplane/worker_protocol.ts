@@ -80,6 +80,14 @@ export interface AgentPipelineSpec {
   adopt_timeout_ms: number;
   linger_ms: number;
   idle_timeout_ms: number;
+  /** The VIPs the server holds (host order), when configured: known from the start. */
+  vips?: number[];
+  /**
+   * With vips: for this long after start, segments of flows the agent does
+   * not know are taken for flows of its earlier run and reset both ways
+   * (dataplane/agent/orphans.ts). 0 or absent: never.
+   */
+  orphan_reset_ms?: number;
   /** Rings (shim ids): control → dataplane adoption requests, dataplane → control events. */
   adoption_ring: number;
   event_ring: number;

@@ -124,6 +124,7 @@ export function agent_adopt(
   now: number,
   emit: EmitFrame,
 ): void {
+  state.now = now;
   const c = state.counters;
   const table = state.table;
   c[C.handoffs_received]++;

@@ -33,6 +33,7 @@ import {
   IPV4_HEADER_MIN_LENGTH,
   IPV4_SRC,
   L3_OFFSET,
+  L4_OFFSET,
   mac_hi,
   mac_is_multicast,
   mac_lo,
@@ -43,14 +44,20 @@ import {
   read_u32,
   SRC_IP,
   SRC_PORT,
+  TCP_FLAG_ACK,
   TCP_FLAG_FIN,
   TCP_FLAG_RST,
+  TCP_FLAG_SYN,
   TCP_FLAGS,
 } from "../packet.ts";
 import {
   type AgentState,
   C,
+  ENDED_MEMORY_MS,
   is_known_vip,
+  ORPHAN_CAPACITY,
+  ORPHAN_GRACE_MS,
+  ORPHAN_WORDS,
   STATE_REFUSING,
   STATE_REQUEST_SENT,
   STATE_SYN_SENT,
@@ -82,6 +89,7 @@ export function agent_fabric_burst(
   const values = table.values;
   const server_port = state.config.server_port;
   c[C.fabric_rx] += n;
+  state.now = now;
   for (let i = 0; i < n; i++) {
     const d = i * DESC_WORDS;
     const o = desc[d];
@@ -127,7 +135,11 @@ export function agent_fabric_burst(
         // the stack would answer with a RST: a director forwards before the
         // adoption is confirmed, and the client retransmits what matters
         desc[d + 2] = DROP;
-        c[C.dropped_unknown_vip_flow]++;
+        if (now < (state.config.orphans_until ?? 0) && note_orphan(state, bytes, o, now)) {
+          c[C.dropped_orphan]++; // reset both ways unless its hand-off comes (service.ts)
+        } else {
+          c[C.dropped_unknown_vip_flow]++;
+        }
       } else {
         c[C.passed_to_server]++;
       }
@@ -173,6 +185,7 @@ export function agent_server_burst(
   const values = table.values;
   const fabric_port = state.config.fabric_port;
   c[C.server_rx] += n;
+  state.now = now;
   for (let i = 0; i < n; i++) {
     const d = i * DESC_WORDS;
     const o = desc[d];
@@ -253,4 +266,34 @@ function claims_known_vip(
     return false;
   }
   return is_known_vip(state, read_u32(bytes, l3 + address_at));
+}
+
+/**
+ * A client segment (with ACK, not SYN or RST) of a flow this agent does not
+ * know, while it may be one handed off before a restart: remembered, so the
+ * service call can reset both ends if no hand-off claims the 4-tuple in
+ * time. False when it is no such segment or the FIFO is full.
+ */
+function note_orphan(state: AgentState, bytes: Uint8Array, o: number, now: number): boolean {
+  const out = state.parse_out;
+  const flags = out[TCP_FLAGS];
+  if ((flags & (TCP_FLAG_SYN | TCP_FLAG_RST)) !== 0 || (flags & TCP_FLAG_ACK) === 0) return false;
+  if (state.orphan_count >= ORPHAN_CAPACITY) return false;
+  // a flow of this run that ended (or was refused) lately, or possibly one forgotten: not an orphan
+  if (now - state.ended_full_at < ENDED_MEMORY_MS) return false;
+  if (flow_lookup(state.ended, out[SRC_IP], out[DST_IP], out[SRC_PORT], out[DST_PORT]) >= 0) {
+    return false;
+  }
+  const at = ((state.orphan_head + state.orphan_count++) % ORPHAN_CAPACITY) * ORPHAN_WORDS;
+  const w = state.orphans;
+  const tcp = out[L4_OFFSET];
+  w[at] = out[SRC_IP];
+  w[at + 1] = out[DST_IP];
+  w[at + 2] = (out[SRC_PORT] << 16) | out[DST_PORT];
+  w[at + 3] = mac_hi(bytes, o + 6);
+  w[at + 4] = mac_lo(bytes, o + 6);
+  w[at + 5] = read_u32(bytes, tcp + 4) | 0;
+  w[at + 6] = read_u32(bytes, tcp + 8) | 0;
+  w[at + 7] = (now + ORPHAN_GRACE_MS) | 0;
+  return true;
 }

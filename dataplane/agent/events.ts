@@ -20,6 +20,7 @@ import {
   type AgentState,
   C,
   EVENT_CAPACITY,
+  note_ended,
   V_EPOCH,
   V_ID,
   V_TO_CLIENT,
@@ -66,6 +67,15 @@ export function push_event(
 
 /** A refusal of a hand-off that has no flow: its ids and key come from the record. */
 export function push_refusal(state: AgentState, request: Uint8Array, reason: number): void {
+  if (state.config.orphans_until) {
+    // the director fails over: this agent's segments of it are not orphans
+    note_ended(
+      state,
+      read_u32(request, R_CLIENT_IP) | 0,
+      read_u32(request, R_VIP) | 0,
+      (read_u16(request, R_CLIENT_PORT) << 16) | read_u16(request, R_VIP_PORT),
+    );
+  }
   const at = claim_event(state);
   if (at < 0) return;
   write_agent_event(

@@ -56,6 +56,8 @@ export function create_agent_runner(
     adopt_timeout_ms: spec.adopt_timeout_ms,
     linger_ms: spec.linger_ms,
     idle_timeout_ms: spec.idle_timeout_ms,
+    vips: spec.vips,
+    orphans_until: spec.orphan_reset_ms ? performance.now() + spec.orphan_reset_ms : 0,
   }, { counters: options.counters });
   const bytes = native.region();
   const event = new Int32Array(AGENT_EVENT_WORDS);

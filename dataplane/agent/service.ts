@@ -19,7 +19,7 @@ import {
   FLOW_END_SERVER_RESET,
   NACK_STACK_TIMEOUT,
 } from "../wire/mod.ts";
-import { flow_key, flow_lookup } from "../flow_table.ts";
+import { flow_expire, flow_key, flow_lookup } from "../flow_table.ts";
 import {
   bytes_to_mac,
   TCP_FLAG_ACK,
@@ -35,6 +35,7 @@ import {
   type AgentState,
   C,
   type EmitFrame,
+  ENDED_MEMORY_MS,
   F_SACK,
   F_STACK_UNSCALED,
   F_TIMESTAMPS,
@@ -68,6 +69,7 @@ import {
   VALUES_PER_FLOW,
 } from "./state.ts";
 import { push_event } from "./events.ts";
+import { reset_orphans } from "./orphans.ts";
 
 /**
  * Timers and frames the agent makes: SYNs and requests (and their
@@ -76,6 +78,8 @@ import { push_event } from "./events.ts";
  */
 export function agent_service(state: AgentState, now: number, emit: EmitFrame): void {
   const now_ms = now | 0;
+  state.now = now;
+  if (state.ended.count > 0) flow_expire(state.ended, now, ENDED_MEMORY_MS, 64);
   // adoptions: few at a time, each checked every call
   for (let a = 0; a < state.adopting_count;) {
     const base = a * 3;
@@ -104,6 +108,7 @@ export function agent_service(state: AgentState, now: number, emit: EmitFrame): 
     a++;
   }
   sweep_closed_and_idle(state, now, 64, emit);
+  if (state.orphan_count > 0) reset_orphans(state, now, emit);
 }
 
 /** The stack's SYN/ACK was refused (adoption.ts): reset its half, tell the director. */

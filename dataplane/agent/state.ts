@@ -9,7 +9,7 @@
 // remove_flow and the end of adoption give back.
 
 import { AGENT_EVENT_WORDS, RECORD_FLAG_SACK, RECORD_FLAG_TIMESTAMPS } from "../wire/mod.ts";
-import { create_flow_table, flow_remove_at, type FlowTable } from "../flow_table.ts";
+import { create_flow_table, flow_insert, flow_remove_at, type FlowTable } from "../flow_table.ts";
 import { create_parse_out, mac_hi, mac_lo } from "../packet.ts";
 import { TCP_OPTION_FIELDS } from "../tcp_options.ts";
 
@@ -141,6 +141,9 @@ export const AGENT_COUNTER_NAMES = [
   "dropped_icmp_unknown_flow",
   "dropped_icmp_malformed",
   "dropped_icmp_bad_checksum",
+  // flows of an earlier run of this agent (burst.ts, service.ts)
+  "dropped_orphan",
+  "orphans_reset",
 ] as const;
 export type AgentCounterName = typeof AGENT_COUNTER_NAMES[number];
 
@@ -184,7 +187,33 @@ export interface AgentConfig {
   linger_ms: number;
   /** Forget a flow silent for this long. */
   idle_timeout_ms: number;
+  /** The VIPs the server holds (config `vips`): known from the start, not only from hand-offs. */
+  vips?: number[];
+  /**
+   * Until this time (the caller's clock), a client segment of a flow the
+   * agent does not know, to a known VIP, is taken for a flow handed off
+   * before the agent restarted: unless a hand-off for it arrives within
+   * ORPHAN_GRACE_MS, both ends get an RST (service.ts). 0: never.
+   */
+  orphans_until?: number;
 }
+
+/**
+ * How long an unknown flow's segment waits for its hand-off before it is
+ * reset as an orphan: a director forwards a client's segments to the server
+ * it tries before the agent may have the HANDOFF (or its retransmission).
+ */
+export const ORPHAN_GRACE_MS = 2000;
+/**
+ * How long the agent remembers a flow it removed (ended, refused,
+ * cancelled): its late segments are not an earlier run's orphans, and a
+ * client that reuses the port meanwhile must not be reset for them.
+ */
+export const ENDED_MEMORY_MS = 120_000;
+/** Orphan candidates held at once; beyond, segments are only dropped (the client retransmits). */
+export const ORPHAN_CAPACITY = 256;
+/** Words per orphan: client_ip, vip, ports, client MAC hi, lo, SEG.SEQ, SEG.ACK, deadline. */
+export const ORPHAN_WORDS = 8;
 
 export const DEFAULT_AGENT_TIMERS = {
   flow_capacity: 65536,
@@ -218,6 +247,16 @@ export interface AgentState {
   /** VIPs seen in hand-offs: a frame to one of them without a flow never reaches the stack. */
   vips: Int32Array;
   vip_count: number;
+  /** 4-tuples of flows removed in the last ENDED_MEMORY_MS (last_seen: when). */
+  ended: FlowTable;
+  /** When `ended` last refused an insert (full): orphans are not reset for a while after. */
+  ended_full_at: number;
+  /** The latest clock a burst, adoption or service call was given. */
+  now: number;
+  /** Orphan candidates (ORPHAN_WORDS each), a FIFO drained by service.ts. */
+  orphans: Int32Array;
+  orphan_head: number;
+  orphan_count: number;
   server_mac_hi: number;
   agent_mac_hi: number;
   agent_mac_lo: number;
@@ -231,7 +270,7 @@ export function create_agent_state(
   const requests = new Uint8Array(config.max_adopting * config.max_request);
   const free_requests = new Int32Array(config.max_adopting);
   for (let i = 0; i < config.max_adopting; i++) free_requests[i] = config.max_adopting - 1 - i;
-  return {
+  const state: AgentState = {
     config,
     table: create_flow_table({ capacity: config.flow_capacity, values_per_flow: VALUES_PER_FLOW }),
     counters: options.counters ?? new Float64Array(AGENT_COUNTER_WORDS),
@@ -248,11 +287,19 @@ export function create_agent_state(
     key_scratch: new Float64Array(4),
     vips: new Int32Array(64),
     vip_count: 0,
+    ended: create_flow_table({ capacity: config.orphans_until ? 65536 : 2 }),
+    ended_full_at: -Infinity,
+    now: 0,
+    orphans: new Int32Array(ORPHAN_CAPACITY * ORPHAN_WORDS),
+    orphan_head: 0,
+    orphan_count: 0,
     server_mac_hi: mac_hi(config.server_mac, 0),
     agent_mac_hi: mac_hi(config.agent_mac, 0),
     agent_mac_lo: mac_lo(config.agent_mac, 0),
     server_mac_lo: mac_lo(config.server_mac, 0),
   };
+  for (const vip of config.vips ?? []) learn_vip(state, vip);
+  return state;
 }
 
 // ---------------------------------------------------------- shared helpers
@@ -273,8 +320,20 @@ export function remove_flow(state: AgentState, index: number): void {
   if (values[v + V_STATE] === STATE_SYN_SENT || values[v + V_STATE] === STATE_REQUEST_SENT) {
     release_request(state, v);
   }
+  if (state.config.orphans_until) {
+    const t = state.table;
+    const ports = t.ports[index];
+    note_ended(state, t.src_ip[index], t.dst_ip[index], ports);
+  }
   flow_remove_at(state.table, index);
   state.counters[C.flows] = state.table.count;
+}
+
+/** Remembers a 4-tuple the agent is done with (ports: client << 16 | vip), for orphans.ts. */
+export function note_ended(state: AgentState, client_ip: number, vip: number, ports: number): void {
+  const index = flow_insert(state.ended, client_ip, vip, ports >>> 16, ports & 0xffff, state.now);
+  if (index < 0) state.ended_full_at = state.now;
+  else state.ended.last_seen[index] = state.now;
 }
 
 /** A VIP seen in a hand-off (a linear scan: there are few). */

@@ -63,6 +63,9 @@ interface FixtureCase {
   dir: string;
   server_mac: string;
   timers?: Partial<typeof DEFAULT_AGENT_TIMERS>;
+  /** The VIPs configured for the agent, and how long after start it resets orphans. */
+  vips?: string[];
+  orphan_reset_ms?: number;
   flows: FixtureFlow[];
   steps: FixtureStep[];
 }
@@ -86,6 +89,8 @@ const runner = create_agent_runner(native, {
     ...spec.timers,
     // small, so one service sweep (64 slots) sees every flow
     flow_capacity: 64,
+    vips: spec.vips?.map(ip_to_u32),
+    orphan_reset_ms: spec.orphan_reset_ms,
     adoption_ring,
     event_ring,
   },

@@ -153,6 +153,9 @@ interface StepsRow {
   /** The installed flow; none when the row adopts its own (or none at all). */
   flow?: Partial<Flow> | null;
   timers?: Record<string, number>;
+  /** The agent's configured VIPs and its orphan window (a restarted agent). */
+  vips?: string[];
+  orphan_reset_ms?: number;
   steps: Step[];
   counters: Record<string, number>;
 }
@@ -594,6 +597,52 @@ function hostile_rows(): StepsRow[] {
   const a = adopted_delta;
 
   return [
+    (() => {
+      // a flow handed off before this agent restarted: the stack holds it, the agent does not
+      const segment = from_client({
+        seq: 0x5000_0000,
+        ack: 0x6000_0000,
+        flags: 0x18,
+        window: 501,
+        payload: "more of an old request",
+      });
+      const as_client = { src_mac: DIRECTOR_MAC };
+      return {
+        description:
+          "restarted agent: an unknown flow's segment to a configured VIP waits 2 s for a hand-off, then the stack's socket is reset (exact seq) and probed so the stack resets the client",
+        flow: null,
+        vips: [VIP],
+        orphan_reset_ms: 600_000,
+        steps: [
+          { now: 1000, from_client: [segment] },
+          { now: 2900 }, // still within the grace: a HANDOFF may yet come
+          {
+            now: 3001,
+            to_stack: [
+              from_client({ ...as_client, seq: 0x5000_0000, ack: 0, flags: 0x04, window: 0 }),
+              from_client({
+                ...as_client,
+                seq: 0x5000_0000,
+                ack: 0x6000_0000,
+                flags: 0x10,
+                window: 0,
+              }),
+            ],
+          },
+        ],
+        counters: { fabric_rx: 1, dropped_orphan: 1, orphans_reset: 1, resets_to_stack: 1 },
+      };
+    })(),
+    (() => {
+      const segment = from_client({ seq: 0x5100_0000, ack: 0x6100_0000, flags: 0x10, window: 501 });
+      return {
+        description:
+          "an agent without configured VIPs has no orphan window: an unknown flow's segment passes as before",
+        flow: null,
+        steps: [{ now: 1000, from_client: [segment], to_stack: [segment] }, { now: 1300 }],
+        counters: { fabric_rx: 1, passed_to_server: 1, orphans_reset: 0 },
+      };
+    })(),
     // ------------------------------------------------ RFC 5961 at the agent
     {
       description: "RFC 5961: a client RST at the stack's last ACK is passed and ends the flow",
@@ -873,6 +922,45 @@ function hostile_rows(): StepsRow[] {
         },
       ],
       counters: { ended_idle: 1, resets_to_client: 1, resets_to_stack: 1, flows: 0 },
+    },
+    {
+      description:
+        "restarted agent: a late segment of a flow that ended in this run is no orphan (the client may reuse the port)",
+      flow: live,
+      vips: [VIP],
+      orphan_reset_ms: 600_000,
+      timers: { idle_timeout_ms: 1000 },
+      steps: [
+        { now: 0, ...back(stack({ flags: 0x18, payload: 100 })) },
+        { now: 500, ...pass(client(request_end, 0x10, { ack: f.director_isn + 101 })) },
+        { now: 1400 },
+        {
+          now: 2000,
+          to_client: [from_stack({
+            seq: f.director_isn + 101,
+            ack: request_end,
+            flags: 0x14,
+            window: 0,
+          })],
+          to_stack: [as_client(rst(request_end))],
+          events: [[EVENT_FLOW_END, FLOW_END_IDLE_TIMEOUT]],
+        },
+        // a late ACK of the ended flow: dropped, and never answered with resets
+        {
+          now: 2100,
+          from_client: [from_client(client(request_end, 0x10, { ack: f.director_isn + 101 }))],
+        },
+        { now: 5000 },
+      ],
+      counters: {
+        ended_idle: 1,
+        resets_to_client: 1,
+        resets_to_stack: 1,
+        dropped_unknown_vip_flow: 1,
+        dropped_orphan: 0,
+        orphans_reset: 0,
+        flows: 0,
+      },
     },
     {
       description:
@@ -1296,7 +1384,15 @@ async function run_case(row: StepsRow) {
     });
     await Deno.writeTextFile(
       `${dir}/case.json`,
-      JSON.stringify({ dir, server_mac: SERVER_MAC, timers: row.timers, flows, steps }),
+      JSON.stringify({
+        dir,
+        server_mac: SERVER_MAC,
+        timers: row.timers,
+        vips: row.vips,
+        orphan_reset_ms: row.orphan_reset_ms,
+        flows,
+        steps,
+      }),
     );
     const result = await new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", HARNESS, `${dir}/case.json`],
