@@ -1,7 +1,9 @@
 // HalfSipHash (Aumasson and Bernstein's 32-bit SipHash, as Linux's hsiphash)
-// on plain numbers: the keyed hash behind the flow table's slot choice, so no
-// client can aim its ports at one probe chain. Key words are little-endian
-// u32s of 8 random bytes, made once per table.
+// on plain numbers, in the two variants baton uses: HalfSipHash-1-3 behind
+// the flow table's slot choice (so no client can aim its ports at one probe
+// chain) and HalfSipHash-2-4 behind the SYN cookies' MAC (the director's
+// syn_cookie.ts absorbs its words through hsip_begin / hsip_absorb_2 /
+// hsip_finish_24). Key words are little-endian u32s of 8 random bytes.
 //
 // Hot path: takes and returns plain numbers, allocates nothing, never
 // throws. The state lives in module variables (one isolate runs one loop).
@@ -40,16 +42,43 @@ function absorb_1(word: number): void {
   v0 ^= word;
 }
 
+/** Starts a hash under key (the state is module-level: one hash at a time per isolate). */
+export function hsip_begin(key: HalfSipKey): void {
+  v0 = key.k0 | 0;
+  v1 = key.k1 | 0;
+  v2 = 0x6c796765 ^ key.k0;
+  v3 = 0x74656462 ^ key.k1;
+}
+
+/** HalfSipHash-2-4: one message word (little-endian u32), two compression rounds. */
+export function hsip_absorb_2(word: number): void {
+  v3 ^= word;
+  sip_round();
+  sip_round();
+  v0 ^= word;
+}
+
+/**
+ * HalfSipHash-2-4's end: last_block holds the 0..3 tail bytes (little-endian)
+ * with the total length in its top byte; 4 finalisation rounds; the 32-bit tag.
+ */
+export function hsip_finish_24(last_block: number): number {
+  hsip_absorb_2(last_block);
+  v2 ^= 0xff;
+  sip_round();
+  sip_round();
+  sip_round();
+  sip_round();
+  return (v1 ^ v3) >>> 0;
+}
+
 /**
  * HalfSipHash-1-3 (Linux's hsiphash on 32-bit) of three u32 words taken as
  * 12 little-endian bytes, 32-bit result (as int32). Three words positionally
  * (style exception): it runs for every packet's flow lookup.
  */
 export function hsiphash_3u32(key: HalfSipKey, a: number, b: number, c: number): number {
-  v0 = key.k0 | 0;
-  v1 = key.k1 | 0;
-  v2 = 0x6c796765 ^ key.k0;
-  v3 = 0x74656462 ^ key.k1;
+  hsip_begin(key);
   absorb_1(a | 0);
   absorb_1(b | 0);
   absorb_1(c | 0);

@@ -58,6 +58,8 @@
 // implementation (github.com/veorq/SipHash, halfsiphash.c); it is verified
 // against that implementation's vectors_hsip32 in the tests.
 
+import { hsip_absorb_2, hsip_begin, hsip_finish_24 } from "../halfsiphash.ts";
+
 export const COOKIE_SLOT_SECONDS = 64;
 /** Values of the ISN's slot field (t = T mod COOKIE_SLOTS); the current and previous one pass. */
 export const COOKIE_SLOTS = 16;
@@ -106,55 +108,6 @@ function read_u32_le(bytes: Uint8Array, at: number): number {
   return (bytes[at] | (bytes[at + 1] << 8) | (bytes[at + 2] << 16) | (bytes[at + 3] << 24)) | 0;
 }
 
-// ---- HalfSipHash-2-4, 32-bit output ----
-
-let v0 = 0;
-let v1 = 0;
-let v2 = 0;
-let v3 = 0;
-
-function sip_round(): void {
-  v0 = (v0 + v1) | 0;
-  v1 = (v1 << 5) | (v1 >>> 27);
-  v1 ^= v0;
-  v0 = (v0 << 16) | (v0 >>> 16);
-  v2 = (v2 + v3) | 0;
-  v3 = (v3 << 8) | (v3 >>> 24);
-  v3 ^= v2;
-  v0 = (v0 + v3) | 0;
-  v3 = (v3 << 7) | (v3 >>> 25);
-  v3 ^= v0;
-  v2 = (v2 + v1) | 0;
-  v1 = (v1 << 13) | (v1 >>> 19);
-  v1 ^= v2;
-  v2 = (v2 << 16) | (v2 >>> 16);
-}
-
-function sip_begin(key: CookieKey): void {
-  v0 = key.k0 | 0;
-  v1 = key.k1 | 0;
-  v2 = 0x6c796765 ^ key.k0;
-  v3 = 0x74656462 ^ key.k1;
-}
-
-function sip_absorb(word: number): void {
-  v3 ^= word;
-  sip_round();
-  sip_round();
-  v0 ^= word;
-}
-
-/** last_block holds the 0..3 tail bytes (little-endian) with the total length in its top byte. */
-function sip_finish(last_block: number): number {
-  sip_absorb(last_block);
-  v2 ^= 0xff;
-  sip_round();
-  sip_round();
-  sip_round();
-  sip_round();
-  return (v1 ^ v3) >>> 0;
-}
-
 /**
  * HalfSipHash-2-4 with 32-bit output over bytes[start, start + length), as the
  * reference halfsiphash() with outlen 4 (its 4 output bytes read little-endian).
@@ -169,14 +122,14 @@ export function halfsiphash32(
   const start = options.start ?? 0;
   const length = options.length ?? bytes.length - start;
   const whole_end = start + (length & ~3);
-  sip_begin(key);
-  for (let i = start; i < whole_end; i += 4) sip_absorb(read_u32_le(bytes, i));
+  hsip_begin(key);
+  for (let i = start; i < whole_end; i += 4) hsip_absorb_2(read_u32_le(bytes, i));
   let last_block = (length & 0xff) << 24;
   const tail = length & 3;
   if (tail >= 3) last_block |= bytes[whole_end + 2] << 16;
   if (tail >= 2) last_block |= bytes[whole_end + 1] << 8;
   if (tail >= 1) last_block |= bytes[whole_end];
-  return sip_finish(last_block);
+  return hsip_finish_24(last_block);
 }
 
 // Six u32 words are 24 bytes; the length byte of the final block says so.
@@ -193,14 +146,14 @@ function cookie_mac(
   counter: number,
   info: number,
 ): number {
-  sip_begin(key);
-  sip_absorb(client_ip | 0);
-  sip_absorb(vip | 0);
-  sip_absorb(ports | 0);
-  sip_absorb(client_isn | 0);
-  sip_absorb(counter | 0);
-  sip_absorb(info);
-  return sip_finish(MAC_MESSAGE_LAST_BLOCK) & COOKIE_MAC_MASK;
+  hsip_begin(key);
+  hsip_absorb_2(client_ip | 0);
+  hsip_absorb_2(vip | 0);
+  hsip_absorb_2(ports | 0);
+  hsip_absorb_2(client_isn | 0);
+  hsip_absorb_2(counter | 0);
+  hsip_absorb_2(info);
+  return hsip_finish_24(MAC_MESSAGE_LAST_BLOCK) & COOKIE_MAC_MASK;
 }
 
 /** The 4-bit time slot of now_s (seconds; any epoch, as long as make and check share it). */
