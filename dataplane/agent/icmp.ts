@@ -36,16 +36,11 @@
 // ICMP error (flow_touch is for its segments).
 
 import { checksum_update32, icmp_checksum_ok } from "../checksum.ts";
+import { is_icmp_error, QUOTE_NOT_TCP, quoted_tcp_header } from "../icmp_quote.ts";
 import { flow_lookup } from "../flow_table.ts";
 import {
   DST_IP,
-  ICMP_HEADER_LENGTH,
-  IP_PROTOCOL_TCP,
   IPV4_DST,
-  IPV4_FRAGMENT,
-  IPV4_FRAGMENT_OFFSET_MASK,
-  IPV4_HEADER_MIN_LENGTH,
-  IPV4_PROTOCOL,
   IPV4_SRC,
   L3_OFFSET,
   L4_LENGTH,
@@ -66,14 +61,7 @@ import {
   VALUES_PER_FLOW,
 } from "./state.ts";
 
-const ICMP_DESTINATION_UNREACHABLE = 3;
-const ICMP_TIME_EXCEEDED = 11;
-const ICMP_PARAMETER_PROBLEM = 12;
 const ICMP_CHECKSUM = 2;
-/** What an error must quote at least: the IPv4 header and 8 bytes of its payload (RFC 792). */
-const QUOTED_L4_MIN = 8;
-const QUOTE_MALFORMED = -1;
-const QUOTE_NOT_TCP = -2;
 
 /**
  * An ICMP message from the fabric to a known VIP (parse_out holds it). True:
@@ -129,38 +117,4 @@ export function icmp_to_stack(state: AgentState, bytes: Uint8Array, o: number): 
   write_mac_words(bytes, o, state.server_mac_hi, state.server_mac_lo);
   c[C.icmp_errors_translated]++;
   return true;
-}
-
-/** The ICMP errors a TCP sender acts on (RFC 1122 section 4.2.3.9), each quoting a datagram. */
-function is_icmp_error(type: number): boolean {
-  return type === ICMP_DESTINATION_UNREACHABLE || type === ICMP_TIME_EXCEEDED ||
-    type === ICMP_PARAMETER_PROBLEM;
-}
-
-/**
- * Where the datagram an ICMP error quotes starts (its IPv4 header);
- * QUOTE_NOT_TCP for a well-formed quote of another protocol; QUOTE_MALFORMED
- * when it is not an IPv4 header and 8 bytes of payload (truncated, IHL
- * beyond the quote), is a later fragment (no TCP header), or is not from
- * `from_ip` (int32 bits: the address the error was sent to). The quote's own
- * checksums and total length are not judged (RFC 1812 section 4.3.2.3).
- */
-function quoted_tcp_header(
-  bytes: Uint8Array,
-  icmp: number,
-  icmp_length: number,
-  from_ip: number,
-): number {
-  const quote = icmp + ICMP_HEADER_LENGTH;
-  const quote_length = icmp_length - ICMP_HEADER_LENGTH;
-  if (quote_length < IPV4_HEADER_MIN_LENGTH + QUOTED_L4_MIN) return QUOTE_MALFORMED;
-  if (bytes[quote] >> 4 !== 4) return QUOTE_MALFORMED;
-  const ihl = (bytes[quote] & 0x0f) << 2;
-  if (ihl < IPV4_HEADER_MIN_LENGTH || ihl + QUOTED_L4_MIN > quote_length) return QUOTE_MALFORMED;
-  if ((read_u32(bytes, quote + IPV4_SRC) | 0) !== (from_ip | 0)) return QUOTE_MALFORMED;
-  if (bytes[quote + IPV4_PROTOCOL] !== IP_PROTOCOL_TCP) return QUOTE_NOT_TCP;
-  if ((read_u16(bytes, quote + IPV4_FRAGMENT) & IPV4_FRAGMENT_OFFSET_MASK) !== 0) {
-    return QUOTE_MALFORMED;
-  }
-  return quote;
 }

@@ -25,16 +25,13 @@
 // client's). Per packet: no allocation, never throws.
 
 import { icmp_checksum_ok } from "../checksum.ts";
+import { quoted_tcp_header } from "../icmp_quote.ts";
+
+export { is_icmp_error } from "../icmp_quote.ts";
 import { flow_lookup } from "../flow_table.ts";
 import {
   DST_IP,
-  ICMP_HEADER_LENGTH,
-  IP_PROTOCOL_TCP,
   IPV4_DST,
-  IPV4_FRAGMENT,
-  IPV4_FRAGMENT_OFFSET_MASK,
-  IPV4_HEADER_MIN_LENGTH,
-  IPV4_PROTOCOL,
   IPV4_SRC,
   L3_OFFSET,
   L4_LENGTH,
@@ -53,18 +50,6 @@ import {
   VALUES_PER_FLOW,
 } from "./state.ts";
 import { to_server } from "./segment.ts";
-
-const ICMP_DESTINATION_UNREACHABLE = 3;
-const ICMP_TIME_EXCEEDED = 11;
-const ICMP_PARAMETER_PROBLEM = 12;
-/** What an error must quote at least: the IPv4 header and 8 bytes of its payload (RFC 792). */
-const QUOTED_L4_MIN = 8;
-
-/** The ICMP errors a TCP sender acts on (RFC 1122 section 4.2.3.9), each quoting a datagram. */
-export function is_icmp_error(type: number): boolean {
-  return type === ICMP_DESTINATION_UNREACHABLE || type === ICMP_TIME_EXCEEDED ||
-    type === ICMP_PARAMETER_PROBLEM;
-}
 
 /**
  * An ICMP error to a VIP (parse_out holds the frame). True: it goes to the
@@ -108,31 +93,4 @@ export function icmp_error_to_server(state: DirectorState, bytes: Uint8Array, o:
   to_server(state, bytes, o, v);
   c[C.icmp_errors_forwarded]++;
   return true;
-}
-
-/**
- * Where the datagram an ICMP error quotes starts (its IPv4 header), or −1
- * when the quote is not an IPv4 header and at least 8 bytes of TCP (RFC 792)
- * from `from_ip` (int32 bits: the address the error was sent to), the first
- * fragment if it is one. The quote's own checksums and total length are not
- * judged: RFC 1812 section 4.3.2.3 lets a router quote a datagram it has
- * already changed or cut.
- */
-function quoted_tcp_header(
-  bytes: Uint8Array,
-  icmp: number,
-  icmp_length: number,
-  from_ip: number,
-): number {
-  const quote = icmp + ICMP_HEADER_LENGTH;
-  const quote_length = icmp_length - ICMP_HEADER_LENGTH;
-  if (quote_length < IPV4_HEADER_MIN_LENGTH + QUOTED_L4_MIN) return -1;
-  if (bytes[quote] >> 4 !== 4) return -1;
-  const ihl = (bytes[quote] & 0x0f) << 2;
-  if (ihl < IPV4_HEADER_MIN_LENGTH || ihl + QUOTED_L4_MIN > quote_length) return -1;
-  if (bytes[quote + IPV4_PROTOCOL] !== IP_PROTOCOL_TCP) return -1;
-  // a later fragment quotes no TCP header
-  if ((read_u16(bytes, quote + IPV4_FRAGMENT) & IPV4_FRAGMENT_OFFSET_MASK) !== 0) return -1;
-  if ((read_u32(bytes, quote + IPV4_SRC) | 0) !== (from_ip | 0)) return -1;
-  return quote;
 }
