@@ -83,7 +83,7 @@ import {
   tell_gone,
   VALUES_PER_FLOW,
 } from "./state.ts";
-import { note_client_segment, write_segment } from "./segment.ts";
+import { note_client_segment, segment_scratch, write_segment } from "./segment.ts";
 import { reading_frame } from "./request.ts";
 
 /**
@@ -133,20 +133,21 @@ export function syn_ack_in_place(
     now / 1000,
     info,
   );
-  const length = write_segment(state, bytes, o, {
-    seq: cookie,
-    ack: (client_isn + 1) >>> 0,
-    flags: TCP_FLAG_SYN | TCP_FLAG_ACK,
-    window: DIRECTOR_WINDOW,
-    syn_options: true,
-    sack: cookie_info_sack(info),
-    ts,
-    // the option bits ride in the low bits of our TSval and come back as TSecr
-    tsval: cookie_tsval((now | 0) + state.ts_offset, info),
-    tsecr: tsval,
-    wscale: cookie_info_wscale(info) !== COOKIE_WSCALE_NONE,
-  });
-  desc[d + 1] = length;
+  // the one scratch segment, as for every other frame the director writes:
+  // no object per SYN under a SYN flood
+  const f = segment_scratch;
+  f.seq = cookie;
+  f.ack = (client_isn + 1) >>> 0;
+  f.flags = TCP_FLAG_SYN | TCP_FLAG_ACK;
+  f.window = DIRECTOR_WINDOW;
+  f.syn_options = true;
+  f.sack = cookie_info_sack(info);
+  f.ts = ts;
+  // the option bits ride in the low bits of our TSval and come back as TSecr
+  f.tsval = cookie_tsval((now | 0) + state.ts_offset, info);
+  f.tsecr = tsval;
+  f.wscale = cookie_info_wscale(info) !== COOKIE_WSCALE_NONE;
+  desc[d + 1] = write_segment(state, bytes, o, f);
   state.counters[C.syn_cookies_sent]++;
   return true;
 }

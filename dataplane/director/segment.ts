@@ -5,8 +5,8 @@
 // segments for them (window, TSval); and where both sides of a connection it
 // terminates stand (client_next, director_next). The ACKs go through one
 // SegmentFields scratch (ack_fields fills it, the caller may adjust it,
-// write_segment consumes it at once); the SYN/ACK passes its fields as a
-// literal.
+// write_segment consumes it at once); the SYN/ACK fills the same scratch, so
+// no segment allocates.
 
 import { ipv4_checksum_set, tcp_checksum_set } from "../checksum.ts";
 import {
