@@ -77,8 +77,9 @@ Deno.test("pool: random takes and gives agree with a model", () => {
   }
   // every /24 still holding buffers is found in the prefix table with its count
   const table = new Map<number, number>();
-  pool.prefix_keys.forEach((key, i) => {
-    if (key !== -1) table.set(key, pool.prefix_counts[i]);
+  const prefixes = pool.prefixes;
+  prefixes.used.forEach((used, i) => {
+    if (used === 1) table.set(prefixes.src_ip[i], prefixes.values[i]);
   });
   assert.deepEqual(table, held);
   assert.ok(pool.high_water <= count);
