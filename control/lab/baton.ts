@@ -62,3 +62,25 @@ export function latest_snapshot(baton: DpdkProcess): Snapshot | undefined {
     return undefined;
   }
 }
+
+/**
+ * The first `baton-stats` line a running baton prints after this call
+ * (--stats-period), parsed: counters read after whatever happened before.
+ * Rejects when none comes within timeout_ms.
+ */
+export async function next_snapshot(baton: DpdkProcess, timeout_ms = 5000): Promise<Snapshot> {
+  const seen = baton.output().length;
+  const deadline = performance.now() + timeout_ms;
+  const fresh = () => {
+    const output = baton.output();
+    const at = output.lastIndexOf("baton-stats ");
+    return at >= seen && output.indexOf("\n", at) >= 0; // a whole line, printed after the call
+  };
+  while (!fresh()) {
+    if (performance.now() > deadline) throw new Error(`no stats line within ${timeout_ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  const snapshot = latest_snapshot(baton);
+  if (!snapshot) throw new Error("the stats line did not parse");
+  return snapshot;
+}

@@ -10,17 +10,15 @@
 import assert from "node:assert/strict";
 import {
   curl_many,
-  type DpdkProcess,
   in_namespace,
   lab_down,
   lab_interfaces,
   lab_up,
-  latest_snapshot,
+  next_snapshot,
   start_baton_in_lab,
   start_client_capture,
   write_lab_config,
 } from "../../control/lab/mod.ts";
-import type { Snapshot } from "../../control/mod.ts";
 import { DIRECTOR_DROP_REASONS } from "../../dataplane/director/mod.ts";
 import { AGENT_DROP_REASONS } from "../../dataplane/agent/mod.ts";
 
@@ -31,17 +29,6 @@ const PPS = 20_000;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A fresh snapshot: waits for the next stats period after now. */
-async function next_snapshot(baton: DpdkProcess): Promise<Snapshot> {
-  const seen = baton.output().lastIndexOf("baton-stats ");
-  for (let i = 0; i < 50 && baton.output().lastIndexOf("baton-stats ") <= seen; i++) {
-    await sleep(100);
-  }
-  await sleep(50);
-  const snapshot = latest_snapshot(baton);
-  assert.ok(snapshot, "a stats line");
-  return snapshot;
-}
-
 interface KernelRx {
   packets: number;
   dropped: number;

@@ -14,6 +14,7 @@ import {
   lab_interfaces,
   lab_up,
   latest_snapshot,
+  next_snapshot,
   spawn_in_namespace,
   start_baton_in_lab,
   write_lab_config,
@@ -35,11 +36,7 @@ async function hostile_in(ns: string, args: string[]): Promise<Record<string, un
 
 /** The director's dataplane counters from the last stats period (waits for a fresh one). */
 async function director_counters(baton: DpdkProcess): Promise<Record<string, number>> {
-  const seen = baton.output().length;
-  await baton.wait_for(new RegExp(`baton-stats`), 3000);
-  while (baton.output().lastIndexOf("baton-stats ") < seen) await sleep(100);
-  await sleep(50);
-  return latest_snapshot(baton)?.director?.dataplane ?? {};
+  return (await next_snapshot(baton)).director?.dataplane ?? {};
 }
 
 async function serves_everything(lab: Lab, tag: string, count: number): Promise<number> {
@@ -182,8 +179,7 @@ Deno.test({
           const retargeted = await replay(7710 + lab.servers[1].id);
           assert.ok((replayed.replayed as number) >= 1, JSON.stringify(replayed));
           await sleep(1500);
-          await director_counters(baton);
-          const after = latest_snapshot(baton)!;
+          const after = await next_snapshot(baton);
           const delta = (agent: number, side: "control" | "dataplane", name: string) =>
             (after.agents[agent][side][name] ?? 0) - (before.agents[agent][side][name] ?? 0);
           assert.equal(delta(0, "dataplane", "adopted"), 0, "no replayed adoption at agent 1");
