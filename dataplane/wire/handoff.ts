@@ -96,27 +96,36 @@ const MESSAGE_TYPES_BY_CODE: readonly (MessageType | undefined)[] = [
   "handoff_cancel",
 ];
 
-const FLAG_SACK_PERMITTED = 0x01;
-const FLAG_TIMESTAMPS = 0x02;
-const KNOWN_FLAGS = FLAG_SACK_PERMITTED | FLAG_TIMESTAMPS;
+export const FLAG_SACK_PERMITTED = 0x01;
+export const FLAG_TIMESTAMPS = 0x02;
+export const KNOWN_FLAGS = FLAG_SACK_PERMITTED | FLAG_TIMESTAMPS;
 
-// HANDOFF body offsets, after the flow key.
-const OFF_CLIENT_MAC = 12;
-const OFF_MAC_PAD = 18;
-const OFF_CLIENT_ISN = 20;
-const OFF_DIRECTOR_ISN = 24;
-const OFF_CLIENT_NEXT_SEQ = 28;
-const OFF_DIRECTOR_NEXT_SEQ = 32;
-const OFF_CLIENT_WINDOW = 36;
-const OFF_CLIENT_MSS = 38;
-const OFF_DIRECTOR_MSS = 40;
-const OFF_CLIENT_WSCALE = 42;
-const OFF_DIRECTOR_WSCALE = 43;
-const OFF_FLAGS = 44;
-const OFF_FLAGS_PAD = 45;
-const OFF_CLIENT_TSVAL = 46;
-const OFF_DIRECTOR_TSVAL = 50;
-const OFF_REQUEST_LENGTH = 54;
+// Body offsets (from the end of the header): the flow key every message
+// starts with, then a HANDOFF's fields. handoff_frame.ts reads and writes
+// the same offsets in place.
+export const B_CLIENT_IP = 0;
+export const B_VIP = 4;
+export const B_CLIENT_PORT = 8;
+export const B_VIP_PORT = 10;
+/** FLOW_END: packets_to_server, then packets_to_client. */
+export const B_PACKETS_TO_SERVER = 12;
+export const B_PACKETS_TO_CLIENT = 16;
+export const B_CLIENT_MAC = 12;
+export const B_MAC_PAD = 18;
+export const B_CLIENT_ISN = 20;
+export const B_DIRECTOR_ISN = 24;
+export const B_CLIENT_NEXT_SEQ = 28;
+export const B_DIRECTOR_NEXT_SEQ = 32;
+export const B_CLIENT_WINDOW = 36;
+export const B_CLIENT_MSS = 38;
+export const B_DIRECTOR_MSS = 40;
+export const B_CLIENT_WSCALE = 42;
+export const B_DIRECTOR_WSCALE = 43;
+export const B_FLAGS = 44;
+export const B_FLAGS_PAD = 45;
+export const B_CLIENT_TSVAL = 46;
+export const B_DIRECTOR_TSVAL = 50;
+export const B_REQUEST_LENGTH = 54;
 
 /** A client connection to a VIP. IPs are IPv4 addresses as host-order u32 numbers. */
 export interface FlowKey {
@@ -464,22 +473,22 @@ function body_length_fits(type: MessageType, body_length: number): boolean {
 
 function write_handoff_state(view: DataView, bytes: Uint8Array, state: HandoffState): void {
   const body = HEADER_BYTES;
-  bytes.set(state.client_mac, body + OFF_CLIENT_MAC);
-  view.setUint32(body + OFF_CLIENT_ISN, state.client_isn);
-  view.setUint32(body + OFF_DIRECTOR_ISN, state.director_isn);
-  view.setUint32(body + OFF_CLIENT_NEXT_SEQ, state.client_next_seq);
-  view.setUint32(body + OFF_DIRECTOR_NEXT_SEQ, state.director_next_seq);
-  view.setUint16(body + OFF_CLIENT_WINDOW, state.client_window);
-  view.setUint16(body + OFF_CLIENT_MSS, state.client_mss);
-  view.setUint16(body + OFF_DIRECTOR_MSS, state.director_mss);
-  view.setUint8(body + OFF_CLIENT_WSCALE, state.client_wscale);
-  view.setUint8(body + OFF_DIRECTOR_WSCALE, state.director_wscale);
+  bytes.set(state.client_mac, body + B_CLIENT_MAC);
+  view.setUint32(body + B_CLIENT_ISN, state.client_isn);
+  view.setUint32(body + B_DIRECTOR_ISN, state.director_isn);
+  view.setUint32(body + B_CLIENT_NEXT_SEQ, state.client_next_seq);
+  view.setUint32(body + B_DIRECTOR_NEXT_SEQ, state.director_next_seq);
+  view.setUint16(body + B_CLIENT_WINDOW, state.client_window);
+  view.setUint16(body + B_CLIENT_MSS, state.client_mss);
+  view.setUint16(body + B_DIRECTOR_MSS, state.director_mss);
+  view.setUint8(body + B_CLIENT_WSCALE, state.client_wscale);
+  view.setUint8(body + B_DIRECTOR_WSCALE, state.director_wscale);
   const flags = (state.sack_permitted ? FLAG_SACK_PERMITTED : 0) |
     (state.timestamps ? FLAG_TIMESTAMPS : 0);
-  view.setUint8(body + OFF_FLAGS, flags);
-  view.setUint32(body + OFF_CLIENT_TSVAL, state.client_tsval);
-  view.setUint32(body + OFF_DIRECTOR_TSVAL, state.director_tsval);
-  view.setUint16(body + OFF_REQUEST_LENGTH, state.request.length);
+  view.setUint8(body + B_FLAGS, flags);
+  view.setUint32(body + B_CLIENT_TSVAL, state.client_tsval);
+  view.setUint32(body + B_DIRECTOR_TSVAL, state.director_tsval);
+  view.setUint16(body + B_REQUEST_LENGTH, state.request.length);
   bytes.set(state.request, body + HANDOFF_FIXED_BODY_BYTES);
 }
 
@@ -521,28 +530,28 @@ function read_message(
   if (reason !== 0) return undefined;
   if (type !== "handoff") return { type, ...header };
 
-  const request_length = view.getUint16(body + OFF_REQUEST_LENGTH);
+  const request_length = view.getUint16(body + B_REQUEST_LENGTH);
   if (request_length !== body_length - HANDOFF_FIXED_BODY_BYTES) return undefined;
-  if (view.getUint16(body + OFF_MAC_PAD) !== 0) return undefined;
-  if (view.getUint8(body + OFF_FLAGS_PAD) !== 0) return undefined;
-  const flags = view.getUint8(body + OFF_FLAGS);
+  if (view.getUint16(body + B_MAC_PAD) !== 0) return undefined;
+  if (view.getUint8(body + B_FLAGS_PAD) !== 0) return undefined;
+  const flags = view.getUint8(body + B_FLAGS);
   if ((flags & ~KNOWN_FLAGS) !== 0) return undefined;
   const bytes = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
   const state: HandoffState = {
-    client_mac: bytes.slice(body + OFF_CLIENT_MAC, body + OFF_CLIENT_MAC + 6),
-    client_isn: view.getUint32(body + OFF_CLIENT_ISN),
-    director_isn: view.getUint32(body + OFF_DIRECTOR_ISN),
-    client_next_seq: view.getUint32(body + OFF_CLIENT_NEXT_SEQ),
-    director_next_seq: view.getUint32(body + OFF_DIRECTOR_NEXT_SEQ),
-    client_window: view.getUint16(body + OFF_CLIENT_WINDOW),
-    client_mss: view.getUint16(body + OFF_CLIENT_MSS),
-    director_mss: view.getUint16(body + OFF_DIRECTOR_MSS),
-    client_wscale: view.getUint8(body + OFF_CLIENT_WSCALE),
-    director_wscale: view.getUint8(body + OFF_DIRECTOR_WSCALE),
+    client_mac: bytes.slice(body + B_CLIENT_MAC, body + B_CLIENT_MAC + 6),
+    client_isn: view.getUint32(body + B_CLIENT_ISN),
+    director_isn: view.getUint32(body + B_DIRECTOR_ISN),
+    client_next_seq: view.getUint32(body + B_CLIENT_NEXT_SEQ),
+    director_next_seq: view.getUint32(body + B_DIRECTOR_NEXT_SEQ),
+    client_window: view.getUint16(body + B_CLIENT_WINDOW),
+    client_mss: view.getUint16(body + B_CLIENT_MSS),
+    director_mss: view.getUint16(body + B_DIRECTOR_MSS),
+    client_wscale: view.getUint8(body + B_CLIENT_WSCALE),
+    director_wscale: view.getUint8(body + B_DIRECTOR_WSCALE),
     sack_permitted: (flags & FLAG_SACK_PERMITTED) !== 0,
     timestamps: (flags & FLAG_TIMESTAMPS) !== 0,
-    client_tsval: view.getUint32(body + OFF_CLIENT_TSVAL),
-    director_tsval: view.getUint32(body + OFF_DIRECTOR_TSVAL),
+    client_tsval: view.getUint32(body + B_CLIENT_TSVAL),
+    director_tsval: view.getUint32(body + B_DIRECTOR_TSVAL),
     request: bytes.slice(
       body + HANDOFF_FIXED_BODY_BYTES,
       body + HANDOFF_FIXED_BODY_BYTES + request_length,

@@ -6,6 +6,7 @@ export * from "./agent_events.ts";
 export * from "./director_ring.ts";
 export * from "./handoff.ts";
 export * from "./handoff_checks.ts";
+export * from "./handoff_frame.ts";
 export * from "./handoff_header.ts";
 export * from "./handoff_key.ts";
 export * from "./handoff_record.ts";
