@@ -8,6 +8,9 @@
  * per packet. TypeScript rewrites bytes in place through its one view, sets
  * each packet's action (a port to send on, or BT_DROP), and hands the burst
  * back with bt_tx_burst.
+ *
+ * An idle poll loop may block here too (bt_idle_*): on rx interrupts where
+ * the PMD has them, as DPDK's examples/l3fwd-power does.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -18,13 +21,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <rte_bus_vdev.h>
 #include <rte_eal.h>
+#include <rte_epoll.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
+#include <rte_log.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 #include <rte_ring.h>
@@ -212,46 +219,103 @@ int32_t bt_port_name(uint32_t port, char *buf, uint32_t cap)
 	return (int32_t)strlen(buf);
 }
 
-int32_t bt_port_configure(uint32_t port, uint32_t nb_rxq, uint32_t nb_txq,
-			  uint32_t nb_rxd, uint32_t nb_txd)
+/* How each port was set up, so that a start refused with rx interrupts can
+ * be retried without them; rx_intr: every rx queue has an interrupt event
+ * fd, so a poll loop may block on it (bt_idle_watch_queue). */
+struct bt_port_setup {
+	uint16_t nb_rxq, nb_txq, rxd, txd;
+	uint8_t intr_conf; /* configured with intr_conf.rxq = 1 */
+	uint8_t rx_intr;
+};
+static struct bt_port_setup port_setup[RTE_MAX_ETHPORTS];
+
+static int setup_queues(uint16_t id, struct bt_port_setup *ps, int rx_intr)
 {
-	uint16_t id = (uint16_t)port;
-	if (!rte_eth_dev_is_valid_port(id))
-		return fail(-ENODEV, "port %s does not exist", "");
 	struct rte_eth_conf conf;
 	memset(&conf, 0, sizeof(conf));
-	int r = rte_eth_dev_configure(id, (uint16_t)nb_rxq, (uint16_t)nb_txq,
-				      &conf);
+	conf.intr_conf.rxq = rx_intr ? 1 : 0;
+	ps->intr_conf = 0;
+	ps->rx_intr = 0;
+	int r = rte_eth_dev_configure(id, ps->nb_rxq, ps->nb_txq, &conf);
 	if (r < 0)
 		return fail(r, "rte_eth_dev_configure: %s", rte_strerror(-r));
-	uint16_t rxd = (uint16_t)nb_rxd, txd = (uint16_t)nb_txd;
+	uint16_t rxd = ps->rxd, txd = ps->txd;
 	r = rte_eth_dev_adjust_nb_rx_tx_desc(id, &rxd, &txd);
 	if (r < 0)
 		return fail(r, "adjust descriptors: %s", rte_strerror(-r));
 	int socket = rte_eth_dev_socket_id(id);
 	if (socket < 0)
 		socket = (int)rte_socket_id();
-	for (uint16_t q = 0; q < nb_rxq; q++) {
+	for (uint16_t q = 0; q < ps->nb_rxq; q++) {
 		r = rte_eth_rx_queue_setup(id, q, rxd, (unsigned int)socket,
 					   NULL, pool);
 		if (r < 0)
 			return fail(r, "rx queue setup: %s", rte_strerror(-r));
 	}
-	for (uint16_t q = 0; q < nb_txq; q++) {
+	for (uint16_t q = 0; q < ps->nb_txq; q++) {
 		r = rte_eth_tx_queue_setup(id, q, txd, (unsigned int)socket,
 					   NULL);
 		if (r < 0)
 			return fail(r, "tx queue setup: %s", rte_strerror(-r));
 	}
+	ps->intr_conf = (uint8_t)conf.intr_conf.rxq;
 	return 0;
+}
+
+/* rx_intr: try rx queue interrupts first (intr_conf.rxq = 1), and without
+ * them when the PMD refuses; bt_port_rx_intr says after the start whether
+ * they are there. */
+int32_t bt_port_configure(uint32_t port, uint32_t nb_rxq, uint32_t nb_txq,
+			  uint32_t nb_rxd, uint32_t nb_txd, uint32_t rx_intr)
+{
+	uint16_t id = (uint16_t)port;
+	if (port >= RTE_MAX_ETHPORTS || !rte_eth_dev_is_valid_port(id))
+		return fail(-ENODEV, "port %s does not exist", "");
+	struct bt_port_setup *ps = &port_setup[id];
+	ps->nb_rxq = (uint16_t)nb_rxq;
+	ps->nb_txq = (uint16_t)nb_txq;
+	ps->rxd = (uint16_t)nb_rxd;
+	ps->txd = (uint16_t)nb_txd;
+	if (rx_intr && setup_queues(id, ps, 1) == 0)
+		return 0;
+	return setup_queues(id, ps, 0);
 }
 
 int32_t bt_port_start(uint32_t port)
 {
-	int r = rte_eth_dev_start((uint16_t)port);
+	uint16_t id = (uint16_t)port;
+	if (port >= RTE_MAX_ETHPORTS)
+		return fail(-ENODEV, "port %s does not exist", "");
+	struct bt_port_setup *ps = &port_setup[id];
+	int r = rte_eth_dev_start(id);
+	if (r < 0 && ps->intr_conf) {
+		/* configure took rx interrupts but start did not: without them */
+		if (setup_queues(id, ps, 0) == 0)
+			r = rte_eth_dev_start(id);
+	}
 	if (r < 0)
 		return fail(r, "rte_eth_dev_start: %s", rte_strerror(-r));
+	int armed = ps->intr_conf && ps->nb_rxq > 0;
+	if (armed) {
+		/* PMDs that ignore intr_conf.rxq (most vdevs) make ethdev log an
+		 * error here: a probe's answer, not the user's problem */
+		int level = rte_log_get_level(rte_eth_dev_logtype);
+		rte_log_set_level(rte_eth_dev_logtype, RTE_LOG_CRIT);
+		for (uint16_t q = 0; armed && q < ps->nb_rxq; q++)
+			armed = rte_eth_dev_rx_intr_ctl_q_get_fd(id, q) >= 0;
+		if (level >= 0)
+			rte_log_set_level(rte_eth_dev_logtype, (uint32_t)level);
+	}
+	ps->rx_intr = (uint8_t)armed;
 	return 0;
+}
+
+/* 1 when the started port has rx interrupts on every rx queue, else 0. */
+int32_t bt_port_rx_intr(uint32_t port)
+{
+	if (port >= RTE_MAX_ETHPORTS || !rte_eth_dev_is_valid_port((uint16_t)port))
+		return fail(-ENODEV, "port %s does not exist", "");
+	return port_setup[port].rx_intr;
 }
 
 int32_t bt_port_stop(uint32_t port)
@@ -262,6 +326,8 @@ int32_t bt_port_stop(uint32_t port)
 /* Closing is what makes net_pcap flush its tx_pcap file. */
 int32_t bt_port_close(uint32_t port)
 {
+	if (port < RTE_MAX_ETHPORTS)
+		port_setup[port].rx_intr = 0;
 	return rte_eth_dev_close((uint16_t)port);
 }
 
@@ -518,6 +584,155 @@ int32_t bt_alloc(uint32_t slot, uint32_t index, uint32_t len)
 	if (index == s->held)
 		s->held = index + 1;
 	return s->desc[index * BT_DESC_WORDS];
+}
+
+/* ---- idle: rx interrupts --------------------------------------------- */
+
+/* A poll loop's thread while it waits: the rx queues it polls, each with
+ * an interrupt where its port has them (registered in the thread's own
+ * epoll, RTE_EPOLL_PER_THREAD). Only the thread itself touches it. */
+#define BT_WAIT_QUEUES 16
+
+enum { BT_WOKE_TIMEOUT, BT_WOKE_RX_INTR };
+
+struct bt_waiter {
+	int active;
+	/* every watched queue raises rx interrupts: waits block in epoll */
+	int interrupts;
+	uint32_t nb_queues;
+	uint16_t port[BT_WAIT_QUEUES];
+	uint16_t queue[BT_WAIT_QUEUES];
+	uint8_t intr[BT_WAIT_QUEUES];
+};
+
+static __thread struct bt_waiter waiter;
+
+/* What the waits of every thread did: waits, woken by an rx interrupt,
+ * timed out. Read with bt_idle_counters. */
+enum { BT_IDLE_WAITS, BT_IDLE_RX_INTR, BT_IDLE_TIMEOUT, BT_IDLE_COUNTERS };
+static uint64_t idle_counters[BT_IDLE_COUNTERS];
+
+static void set_rx_intr(int on)
+{
+	for (uint32_t i = 0; i < waiter.nb_queues; i++) {
+		/* -ENOTSUP from a PMD whose queue fd always signals is fine */
+		if (on)
+			rte_eth_dev_rx_intr_enable(waiter.port[i], waiter.queue[i]);
+		else
+			rte_eth_dev_rx_intr_disable(waiter.port[i], waiter.queue[i]);
+	}
+}
+
+/* Makes the calling thread (a poll loop) a waiter, and sets its timer
+ * slack: the kernel's default 50 us would stretch every short sleep. */
+int32_t bt_idle_begin(uint32_t timer_slack_ns)
+{
+	if (waiter.active)
+		return fail(-EEXIST, "%s", "this thread is a waiter already");
+	memset(&waiter, 0, sizeof(waiter));
+	waiter.active = 1;
+	if (timer_slack_ns > 0)
+		prctl(PR_SET_TIMERSLACK, (unsigned long)timer_slack_ns, 0, 0, 0);
+	return 0;
+}
+
+/* Watches an rx queue the calling thread polls: 1 when it raises rx
+ * interrupts, 0 when not. The thread waits on interrupts only when every
+ * watched queue has them (else a frame on the others would wait too). */
+int32_t bt_idle_watch_queue(uint32_t port, uint32_t queue)
+{
+	if (!waiter.active)
+		return fail(-EINVAL, "%s", "bt_idle_begin first");
+	if (port >= RTE_MAX_ETHPORTS || !rte_eth_dev_is_valid_port((uint16_t)port))
+		return fail(-ENODEV, "port %s does not exist", "");
+	for (uint32_t i = 0; i < waiter.nb_queues; i++) {
+		if (waiter.port[i] == port && waiter.queue[i] == queue)
+			return waiter.intr[i];
+	}
+	if (waiter.nb_queues == BT_WAIT_QUEUES)
+		return fail(-ENOSPC, "%s", "too many rx queues for one thread");
+	uint32_t i = waiter.nb_queues++;
+	waiter.port[i] = (uint16_t)port;
+	waiter.queue[i] = (uint16_t)queue;
+	waiter.intr[i] = 0;
+	if (port_setup[port].rx_intr && queue < port_setup[port].nb_rxq) {
+		void *data = (void *)(uintptr_t)(port << 16 | queue);
+		waiter.intr[i] = rte_eth_dev_rx_intr_ctl_q((uint16_t)port, (uint16_t)queue,
+							   RTE_EPOLL_PER_THREAD,
+							   RTE_INTR_EVENT_ADD, data) == 0;
+	}
+	waiter.interrupts = 1;
+	for (uint32_t k = 0; k < waiter.nb_queues; k++)
+		waiter.interrupts = waiter.interrupts && waiter.intr[k];
+	return waiter.intr[i];
+}
+
+/* The loop found nothing and means to wait on interrupts: turns them on.
+ * It must poll once more before bt_idle_wait (a frame that came before
+ * this raised none), and call bt_idle_disarm if that poll found work.
+ * Returns 1 when waits are on rx interrupts, 0 when the caller sleeps. */
+int32_t bt_idle_arm(void)
+{
+	if (!waiter.interrupts)
+		return 0;
+	set_rx_intr(1);
+	return 1;
+}
+
+void bt_idle_disarm(void)
+{
+	if (waiter.interrupts)
+		set_rx_intr(0);
+}
+
+/* After bt_idle_arm and one more empty poll: blocks the calling thread
+ * until an rx interrupt on a watched queue or timeout_us (rounded up to
+ * whole milliseconds, epoll's unit), then turns interrupts off again.
+ * Returns BT_WOKE_RX_INTR or BT_WOKE_TIMEOUT. Without interrupts it sleeps
+ * timeout_us. */
+int32_t bt_idle_wait(uint32_t timeout_us)
+{
+	int woke = BT_WOKE_TIMEOUT;
+	if (waiter.interrupts) {
+		struct rte_epoll_event events[BT_WAIT_QUEUES];
+		int ms = (int)((timeout_us + 999) / 1000);
+		int n = rte_epoll_wait(RTE_EPOLL_PER_THREAD, events, (int)waiter.nb_queues, ms);
+		if (n > 0)
+			woke = BT_WOKE_RX_INTR;
+		set_rx_intr(0);
+	} else {
+		struct timespec t = { .tv_sec = timeout_us / 1000000,
+				      .tv_nsec = (long)(timeout_us % 1000000) * 1000 };
+		clock_nanosleep(CLOCK_MONOTONIC, 0, &t, NULL);
+	}
+	__atomic_fetch_add(&idle_counters[BT_IDLE_WAITS], 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&idle_counters[woke == BT_WOKE_RX_INTR ? BT_IDLE_RX_INTR
+								  : BT_IDLE_TIMEOUT],
+			   1, __ATOMIC_RELAXED);
+	return woke;
+}
+
+/* The calling thread's loop ends: its queues leave its epoll. */
+void bt_idle_end(void)
+{
+	if (!waiter.active)
+		return;
+	bt_idle_disarm();
+	for (uint32_t i = 0; i < waiter.nb_queues; i++) {
+		if (waiter.intr[i])
+			rte_eth_dev_rx_intr_ctl_q(waiter.port[i], waiter.queue[i],
+						  RTE_EPOLL_PER_THREAD, RTE_INTR_EVENT_DEL, NULL);
+	}
+	memset(&waiter, 0, sizeof(waiter));
+}
+
+/* The wait counters, as doubles: waits, woken by an rx interrupt, timed out. */
+int32_t bt_idle_counters(double *out, uint32_t cap)
+{
+	uint32_t n = cap < BT_IDLE_COUNTERS ? cap : BT_IDLE_COUNTERS;
+	for (uint32_t i = 0; i < n; i++)
+		out[i] = (double)__atomic_load_n(&idle_counters[i], __ATOMIC_RELAXED);
+	return (int32_t)n;
 }
 
 /* ---- rings between Workers ---------------------------------------- */

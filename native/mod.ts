@@ -14,6 +14,10 @@ export const DROP = -1;
 export const MAX_BURST = 512;
 /** Pipelines (slots) one process can run at once. */
 export const MAX_SLOTS = 16;
+/** HMAC-SHA256 key slots, process-global (baton_hmac.c). */
+export const HMAC_KEY_SLOTS = 256;
+/** Bytes of an HMAC-SHA256 tag. */
+export const HMAC_TAG_BYTES = 32;
 
 const SYMBOLS = {
   bt_last_error: { parameters: ["buffer", "u32"], result: "i32" },
@@ -29,7 +33,8 @@ const SYMBOLS = {
   bt_pool_available: { parameters: [], result: "u32" },
   bt_port_count: { parameters: [], result: "i32" },
   bt_port_name: { parameters: ["u32", "buffer", "u32"], result: "i32" },
-  bt_port_configure: { parameters: ["u32", "u32", "u32", "u32", "u32"], result: "i32" },
+  bt_port_configure: { parameters: ["u32", "u32", "u32", "u32", "u32", "u32"], result: "i32" },
+  bt_port_rx_intr: { parameters: ["u32"], result: "i32" },
   bt_port_start: { parameters: ["u32"], result: "i32" },
   bt_port_stop: { parameters: ["u32"], result: "i32" },
   bt_port_close: { parameters: ["u32"], result: "i32" },
@@ -49,6 +54,17 @@ const SYMBOLS = {
   bt_ring_count: { parameters: ["u32"], result: "u32" },
   bt_pool_fill: { parameters: ["buffer", "u32", "u32"], result: "i32" },
   bt_shim_counters: { parameters: ["buffer", "u32"], result: "i32" },
+  bt_idle_begin: { parameters: ["u32"], result: "i32" },
+  bt_idle_watch_queue: { parameters: ["u32", "u32"], result: "i32" },
+  bt_idle_arm: { parameters: [], result: "i32" },
+  bt_idle_disarm: { parameters: [], result: "void" },
+  bt_idle_wait: { parameters: ["u32"], result: "i32" },
+  bt_idle_end: { parameters: [], result: "void" },
+  bt_idle_counters: { parameters: ["buffer", "u32"], result: "i32" },
+  bt_hmac_key_set: { parameters: ["u32", "buffer", "u32"], result: "i32" },
+  bt_hmac_region: { parameters: ["u32", "u32", "u32", "u32"], result: "i32" },
+  bt_hmac_verify_region: { parameters: ["u32", "u32", "u32", "u32"], result: "i32" },
+  bt_hmac_buffer: { parameters: ["u32", "buffer", "u32", "buffer"], result: "i32" },
 } as const;
 
 type Library = Deno.DynamicLibrary<typeof SYMBOLS>;
@@ -70,6 +86,18 @@ export interface PortQueues {
   txq: number;
   rxd: number;
   txd: number;
+}
+
+/** What ended an idle wait (idle_wait): its timeout. */
+export const WOKE_TIMEOUT = 0;
+/** What ended an idle wait: an rx interrupt on a watched queue. */
+export const WOKE_RX_INTERRUPT = 1;
+
+/** What the idle waits of every thread did (counted in the shim, for the whole process). */
+export interface IdleCounters {
+  waits: number;
+  woken_by_rx_interrupt: number;
+  timed_out: number;
 }
 
 /** What an isolate uses of DPDK. Hot calls are the FFI functions themselves. */
@@ -95,8 +123,11 @@ export interface Native {
   pool_available(): number;
   port_count(): number;
   port_name(port: number): string;
-  port_configure(port: number, queues: PortQueues): void;
+  /** rx_interrupts: try rx queue interrupts (intr_conf.rxq), falling back without when refused. */
+  port_configure(port: number, queues: PortQueues, options?: { rx_interrupts?: boolean }): void;
   port_start(port: number): void;
+  /** Whether the started port raises rx interrupts on every rx queue. */
+  port_rx_interrupts(port: number): boolean;
   port_stop(port: number): void;
   port_close(port: number): void;
   port_promiscuous(port: number, on: boolean): void;
@@ -109,10 +140,43 @@ export interface Native {
   /** The next message's length copied into buffer; -1 when empty. */
   ring_dequeue(ring: number, buffer: Uint8Array): number;
   ring_count(ring: number): number;
+  /**
+   * Makes the calling thread (a poll loop) a waiter (and sets its timer
+   * slack); then idle_watch_queue for every rx queue it polls. Per idle
+   * period: idle_arm, one more poll, then idle_wait, or idle_disarm if that
+   * poll found work. idle_end when the loop ends.
+   */
+  idle_begin(options: { timer_slack_ns: number }): void;
+  /** Watches an rx queue this thread polls; true when it raises rx interrupts. */
+  idle_watch_queue(port: number, queue: number): boolean;
+  /** Turns rx interrupts on; 1 when waits are on them (every watched queue has them), else 0. */
+  idle_arm: () => number;
+  idle_disarm: () => void;
+  /**
+   * Blocks until an rx interrupt or timeout_us (whole ms with interrupts); WOKE_RX_INTERRUPT
+   * or WOKE_TIMEOUT. Without interrupts a plain sleep.
+   */
+  idle_wait: (timeout_us: number) => number;
+  idle_end(): void;
+  idle_counters(): IdleCounters;
   /** Writes these equal-length frames round-robin into every free mbuf (net_null as a generator). */
   pool_fill(frames: Uint8Array[]): number;
   /** What the hot calls refused instead of trusting their arguments (counted in the shim). */
   shim_counters(): ShimCounters;
+  /** Sets the HMAC-SHA256 key of a slot (0 .. HMAC_KEY_SLOTS - 1; any key length), for every
+   * isolate of the process. Setup time only, before poll loops use the slot; throws
+   * NativeError on a bad slot. */
+  hmac_key_set(slot: number, key: Uint8Array): void;
+  /** Writes the HMAC_TAG_BYTES tag of region bytes [offset, offset + len) at region[tag_offset];
+   * 0, or -1 (nothing written) when the slot has no key or a range is outside the region.
+   * Every argument is a u32 (Deno throws a TypeError for a negative or fractional one). */
+  hmac_region: (slot: number, offset: number, len: number, tag_offset: number) => number;
+  /** 1 when region[tag_offset] holds the tag of region bytes [offset, offset + len) (constant-time
+   * compare), 0 when not, -1 when the slot has no key or a range is outside the region. */
+  hmac_verify_region: (slot: number, offset: number, len: number, tag_offset: number) => number;
+  /** Writes the tag of data into tag_out (HMAC_TAG_BYTES or more); 0, or -1 when the slot has no
+   * key or tag_out is too short. Needs no EAL: tests, tools, slow paths. */
+  hmac_buffer(slot: number, data: Uint8Array, tag_out: Uint8Array): number;
 }
 
 export interface ShimCounters {
@@ -224,15 +288,17 @@ function wrap(lib: Library): Native {
       const n = check(`port ${port}`, s.bt_port_name(port, text, text.length));
       return decoder.decode(text.subarray(0, n));
     },
-    port_configure(port, q) {
+    port_configure(port, q, options) {
+      const rx_interrupts = options?.rx_interrupts ? 1 : 0;
       check(
         `port ${port} configure`,
-        s.bt_port_configure(port, q.rxq, q.txq, q.rxd, q.txd),
+        s.bt_port_configure(port, q.rxq, q.txq, q.rxd, q.txd, rx_interrupts),
       );
     },
     port_start(port) {
       check(`port ${port} start`, s.bt_port_start(port));
     },
+    port_rx_interrupts: (port) => check(`port ${port}`, s.bt_port_rx_intr(port)) === 1,
     port_stop(port) {
       s.bt_port_stop(port);
     },
@@ -274,6 +340,20 @@ function wrap(lib: Library): Native {
     ring_enqueue: (ring, message) => s.bt_ring_enqueue(ring, message, message.length) === 0,
     ring_dequeue: (ring, buffer) => s.bt_ring_dequeue(ring, buffer, buffer.length),
     ring_count: (ring) => s.bt_ring_count(ring),
+    idle_begin(options) {
+      check("idle", s.bt_idle_begin(options.timer_slack_ns));
+    },
+    idle_watch_queue: (port, queue) =>
+      check(`idle port ${port} queue ${queue}`, s.bt_idle_watch_queue(port, queue)) === 1,
+    idle_arm: s.bt_idle_arm,
+    idle_disarm: s.bt_idle_disarm,
+    idle_wait: s.bt_idle_wait,
+    idle_end: () => s.bt_idle_end(),
+    idle_counters() {
+      const out = new Float64Array(3);
+      s.bt_idle_counters(out, out.length);
+      return { waits: out[0], woken_by_rx_interrupt: out[1], timed_out: out[2] };
+    },
     shim_counters() {
       const out = new Float64Array(4);
       s.bt_shim_counters(out, out.length);
@@ -287,6 +367,19 @@ function wrap(lib: Library): Native {
         packed.set(frame, i * frame_len);
       });
       return check("pool fill", s.bt_pool_fill(packed, frame_len, frames.length));
+    },
+    hmac_key_set(slot, key) {
+      // checked here first: for NaN, 1.5 or -1 Deno's u32 conversion throws a TypeError instead
+      const in_range = Number.isInteger(slot) && slot >= 0 && slot < HMAC_KEY_SLOTS;
+      if (!in_range || s.bt_hmac_key_set(slot, key, key.length) !== 0) {
+        throw new NativeError("hmac key", -1, `no key slot ${slot} (0..${HMAC_KEY_SLOTS - 1})`);
+      }
+    },
+    hmac_region: s.bt_hmac_region,
+    hmac_verify_region: s.bt_hmac_verify_region,
+    hmac_buffer(slot, data, tag_out) {
+      if (tag_out.length < HMAC_TAG_BYTES) return -1;
+      return s.bt_hmac_buffer(slot, data, data.length, tag_out);
     },
   };
 }

@@ -5,9 +5,10 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(dirname "$here")"
 
-# dpkg packages baton needs: DPDK (runtime, testpmd, headers) and the lab's real endpoints/tools.
+# dpkg packages baton needs: DPDK (runtime, testpmd, headers), OpenSSL headers (the
+# shim's HMAC), and the lab's real endpoints/tools.
 packages=(dpdk dpdk-dev libdpdk-dev pkg-config build-essential iproute2 ethtool
-  nginx-light curl wrk tcpdump python3-scapy haproxy libpcap-dev nftables prometheus)
+  nginx-light curl wrk tcpdump python3-scapy haproxy libpcap-dev libssl-dev nftables prometheus)
 
 missing=()
 for p in "${packages[@]}"; do
