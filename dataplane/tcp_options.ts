@@ -1,6 +1,7 @@
 // TCP options: a non-throwing walker for the fast path, in-place rewriters that
-// keep the TCP checksum right incrementally (RFC 1624), and a non-hot encoder /
-// decoder for building and describing packets.
+// keep the TCP checksum right incrementally (RFC 1624), allocation-free writers
+// for the frames a role makes in place, and a non-hot encoder / decoder for
+// building and describing packets.
 //
 // All offsets are absolute positions in `bytes` (one region shared by all packets).
 
@@ -227,6 +228,57 @@ export function remove_option(
     bytes[i] = TCP_OPTION_NOP;
   }
   checksum_update_sum(bytes, tcp_offset + TCP_CHECKSUM_AT, old_sum, new_sum);
+}
+
+// ------------------------------------------------------------------- writers
+//
+// Allocation-free encoders for the options of a frame a role writes in place
+// (frame_write.ts): each writes one option at `at` and returns where the next
+// one starts. They write what encode_tcp_options writes for the same list.
+
+export function write_nop_option(bytes: Uint8Array, at: number): number {
+  bytes[at] = TCP_OPTION_NOP;
+  return at + 1;
+}
+
+export function write_mss_option(bytes: Uint8Array, at: number, mss: number): number {
+  bytes[at] = TCP_OPTION_MSS;
+  bytes[at + 1] = TCP_OPTION_MSS_LENGTH;
+  bytes[at + 2] = (mss >>> 8) & 0xff;
+  bytes[at + 3] = mss & 0xff;
+  return at + TCP_OPTION_MSS_LENGTH;
+}
+
+export function write_wscale_option(bytes: Uint8Array, at: number, shift: number): number {
+  bytes[at] = TCP_OPTION_WSCALE;
+  bytes[at + 1] = TCP_OPTION_WSCALE_LENGTH;
+  bytes[at + 2] = shift & 0xff;
+  return at + TCP_OPTION_WSCALE_LENGTH;
+}
+
+export function write_sack_permitted_option(bytes: Uint8Array, at: number): number {
+  bytes[at] = TCP_OPTION_SACK_PERMITTED;
+  bytes[at + 1] = TCP_OPTION_SACK_PERMITTED_LENGTH;
+  return at + TCP_OPTION_SACK_PERMITTED_LENGTH;
+}
+
+export function write_timestamp_option(
+  bytes: Uint8Array,
+  at: number,
+  tsval: number,
+  tsecr: number,
+): number {
+  bytes[at] = TCP_OPTION_TIMESTAMP;
+  bytes[at + 1] = TCP_OPTION_TIMESTAMP_LENGTH;
+  write32(bytes, at + 2, tsval);
+  write32(bytes, at + 6, tsecr);
+  return at + TCP_OPTION_TIMESTAMP_LENGTH;
+}
+
+/** Pads the options that started at `start` with EOL (zero) bytes to a multiple of 4. */
+export function pad_tcp_options(bytes: Uint8Array, start: number, at: number): number {
+  while (((at - start) & 3) !== 0) bytes[at++] = TCP_OPTION_EOL;
+  return at;
 }
 
 // ------------------------------------------------------- non-hot: encode/decode
