@@ -26,8 +26,27 @@ export const translate_engine = {
   name: "translate",
   counter_words: COUNTER_WORDS + AGENT_COUNTER_WORDS,
   begin: install_generated_flows,
-  burst: (p, bytes, n) => agent_server_burst(p.agent!, bytes, p.desc, n, performance.now()),
+  burst: (p, bytes, n) => agent_server_burst(p.agent!, bytes, p.desc, n, burst_clock()),
 } as const satisfies ForwardEngine;
+
+/** Bursts between two clock reads. */
+const CLOCK_EVERY = 16;
+let bursts_since_clock = CLOCK_EVERY;
+let clock_ms = 0;
+
+/**
+ * The agent's clock for a burst: performance.now() costs about 100 ns here
+ * (an op call), 3 ns a packet when read per 32-frame burst, so it is read
+ * every CLOCK_EVERY bursts. A burst takes microseconds and the agent's
+ * timers are milliseconds (linger, idle time-out), so nothing sees the lag.
+ */
+function burst_clock(): number {
+  if (++bursts_since_clock >= CLOCK_EVERY) {
+    bursts_since_clock = 0;
+    clock_ms = performance.now();
+  }
+  return clock_ms;
+}
 
 function install_generated_flows(
   pipeline: ForwardPipeline,
