@@ -1,9 +1,9 @@
 // The command line, in dpdk-testpmd's syntax: EAL options, then "--", then
 // application options. Options that testpmd has mean what they mean there,
 // so a working testpmd command line for a NIC can be reused unchanged;
-// baton adds its own (--role, --vip, --config).
+// baton adds its own (--role, --vip, --config, --idle).
 
-import { FORWARD_MODES, type ForwardMode } from "../dataplane/mod.ts";
+import { FORWARD_MODES, type ForwardMode, IDLE_MODES, type IdleMode } from "../dataplane/mod.ts";
 
 /** An error in the command line: the message names the option. */
 export class CliError extends Error {
@@ -42,6 +42,8 @@ export interface AppOptions {
   txpkts: number;
   /** baton: write frames of this many TCP/IPv4 flows into the mempool before forwarding (pktgen-like source on net_null). */
   gen_flows: number;
+  /** baton: busy polls without pause (testpmd's way); adaptive waits when idle (rx interrupts or short sleeps). */
+  idle: IdleMode;
   vips: string[];
   config?: string;
 }
@@ -74,6 +76,7 @@ export function default_app_options(): AppOptions {
     tx_first: false,
     txpkts: 64,
     gen_flows: 0,
+    idle: "adaptive",
     vips: [],
   };
 }
@@ -124,6 +127,9 @@ const VALUE_OPTIONS: Record<string, (app: AppOptions, value: string, name: strin
   },
   "gen-flows": (app, v, name) => {
     app.gen_flows = integer(name, v, 1, 65536);
+  },
+  "idle": (app, v, name) => {
+    app.idle = one_of(name, v, IDLE_MODES);
   },
   "role": (app, v, name) => {
     const roles = v.split(",").map((r) => one_of(name, r, ROLES));

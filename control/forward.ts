@@ -35,6 +35,7 @@ import {
   COUNTER_TX,
   COUNTER_WORDS,
   generate_tcp_frames,
+  idle_policy,
   ip_to_u32,
   pipeline_counter_words,
   type PipelineSpec,
@@ -62,7 +63,7 @@ export async function forward_main(eal_args: string[], app: AppOptions): Promise
 
     const pipelines = plan_pipelines(ports, app, cpus.length);
     print_forwarding_config(app, pipelines, cpus);
-    const running = await start_workers(cpus, pipelines);
+    const running = await start_workers(cpus, pipelines, idle_policy(app.idle));
 
     const display = new_stats_display();
     const show = () => {

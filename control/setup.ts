@@ -8,6 +8,7 @@ import {
   CONTROL_STOP,
   CONTROL_WORDS_PER_WORKER,
   DEFAULT_IDLE,
+  type IdlePolicy,
   pipeline_counter_words,
   type PipelineSpec,
   type WorkerSpec,
@@ -100,7 +101,8 @@ export function create_pool(native: Native, app: AppOptions, nb_ports: number, n
 export function configure_ports(native: Native, ports: PortInfo[], app: AppOptions): void {
   for (const port of ports) {
     try {
-      native.port_configure(port.id, app);
+      // --idle=adaptive: rx interrupts where the PMD takes them (the Workers wait on them)
+      native.port_configure(port.id, app, { rx_interrupts: app.idle === "adaptive" });
       native.port_start(port.id);
     } catch (err) {
       const detail = err instanceof NativeError ? err.message : String(err);
@@ -160,6 +162,7 @@ export interface RunningWorkers {
 export async function start_workers(
   cpus: number[],
   pipelines_per_worker: PipelineSpec[][],
+  idle: IdlePolicy = DEFAULT_IDLE,
 ): Promise<RunningWorkers> {
   const counter_words = pipelines_per_worker.flat().reduce(
     (end, p) => Math.max(end, p.counters_offset + pipeline_counter_words(p.kind)),
@@ -198,7 +201,7 @@ export async function start_workers(
       pipelines: pipelines_per_worker[index],
       control: control_buffer,
       counters: counters_buffer,
-      idle: DEFAULT_IDLE,
+      idle,
     };
     worker.postMessage(spec);
     workers.push(worker);

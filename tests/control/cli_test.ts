@@ -48,6 +48,18 @@ Deno.test("a testpmd command line splits at -- and parses both value forms", () 
   assert.equal(app.tx_first, true);
 });
 
+Deno.test("--idle: busy or adaptive, adaptive by default", () => {
+  const rows: { args: string[]; idle: string }[] = [
+    { args: [], idle: "adaptive" },
+    { args: ["--idle=busy"], idle: "busy" },
+    { args: ["--idle=adaptive"], idle: "adaptive" },
+    { args: ["--idle", "busy"], idle: "busy" },
+  ];
+  for (const row of rows) {
+    assert.equal(parse_app_options(row.args).idle, row.idle, row.args.join(" "));
+  }
+});
+
 Deno.test("defaults are testpmd's", () => {
   const app = parse_app_options([]);
   assert.equal(app.forward_mode, "io");
@@ -72,6 +84,8 @@ const bad_options: { args: string[]; error: RegExp }[] = [
   { args: ["stray"], error: /unexpected argument 'stray'/ },
   { args: ["--vip=198.18.0.300x"], error: /--vip: '198.18.0.300x' is not an IPv4/ },
   { args: ["--role=router"], error: /--role: 'router' is not one of forward, director, agent/ },
+  { args: ["--idle=bogus"], error: /--idle: 'bogus' is not one of busy, adaptive/ },
+  { args: ["--idle"], error: /--idle needs a value/ },
 ];
 
 for (const c of bad_options) {
@@ -108,6 +122,12 @@ Deno.test("the process exits 2 and names an unknown option", async () => {
   const process = spawn_dpdk(baton_command(["--no-pci", "--", "--frobnicate"]));
   assert.equal(await process.exited, 2);
   assert.match(process.output(), /baton: unknown option '--frobnicate'/);
+});
+
+Deno.test("the process exits 2 and names a bad --idle value", async () => {
+  const process = spawn_dpdk(baton_command(["--no-pci", "--", "--idle=bogus"]));
+  assert.equal(await process.exited, 2);
+  assert.match(process.output(), /baton: --idle: 'bogus' is not one of busy, adaptive/);
 });
 
 Deno.test("the process exits 1 with one clear line when no port exists", async () => {
