@@ -2,30 +2,35 @@
 // field and what is wrong with it. Sizes and timeouts have defaults a
 // production network engineer would expect; addresses and keys do not.
 
-import { DEFAULT_FRESHNESS_MS, max_request_bytes, parse_key_text } from "../dataplane/wire/mod.ts";
-import { ip_to_u32 } from "../dataplane/mod.ts";
+import {
+  DEFAULT_FRESHNESS_MS,
+  DEFAULT_HANDOFF_PORT,
+  max_request_bytes,
+} from "../dataplane/wire/mod.ts";
 import type { Role } from "./cli.ts";
-import { unusable_address } from "./agent/mod.ts";
 
-/** A configuration error: the message starts with the field's path. */
-export class ConfigError extends Error {
-  constructor(readonly field: string, problem: string) {
-    super(`${field}: ${problem}`);
-    this.name = "ConfigError";
-  }
-}
-
-/** HOST:PORT (UDP for hand-offs, TCP for metrics and health checks). */
-export interface UdpAddress {
-  host: string;
-  port: number;
-}
-
-/** HOST or HOST:PORT: where datagrams may come from (any port when none is given). */
-export interface SourceAddress {
-  host: string;
-  port?: number;
-}
+export { ConfigError, type SourceAddress, type UdpAddress } from "./config_fields.ts";
+import {
+  agent_address,
+  agent_id,
+  ConfigError,
+  describe,
+  host_and_port,
+  integer,
+  type Json,
+  known_fields,
+  mac,
+  non_empty_array,
+  object,
+  parse_ipv4,
+  parse_key,
+  power_of_two,
+  source_address,
+  type SourceAddress,
+  string,
+  type UdpAddress,
+  unicast_ipv4,
+} from "./config_fields.ts";
 
 export interface AgentSection {
   /** This agent's id: every datagram to or from it names it (default: its place, 1-based). */
@@ -33,9 +38,13 @@ export interface AgentSection {
   /** This agent's own hand-off key: its key_file, else the shared one. */
   key: Uint8Array;
   key_file: string;
-  /** Where the agent's control Worker listens for hand-off datagrams. */
-  control: UdpAddress;
-  /** The directors hand-offs may come from; undefined: any sender (the MAC still decides). */
+  /**
+   * Its server's IPv4 address on the fabric: the agent takes the hand-off
+   * datagrams sent to it at handoff_port (they never reach the server) and
+   * answers from it.
+   */
+  address: string;
+  /** The directors' fabric addresses hand-offs may come from; undefined: any (the tag decides). */
   directors?: SourceAddress[];
   /** The VIPs its server holds on loopback; undefined: any VIP. */
   vips?: string[];
@@ -58,6 +67,8 @@ export interface BatonConfig {
   key_file?: string;
   /** How far a hand-off datagram's timestamp may be from the receiver's clock, either way. */
   handoff_freshness_ms: number;
+  /** The UDP port hand-off datagrams travel to and from on the fabric. */
+  handoff_port: number;
   /** Fabric MTU: by default one hand-off datagram fits one frame of it. */
   fabric_mtu: number;
   /** Largest hand-off datagram (UDP payload); default fabric_mtu − 28. */
@@ -74,7 +85,10 @@ export interface DirectorServer {
   weight: number;
   /** Where the director forwards the flow's frames: the server stack's MAC. */
   mac: Uint8Array;
-  /** The agent's control address (hand-off datagrams go there; only its answers are read). */
+  /**
+   * Its agent on the fabric: the server's own address (the agent in front of
+   * it takes the datagrams) and the hand-off port; answers are read only from it.
+   */
   agent: UdpAddress;
   /** The agent's id, which its datagrams name (default: the server's place, 1-based). */
   agent_id: number;
@@ -95,8 +109,13 @@ export interface DirectorVipConfig {
 
 export interface DirectorSection {
   port: number;
-  /** The control Worker's UDP address (hand-offs go out from here). */
-  control: UdpAddress;
+  /** The director's own IPv4 address on the fabric: hand-offs go out from it (it answers ARP). */
+  address: string;
+  /**
+   * L3 fabric: the router's MAC that hand-off datagrams are sent to (routed
+   * to the agents' addresses); none: straight to each server's MAC.
+   */
+  gateway_mac?: Uint8Array;
   flows: number;
   vips: DirectorVipConfig[];
   servers: DirectorServer[];
@@ -114,8 +133,6 @@ export interface DirectorSection {
   /** SIGTERM: how long existing flows keep being forwarded before the process exits. */
   drain_grace_ms: number;
 }
-
-type Json = Record<string, unknown>;
 
 /** Reads and validates a config file (key_file is relative to it). */
 export async function load_config(path: string, options: { roles: Role[] }) {
@@ -147,6 +164,7 @@ export async function parse_config(
   known_fields(root, "config", [
     "key_file",
     "handoff_freshness_ms",
+    "handoff_port",
     "fabric_mtu",
     "max_datagram",
     "metrics",
@@ -170,7 +188,19 @@ export async function parse_config(
     1000,
     600_000,
   );
-  const config: BatonConfig = { fabric_mtu, max_datagram, handoff_freshness_ms, agents: [] };
+  const handoff_port = integer(
+    root.handoff_port ?? DEFAULT_HANDOFF_PORT,
+    "handoff_port",
+    1,
+    65535,
+  );
+  const config: BatonConfig = {
+    fabric_mtu,
+    max_datagram,
+    handoff_freshness_ms,
+    handoff_port,
+    agents: [],
+  };
   if (shared) {
     config.key = shared.key;
     config.key_file = shared.key_file;
@@ -211,7 +241,7 @@ export async function parse_config(
       throw new ConfigError("director", "missing (needed for --role=director)");
     }
     const director = object(root.director, "director");
-    const section = director_section(director, max_datagram);
+    const section = director_section(director, { max_datagram, handoff_port });
     const servers: DirectorServer[] = [];
     for (const [i, server] of section.servers.entries()) {
       const at = `director.servers[${i}]`;
@@ -252,7 +282,7 @@ function agent_section(agent: Json, at: string, index: number): UnkeyedAgent {
   known_fields(agent, at, [
     "id",
     "key_file",
-    "control",
+    "address",
     "directors",
     "vips",
     "server_mac",
@@ -270,7 +300,7 @@ function agent_section(agent: Json, at: string, index: number): UnkeyedAgent {
   }
   const section: UnkeyedAgent = {
     id: agent_id(agent.id ?? index + 1, `${at}.id`),
-    control: host_and_port(agent.control, `${at}.control`),
+    address: unicast_ipv4(agent.address, `${at}.address`),
     server_mac: mac(agent.server_mac, `${at}.server_mac`),
     fabric_port,
     server_port,
@@ -292,41 +322,21 @@ function agent_section(agent: Json, at: string, index: number): UnkeyedAgent {
   return section;
 }
 
-function agent_id(value: unknown, field: string): number {
-  return integer(value, field, 1, 2 ** 32 - 1);
-}
-
-function non_empty_array(value: unknown, field: string, of: string): unknown[] {
-  if (!Array.isArray(value) || value.length === 0) {
-    throw new ConfigError(field, `must be a non-empty array of ${of} (leave it out for any)`);
-  }
-  return value;
-}
-
-/** An address a server can hold and a client can reach (not 0/8, 127/8, multicast, class E). */
-function unicast_ipv4(value: unknown, field: string): string {
-  const address = parse_ipv4(value, field);
-  const problem = unusable_address(ip_to_u32(address));
-  if (problem) throw new ConfigError(field, `'${address}' is ${problem}`);
-  return address;
-}
-
-function power_of_two(value: unknown, field: string): number {
-  const n = integer(value, field, 16, 1 << 24);
-  if ((n & (n - 1)) !== 0) throw new ConfigError(field, `${n} is not a power of two`);
-  return n;
-}
-
 /** A director section whose servers have no keys yet (parse_config adds them). */
 type UnkeyedDirector = Omit<DirectorSection, "servers"> & {
   servers: Omit<DirectorServer, "key" | "key_file">[];
 };
 
-function director_section(director: Json, max_datagram: number): UnkeyedDirector {
+function director_section(
+  director: Json,
+  fabric: { max_datagram: number; handoff_port: number },
+): UnkeyedDirector {
+  const { max_datagram, handoff_port } = fabric;
   const at = "director";
   known_fields(director, at, [
     "port",
-    "control",
+    "address",
+    "gateway_mac",
     "flows",
     "vips",
     "servers",
@@ -354,7 +364,7 @@ function director_section(director: Json, max_datagram: number): UnkeyedDirector
       name: string(server.name, `${field}.name`),
       weight: integer(server.weight ?? 1, `${field}.weight`, 0, 1000),
       mac: mac(server.mac, `${field}.mac`),
-      agent: host_and_port(server.agent, `${field}.agent`),
+      agent: agent_address(server.agent, `${field}.agent`, handoff_port),
       agent_id: agent_id(server.agent_id ?? i + 1, `${field}.agent_id`),
       health: server.health === undefined
         ? undefined
@@ -438,7 +448,10 @@ function director_section(director: Json, max_datagram: number): UnkeyedDirector
   }
   return {
     port: integer(director.port ?? 0, `${at}.port`, 0, 31),
-    control: host_and_port(director.control, `${at}.control`),
+    address: unicast_ipv4(director.address, `${at}.address`),
+    gateway_mac: director.gateway_mac === undefined
+      ? undefined
+      : mac(director.gateway_mac, `${at}.gateway_mac`),
     flows: power_of_two(director.flows ?? 65536, `${at}.flows`),
     vips,
     servers,
@@ -466,96 +479,4 @@ function director_section(director: Json, max_datagram: number): UnkeyedDirector
       integer(timeouts.drain_grace_s ?? 30, `${at}.timeouts.drain_grace_s`, 0, 86_400) *
       1000,
   };
-}
-
-// ------------------------------------------------------------- field checks
-
-function object(value: unknown, field: string): Json {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw new ConfigError(field, `must be an object, got ${describe(value)}`);
-  }
-  return value as Json;
-}
-
-function known_fields(value: Json, field: string, allowed: string[]): void {
-  for (const key of Object.keys(value)) {
-    if (!allowed.includes(key)) {
-      throw new ConfigError(
-        `${field}.${key}`,
-        `unknown field (expected one of ${allowed.join(", ")})`,
-      );
-    }
-  }
-}
-
-function string(value: unknown, field: string): string {
-  if (value === undefined) throw new ConfigError(field, "missing");
-  if (typeof value !== "string" || value.length === 0) {
-    throw new ConfigError(field, `must be a non-empty string, got ${describe(value)}`);
-  }
-  return value;
-}
-
-function integer(value: unknown, field: string, min: number, max: number): number {
-  if (typeof value !== "number" || !Number.isInteger(value)) {
-    throw new ConfigError(field, `must be a whole number, got ${describe(value)}`);
-  }
-  if (value < min || value > max) {
-    throw new ConfigError(field, `${value} is out of range (${min}..${max})`);
-  }
-  return value;
-}
-
-export function parse_ipv4(text: unknown, field: string): string {
-  if (typeof text !== "string") {
-    throw new ConfigError(field, `${describe(text)} is not an IPv4 address`);
-  }
-  const parts = text.split(".");
-  if (parts.length !== 4 || parts.some((p) => !/^\d{1,3}$/.test(p) || Number(p) > 255)) {
-    throw new ConfigError(field, `'${text}' is not an IPv4 address`);
-  }
-  return text;
-}
-
-function host_and_port(value: unknown, field: string): UdpAddress {
-  const text = string(value, field);
-  const colon = text.lastIndexOf(":");
-  if (colon < 0) throw new ConfigError(field, `'${text}' must be HOST:PORT`);
-  const host = parse_ipv4(text.slice(0, colon), field);
-  const port_text = text.slice(colon + 1);
-  if (!/^\d+$/.test(port_text) || Number(port_text) < 1 || Number(port_text) > 65535) {
-    throw new ConfigError(field, `'${port_text}' is not a port (1..65535)`);
-  }
-  return { host, port: Number(port_text) };
-}
-
-/** HOST or HOST:PORT (a director's control address, or any port of that host). */
-function source_address(value: unknown, field: string): SourceAddress {
-  const text = string(value, field);
-  if (!text.includes(":")) return { host: parse_ipv4(text, field) };
-  return host_and_port(text, field);
-}
-
-function mac(value: unknown, field: string): Uint8Array {
-  const text = string(value, field);
-  const parts = text.split(":");
-  if (parts.length !== 6 || parts.some((p) => !/^[0-9a-fA-F]{2}$/.test(p))) {
-    throw new ConfigError(field, `'${text}' is not a MAC address (XX:XX:XX:XX:XX:XX)`);
-  }
-  return Uint8Array.from(parts.map((p) => parseInt(p, 16)));
-}
-
-function parse_key(text: string, field: string): Uint8Array {
-  try {
-    return parse_key_text(text);
-  } catch (err) {
-    throw new ConfigError(field, (err as Error).message);
-  }
-}
-
-function describe(value: unknown): string {
-  if (value === null) return "null";
-  if (Array.isArray(value)) return "an array";
-  if (typeof value === "string") return `'${value}'`;
-  return typeof value === "object" ? "an object" : String(value);
 }

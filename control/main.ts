@@ -1,8 +1,9 @@
 // baton's entry point. With no arguments: the built-in lab demo. Otherwise
 // dpdk-testpmd's syntax, "<EAL options> -- <app options>", and --role picks
-// what this process is (testpmd-style forwarding by default).
+// what this process is (testpmd-style forwarding by default; with --config
+// and no --role, the roles the config has sections for).
 
-import { CliError, parse_command_line } from "./cli.ts";
+import { CliError, parse_command_line, type Role } from "./cli.ts";
 import { SetupError } from "./setup.ts";
 import { ConfigError } from "./config.ts";
 
@@ -30,12 +31,37 @@ async function main(args: string[]): Promise<number> {
     return 0;
   }
   const { eal_args, app } = parse_command_line(argv);
+  // a config without --role: the roles it has sections for (not io forwarding, which would
+  // reflect the fabric's frames back onto it)
+  const role_given = argv.some((arg) => arg === "--role" || arg.startsWith("--role="));
+  if (app.config && !role_given) app.roles = await config_roles(app.config);
   if (!app.roles.includes("forward")) {
     const { roles_main } = await import("./roles.ts");
     return await roles_main(eal_args, app);
   }
   const { forward_main } = await import("./forward.ts");
   return await forward_main(eal_args, app);
+}
+
+/** The hand-off roles a config file has sections for; an error if it has none. */
+async function config_roles(path: string): Promise<Role[]> {
+  let root: unknown;
+  try {
+    root = JSON.parse(await Deno.readTextFile(path));
+  } catch (err) {
+    throw new ConfigError("config", `cannot read ${path}: ${(err as Error).message}`);
+  }
+  const sections = typeof root === "object" && root !== null ? root as Record<string, unknown> : {};
+  const roles: Role[] = [];
+  if (sections.director !== undefined) roles.push("director");
+  if (sections.agents !== undefined) roles.push("agent");
+  if (roles.length === 0) {
+    throw new CliError(
+      `--config=${path} has neither a director nor an agents section: say --role=...`,
+    );
+  }
+  console.log(`baton: no --role given: running ${roles.join(",")}, as ${path} names`);
+  return roles;
 }
 
 if (import.meta.main) {

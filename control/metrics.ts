@@ -13,11 +13,19 @@ export interface Snapshot {
   uptime_s: number;
   ports: { id: number; name: string; stats: PortStats }[];
   director?: { dataplane: Record<string, number>; control: DirectorControlStats };
-  agents: { dataplane: Record<string, number>; control: Record<string, number> }[];
+  /** Each agent's counters: all of them dataplane counters (an agent has no control Worker). */
+  agents: { dataplane: Record<string, number> }[];
 }
 
 /** Dataplane counters that are gauges (a current value), not totals. */
-const GAUGES = new Set(["flows", "handoffs_pending", "reading_buffers", "reading_buffers_high"]);
+const GAUGES = new Set([
+  "flows",
+  "handoffs_pending",
+  "flows_forwarding",
+  "reading_buffers",
+  "reading_buffers_high",
+  "flow_ends_pending",
+]);
 
 interface Sample {
   name: string;
@@ -131,6 +139,8 @@ export function format_prometheus(snapshot: Snapshot): string {
   if (snapshot.director) {
     const { dataplane, control } = snapshot.director;
     for (const [counter, value] of Object.entries(dataplane)) {
+      // shown below, by name: the datagrams by decode result, NACKs, the latency histogram
+      if (/^(handoff_rx_|nack_|latency_)/.test(counter)) continue;
       if (counter.startsWith("dropped_")) {
         add(
           "baton_director_dropped_packets_total",
@@ -269,10 +279,19 @@ export function format_prometheus(snapshot: Snapshot): string {
       }
     }
   }
-  snapshot.agents.forEach(({ dataplane, control }, i) => {
+  snapshot.agents.forEach(({ dataplane }, i) => {
     const agent = String(i);
     for (const [counter, value] of Object.entries(dataplane)) {
-      if (counter.startsWith("dropped_")) {
+      if (counter.startsWith("handoff_rx_")) {
+        // the datagrams its poll loop read, in the family the director's share (by role)
+        add(
+          "baton_handoff_datagrams_received_total",
+          "counter",
+          "Hand-off datagrams received, by decode result.",
+          { role: `agent${agent}`, result: counter.slice(11) },
+          value,
+        );
+      } else if (counter.startsWith("dropped_")) {
         add("baton_agent_dropped_packets_total", "counter", "Frames an agent dropped, by reason.", {
           agent,
           reason: counter.slice(8),
@@ -306,19 +325,6 @@ export function format_prometheus(snapshot: Snapshot): string {
           { agent },
           value,
         );
-      }
-    }
-    for (const [counter, value] of Object.entries(control)) {
-      if (counter.startsWith("decode_")) {
-        add(
-          "baton_handoff_datagrams_received_total",
-          "counter",
-          "Hand-off datagrams received, by decode result.",
-          { role: `agent${agent}`, result: counter.slice(7) },
-          value,
-        );
-      } else {
-        add_control_event(`agent${agent}`, counter, value);
       }
     }
   });

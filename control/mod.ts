@@ -1,7 +1,7 @@
 // control/'s face for tests and tools: the command line, the config, the
 // set-up steps a role's main takes, the metrics and the console statistics.
-// The process itself starts at main.ts; the control Workers have faces of
-// their own (director/mod.ts, agent/mod.ts), and so has the lab (lab/mod.ts).
+// The process itself starts at main.ts; the director's control Worker has a
+// face of its own (director/mod.ts), and so has the lab (lab/mod.ts).
 export * from "./cli.ts";
 export * from "./config.ts";
 export * from "./console_stats.ts";

@@ -1,9 +1,10 @@
 // The hand-off roles: --role=director, --role=agent, or both in one process
 // (a small host, or the single-machine lab). Read top to bottom: options and
-// config, EAL, pool, ports, one control Worker per role instance (kernel UDP
-// on the control network), one dataplane Worker running every pipeline, run
-// until a signal (SIGTERM drains the director first), stop, close ports,
-// final counters.
+// config, EAL, pool, ports, the hand-off keys into the shim, the director's
+// control Worker (selection and health, through shared memory), one
+// dataplane Worker running every pipeline (hand-offs travel in-band on the
+// fabric), run until a signal (SIGTERM drains the director first), stop,
+// close ports, final counters.
 
 import { open_native } from "../native/mod.ts";
 import type { AppOptions, Role } from "./cli.ts";
@@ -14,17 +15,13 @@ import {
   load_config,
 } from "./config.ts";
 import {
-  AGENT_CONTROL_WORKER,
-  type AgentControlReply,
-  type AgentControlSpec,
-} from "./agent/mod.ts";
-import {
   DIRECTOR_CONTROL_WORKER,
+  director_stats,
   type DirectorControlReply,
+  type DirectorControlReport,
   type DirectorControlSpec,
-  type DirectorControlStats,
 } from "./director/mod.ts";
-import { http_response, max_request_bytes } from "../dataplane/wire/mod.ts";
+import { create_server_stats, http_response, max_request_bytes } from "../dataplane/wire/mod.ts";
 import { format_nic_stats, new_stats_display, throughput } from "./console_stats.ts";
 import { serve_metrics, type Snapshot } from "./metrics.ts";
 import {
@@ -43,9 +40,24 @@ import {
   start_workers,
   stop_workers,
 } from "./setup.ts";
-import { AGENT_COUNTER_NAMES, DEFAULT_AGENT_TIMERS } from "../dataplane/agent/mod.ts";
+import {
+  AGENT_COUNTER_NAMES,
+  AGENT_KEY_SLOT_BASE,
+  DEFAULT_AGENT_TIMERS,
+} from "../dataplane/agent/mod.ts";
 import { DIRECTOR_COUNTER_NAMES } from "../dataplane/director/mod.ts";
-import { ip_to_u32, pipeline_counter_words, type PipelineSpec } from "../dataplane/mod.ts";
+import {
+  type AgentPipelineSpec,
+  create_selection_table,
+  type DirectorPipelineSpec,
+  idle_policy,
+  ip_to_u32,
+  pipeline_counter_words,
+  type PipelineSpec,
+} from "../dataplane/mod.ts";
+
+/** The director's agent keys take shim HMAC slots from here (agents from AGENT_KEY_SLOT_BASE). */
+const DIRECTOR_KEY_SLOT_BASE = 0;
 
 /** A control Worker as the main isolate sees it. */
 interface ControlWorker<Stats> {
@@ -79,25 +91,29 @@ export async function roles_main(eal_args: string[], app: AppOptions): Promise<n
       return pipeline;
     };
 
-    let director: { control: ControlWorker<DirectorControlStats>; counters_at: number } | undefined;
+    let director:
+      | { control: ControlWorker<DirectorControlReport>; counters_at: number }
+      | undefined;
     if (config.director) {
       const d = config.director;
-      const rings = {
-        request_ring: native.ring_create("baton_dir_requests", 4096),
-        verdict_ring: native.ring_create("baton_dir_verdicts", 4096),
-        event_ring: native.ring_create("baton_dir_events", 4096),
+      // the director holds every agent's key, one shim slot per server
+      const key_slots = d.servers.map((server, i) => {
+        native.hmac_key_set(DIRECTOR_KEY_SLOT_BASE + i, server.key);
+        return DIRECTOR_KEY_SLOT_BASE + i;
+      });
+      const shared = {
+        selection: create_selection_table({
+          max_servers: Math.max(1, d.servers.length),
+          max_vips: Math.max(1, d.vips.length),
+          max_servers_per_vip: Math.max(1, d.servers.length),
+        }).buffer,
+        server_stats: create_server_stats(d.servers.length),
       };
-      const control = await start_control<DirectorControlReply, DirectorControlStats>(
+      const control = await start_control<DirectorControlReply, DirectorControlReport>(
         { url: DIRECTOR_CONTROL_WORKER, name: "director control" },
         {
           type: "start",
-          spec: {
-            director: d, // each server carries its agent's id and key
-            max_datagram: config.max_datagram,
-            freshness_ms: config.handoff_freshness_ms,
-            mss: config.fabric_mtu - 40,
-            ...rings,
-          } satisfies DirectorControlSpec,
+          spec: { director: d, key_slots, ...shared } satisfies DirectorControlSpec,
         },
         (reply) => (reply.type === "stats" || reply.type === "stopped" ? reply.stats : undefined),
       );
@@ -109,45 +125,24 @@ export async function roles_main(eal_args: string[], app: AppOptions): Promise<n
         tx_port: d.port,
         tx_queue: 0,
         burst: app.burst,
-        director: director_pipeline(d, config, ports, emit_slot, rings),
+        director: director_pipeline(d, config, { ports, emit_slot, ...shared }),
       });
       director = { control, counters_at: pipeline.counters_offset };
       console.log(
         `director: VIPs ${
           d.vips.map((v) => `${v.address}:${v.ports.join(",")} (${v.policy})`).join(" ")
         }` +
-          `, ${d.servers.length} servers, hand-offs from udp ${d.control.host}:${d.control.port}`,
+          `, ${d.servers.length} servers, hand-offs in-band from ${d.address} udp ${config.handoff_port}`,
       );
     }
 
-    const agents: { control: ControlWorker<Record<string, number>>; counters_at: number }[] = [];
+    // Agents have no control Worker: hand-offs, answers and their timers are
+    // all in the poll loop, and every agent counter is a dataplane counter.
+    const agents: { counters_at: number }[] = [];
     for (const [i, a] of config.agents.entries()) {
-      const rings = {
-        adoption_ring: native.ring_create(`baton_agent${i}_adopt`, 4096),
-        event_ring: native.ring_create(`baton_agent${i}_events`, 4096),
-      };
-      const max_request = max_request_bytes(config.max_datagram);
-      const control = await start_control<AgentControlReply, Record<string, number>>(
-        { url: AGENT_CONTROL_WORKER, name: `agent ${i} control` },
-        {
-          type: "start",
-          spec: {
-            host: a.control.host,
-            port: a.control.port,
-            agent_id: a.id,
-            key: a.key, // its own key only
-            directors: a.directors,
-            vips: a.vips,
-            freshness_ms: config.handoff_freshness_ms,
-            max_datagram: config.max_datagram,
-            max_request,
-            ...rings,
-          } satisfies AgentControlSpec,
-        },
-        (
-          reply,
-        ) => (reply.type === "stats" || reply.type === "stopped" ? reply.counters : undefined),
-      );
+      // its own key only, in the shim before the Workers start
+      const key_slot = AGENT_KEY_SLOT_BASE + i;
+      native.hmac_key_set(key_slot, a.key);
       const emit_slot = next_slot++;
       const pipeline = add_pipeline({
         kind: "agent",
@@ -156,16 +151,16 @@ export async function roles_main(eal_args: string[], app: AppOptions): Promise<n
         tx_port: a.server_port,
         tx_queue: 0,
         burst: app.burst,
-        agent: agent_pipeline(a, ports, emit_slot, max_request, rings),
+        agent: agent_pipeline(a, config, { ports, emit_slot, key_slot }),
       });
-      agents.push({ control, counters_at: pipeline.counters_offset });
+      agents.push({ counters_at: pipeline.counters_offset });
       console.log(
         `agent ${i}: server ${format_mac(a.server_mac)} behind port ${a.server_port}, ` +
-          `hand-offs on udp ${a.control.host}:${a.control.port}`,
+          `hand-offs in-band to ${a.address} udp ${config.handoff_port}`,
       );
     }
 
-    const running = await start_workers(cpus, [pipelines]);
+    const running = await start_workers(cpus, [pipelines], idle_policy(app.idle));
     const started_at = performance.now();
     const role_counters = () => ({
       director: director
@@ -181,13 +176,13 @@ export async function roles_main(eal_args: string[], app: AppOptions): Promise<n
         director: director && counters.director
           ? {
             dataplane: counters.director,
-            control: await director.control.request({ type: "stats" }),
+            control: director_stats(
+              await director.control.request({ type: "stats" }),
+              counters.director,
+            ),
           }
           : undefined,
-        agents: await Promise.all(agents.map(async (a, i) => ({
-          dataplane: counters.agents[i],
-          control: await a.control.request({ type: "stats" }),
-        }))),
+        agents: counters.agents.map((dataplane) => ({ dataplane })),
       };
     };
     const metrics = config.metrics ? serve_metrics(config.metrics, snapshot) : undefined;
@@ -208,30 +203,32 @@ export async function roles_main(eal_args: string[], app: AppOptions): Promise<n
     const signal = await run_until(stop, app.stats_period, show);
     console.log(`\nSignal ${signal} received, stopping...`);
     if (signal === "SIGTERM" && director) {
-      await drain(director.control, config.director!.drain_grace_ms);
+      const at = director.counters_at;
+      await drain(director.control, {
+        grace_ms: config.director!.drain_grace_ms,
+        in_flight: () => named(DIRECTOR_COUNTER_NAMES, running.counters, at),
+      });
     }
     await metrics?.close();
 
-    const director_stats = director ? await director.control.stop() : undefined;
-    const agent_stats = await Promise.all(agents.map((a) => a.control.stop()));
+    const director_report = director ? await director.control.stop() : undefined;
     await stop_workers(running);
     const last = role_counters();
-    if (last.director && director_stats) {
+    if (last.director && director_report) {
+      const final = director_stats(director_report, last.director);
       console.log(`director counters: ${format_counters(last.director)}`);
-      console.log(`director control counters: ${format_counters(director_stats.counters)}`);
+      console.log(`director control counters: ${format_counters(director_report.counters)}`);
       console.log(
         `director servers: ${
-          director_stats.servers.map((s) =>
-            `${s.name}=${s.selections}${s.healthy ? "" : "(unhealthy)"}`
-          ).join(" ")
-        }; hand-off latency p50 ${director_stats.latency_p50_ms.toFixed(2)} ms, p99 ${
-          director_stats.latency_p99_ms.toFixed(2)
+          final.servers.map((s) => `${s.name}=${s.selections}${s.healthy ? "" : "(unhealthy)"}`)
+            .join(" ")
+        }; hand-off latency p50 ${final.latency_p50_ms.toFixed(2)} ms, p99 ${
+          final.latency_p99_ms.toFixed(2)
         } ms`,
       );
     }
     last.agents.forEach((a, i) => {
       console.log(`agent ${i} counters: ${format_counters(a)}`);
-      console.log(`agent ${i} control counters: ${format_counters(agent_stats[i])}`);
     });
     close_ports(native, ports);
     console.log("Bye...");
@@ -243,18 +240,23 @@ export async function roles_main(eal_args: string[], app: AppOptions): Promise<n
 }
 
 /** SIGTERM: no new hand-offs; existing flows are forwarded until they end or the grace passes. */
-async function drain(control: ControlWorker<DirectorControlStats>, grace_ms: number) {
+async function drain(
+  control: ControlWorker<DirectorControlReport>,
+  options: { grace_ms: number; in_flight: () => Record<string, number> },
+) {
   control.post({ type: "drain" });
   const started = performance.now();
-  const deadline = started + grace_ms;
+  const deadline = started + options.grace_ms;
   for (;;) {
-    const stats = await control.request({ type: "stats" });
-    if (stats.forwarding === 0 && stats.pending === 0) {
+    const counters = options.in_flight();
+    if (counters.flows_forwarding === 0 && counters.handoffs_pending === 0) {
       console.log(`drain: every flow ended after ${(performance.now() - started).toFixed(0)} ms`);
       break;
     }
     if (performance.now() > deadline) {
-      console.log(`drain: grace period over with ${stats.forwarding} flows still forwarded`);
+      console.log(
+        `drain: grace period over with ${counters.flows_forwarding} flows still forwarded`,
+      );
       break;
     }
     await new Promise((resolve) => setTimeout(resolve, 200));
@@ -296,16 +298,30 @@ function print_ports(ports: PortInfo[], config: BatonConfig) {
 function director_pipeline(
   d: DirectorSection,
   config: BatonConfig,
-  ports: PortInfo[],
-  emit_slot: number,
-  rings: { request_ring: number; verdict_ring: number; event_ring: number },
-) {
+  options: {
+    ports: PortInfo[];
+    emit_slot: number;
+    selection: SharedArrayBuffer;
+    server_stats: SharedArrayBuffer;
+  },
+): DirectorPipelineSpec {
   const responses: Record<string, number[]> = {};
   for (const status of [400, 408, 431, 503]) responses[status] = Array.from(http_response(status));
   return {
     port: d.port,
-    emit_slot,
-    director_mac: Array.from(ports.find((p) => p.id === d.port)!.mac),
+    emit_slot: options.emit_slot,
+    director_mac: Array.from(options.ports.find((p) => p.id === d.port)!.mac),
+    address: ip_to_u32(d.address),
+    handoff_port: config.handoff_port,
+    gateway_mac: d.gateway_mac ? Array.from(d.gateway_mac) : undefined,
+    // a restarted director's ids must not be taken for the old one's
+    epoch: crypto.getRandomValues(new Uint32Array(1))[0],
+    handoff_rto_ms: d.handoff_rto_ms,
+    handoff_tries: d.handoff_tries,
+    freshness_ms: config.handoff_freshness_ms,
+    max_datagram: config.max_datagram,
+    selection: options.selection,
+    server_stats: options.server_stats,
     vips: d.vips.map((v) => ({
       ip: ip_to_u32(v.address),
       ports: v.ports,
@@ -318,21 +334,18 @@ function director_pipeline(
     max_request: Math.max(d.max_header_bytes, max_request_bytes(config.max_datagram)),
     request_timeout_ms: d.request_timeout_ms,
     idle_timeout_ms: d.idle_timeout_ms,
-    handoff_timeout_ms: d.handoff_rto_ms * (1 << d.handoff_tries) * (d.servers.length + 1),
     flow_capacity: d.flows,
     max_reading: d.max_reading,
     responses,
-    ...rings,
   };
 }
 
 function agent_pipeline(
   a: AgentSection,
-  ports: PortInfo[],
-  emit_slot: number,
-  max_request: number,
-  rings: { adoption_ring: number; event_ring: number },
-) {
+  config: BatonConfig,
+  options: { ports: PortInfo[]; emit_slot: number; key_slot: number },
+): AgentPipelineSpec {
+  const { ports, emit_slot, key_slot } = options;
   return {
     fabric_port: a.fabric_port,
     server_port: a.server_port,
@@ -340,7 +353,7 @@ function agent_pipeline(
     server_mac: Array.from(a.server_mac),
     agent_mac: Array.from(ports.find((p) => p.id === a.fabric_port)!.mac),
     flow_capacity: a.flows,
-    max_request,
+    max_request: max_request_bytes(config.max_datagram),
     max_adopting: DEFAULT_AGENT_TIMERS.max_adopting,
     rto_ms: a.rto_ms,
     adopt_timeout_ms: a.adopt_timeout_ms,
@@ -350,7 +363,14 @@ function agent_pipeline(
     // for as long as they could have lived
     vips: a.vips?.map(ip_to_u32),
     orphan_reset_ms: a.vips ? a.idle_timeout_ms : 0,
-    ...rings,
+    address: ip_to_u32(a.address),
+    handoff_port: config.handoff_port,
+    // before any HMAC, only these senders are read (a director entry without a port: any)
+    directors: a.directors?.map((d) => ({ ip: ip_to_u32(d.host), port: d.port ?? 0 })),
+    agent_id: a.id,
+    key_slot,
+    freshness_ms: config.handoff_freshness_ms,
+    max_datagram: config.max_datagram,
   };
 }
 

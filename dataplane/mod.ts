@@ -6,6 +6,7 @@
 export * from "./checksum.ts";
 export * from "./packet.ts";
 export * from "./frame_build.ts";
+export * from "./frame_write.ts";
 export * from "./frame_describe.ts";
 export * from "./tcp_options.ts";
 export * from "./seq.ts";
@@ -13,3 +14,8 @@ export * from "./flow_table.ts";
 export * from "./engines/mod.ts";
 export * from "./generator.ts";
 export * from "./worker_protocol.ts";
+export * from "./selection_table.ts";
+export * from "./timer_wheel.ts";
+export * from "./selection_key.ts";
+export * from "./selection_publish.ts";
+export * from "./burst_tally.ts";

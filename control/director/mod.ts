@@ -3,6 +3,9 @@
 // not load the Worker's code.
 
 export * from "./protocol.ts";
+export { director_stats } from "./stats.ts";
+// the reference the dataplane's selection (dataplane/selection_*.ts) is held equal to
+export * from "./selection.ts";
 
 /** The module the director's control Worker runs. */
 export const DIRECTOR_CONTROL_WORKER = new URL("./worker.ts", import.meta.url);

@@ -1,21 +1,22 @@
 // What crosses between the main thread (control/roles.ts) and the
 // director's control Worker: the start spec, the messages the main thread
 // sends, the replies it gets, and the stats snapshot (shown by the metrics
-// endpoint). Plain data only, so it survives structured cloning.
+// endpoint and the demo). Plain data only, so it survives structured
+// cloning. The Worker never sees a packet: it publishes the selection
+// (servers, weights, health, draining) to the dataplane through shared
+// memory and reads back the per-server numbers the dataplane keeps.
 
 import type { DirectorSection } from "../config.ts";
 
 export interface DirectorControlSpec {
-  /** The section as configured; each server carries its agent's id and key. */
+  /** The section as configured. */
   director: DirectorSection;
-  max_datagram: number;
-  /** How far an agent's datagram's timestamp may be from this host's clock. */
-  freshness_ms: number;
-  /** The MSS the dataplane announces (fabric MTU − 40). */
-  mss: number;
-  request_ring: number;
-  verdict_ring: number;
-  event_ring: number;
+  /** Each server's HMAC key slot in the shim (roles.ts set the keys). */
+  key_slots: number[];
+  /** The selection table the dataplane reads (selection_table.ts). */
+  selection: SharedArrayBuffer;
+  /** What the dataplane counts per server (wire/server_stats.ts). */
+  server_stats: SharedArrayBuffer;
 }
 
 export type DirectorControlMessage =
@@ -29,6 +30,7 @@ export interface ServerStats {
   healthy: boolean;
   selections: number;
   handoff_failures: number;
+  /** Failed health checks or hand-offs since the last success. */
   consecutive_failures: number;
   active_flows: number;
 }
@@ -41,10 +43,20 @@ export interface LatencyHistogram {
   count: number;
 }
 
+/** What the control Worker itself knows: its counters and the servers' health. */
+export interface DirectorControlReport {
+  counters: Record<string, number>;
+  servers: ServerStats[];
+}
+
+/**
+ * The director's numbers as the metrics and the demo show them: the control
+ * Worker's report joined with the dataplane's hand-off counters (stats.ts).
+ */
 export interface DirectorControlStats {
   counters: Record<string, number>;
   servers: ServerStats[];
-  /** Hand-off latency (HANDOFF sent → ACK), milliseconds, over the last 4096 hand-offs. */
+  /** Hand-off latency (HANDOFF sent → ACK), milliseconds, from the histogram. */
   latency_p50_ms: number;
   latency_p99_ms: number;
   /** Every hand-off's latency since start, as a cumulative histogram (what aggregates across directors). */
@@ -56,5 +68,5 @@ export interface DirectorControlStats {
 export type DirectorControlReply =
   | { type: "listening"; address: string }
   | { type: "failed"; error: string }
-  | { type: "stats"; stats: DirectorControlStats }
-  | { type: "stopped"; stats: DirectorControlStats };
+  | { type: "stats"; stats: DirectorControlReport }
+  | { type: "stopped"; stats: DirectorControlReport };

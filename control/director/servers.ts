@@ -1,19 +1,16 @@
 // The director's servers as the control Worker sees them: the list built
-// from the config (with each server's MAC as the two words a verdict
-// carries, and its agent's id and key), the VIPs' server sets, the order in
-// which a request's servers are tried (weighted rendezvous hashing,
-// selection.ts, on healthy servers only, or on all of them when none is
-// healthy), and what a failed hand-off does to a server.
+// from the config (each server's MAC as the two words the dataplane keeps,
+// its agent's fabric address, id and key slot), the VIPs' server sets,
+// publishing them (weights, health, draining) to the poll loops through the
+// selection table, and the hand-off failures the dataplane counts, which
+// take a server out of the selection after fail_after in a row.
 
 import type { DirectorSection } from "../config.ts";
-import { ip_to_u32 } from "../../dataplane/mod.ts";
-import { type HandoffKey, import_handoff_key } from "../../dataplane/wire/mod.ts";
-import { rendezvous_order } from "./selection.ts";
+import { ip_to_u32, publish_selection } from "../../dataplane/mod.ts";
+import { read_server_stats } from "../../dataplane/wire/mod.ts";
 import type { DirectorControl, Server, Vip } from "./context.ts";
 
-export async function create_servers(director: DirectorSection): Promise<Server[]> {
-  const keys: HandoffKey[] = [];
-  for (const s of director.servers) keys.push(await import_handoff_key(s.key));
+export function create_servers(director: DirectorSection, key_slots: number[]): Server[] {
   return director.servers.map((s, i) => ({
     name: s.name,
     weight: s.weight,
@@ -21,45 +18,66 @@ export async function create_servers(director: DirectorSection): Promise<Server[
     mac_lo: (s.mac[4] << 8) | s.mac[5],
     agent: s.agent,
     agent_id: s.agent_id,
-    hmac_key: keys[i],
+    key_slot: key_slots[i],
     health: s.health,
     healthy: true,
-    consecutive_failures: 0,
-    selections: 0,
-    handoff_failures: 0,
-    active_flows: 0,
+    failed_checks: 0,
+    streak_base: 0,
   }));
 }
 
-/** Per VIP address: its policy and its servers (indices into `servers`). */
-export function create_vips(director: DirectorSection, servers: Server[]): Map<number, Vip> {
+/** The VIPs and their servers (indices into `servers`). */
+export function create_vips(director: DirectorSection, servers: Server[]): Vip[] {
   const server_index = new Map(servers.map((s, i) => [s.name, i]));
-  return new Map(director.vips.map((v) => [ip_to_u32(v.address), {
+  return director.vips.map((v) => ({
+    address: ip_to_u32(v.address),
     l4: v.policy === "l4_hash",
     servers: v.servers.map((name) => server_index.get(name)!),
-  }]));
-}
-
-/** The VIP's servers to try for this selection key, best first (indices; may be empty). */
-export function server_order(ctl: DirectorControl, vip: Vip, selection_key: string): number[] {
-  const servers = ctl.servers;
-  // Healthy servers only; when none is, all of them (fail open): under
-  // overload health checks time out everywhere at once, and 503 for
-  // everything would be worse than trying.
-  const healthy = vip.servers.some((i) => servers[i].healthy && servers[i].weight > 0);
-  if (!healthy) ctl.counters.fail_open++;
-  const candidates = vip.servers.map((i) => ({
-    name: servers[i].name,
-    weight: servers[i].healthy || !healthy ? servers[i].weight : 0,
   }));
-  return rendezvous_order(selection_key, candidates).map((k) => vip.servers[k]);
 }
 
-/** A NACK or a time-out from this server's agent. */
-export function server_failed(ctl: DirectorControl, index: number): void {
-  const server = ctl.servers[index];
-  server.handoff_failures++;
-  server.consecutive_failures++;
-  // a server that keeps failing hand-offs leaves the selection until a health check passes
-  if (server.consecutive_failures >= ctl.director.fail_after) server.healthy = false;
+/** Writes the servers, their health and the draining flag for the poll loops. */
+export function publish(ctl: DirectorControl): void {
+  publish_selection(ctl.selection, {
+    servers: ctl.servers.map((s) => ({
+      name: s.name,
+      weight: s.weight,
+      healthy: s.healthy,
+      mac_hi: s.mac_hi,
+      mac_lo: s.mac_lo,
+      agent_ip: ip_to_u32(s.agent.host),
+      agent_port: s.agent.port,
+      agent_id: s.agent_id,
+      key_slot: s.key_slot,
+    })),
+    vips: ctl.vips,
+    draining: ctl.draining,
+  });
+  ctl.counters.publishes++;
+}
+
+/** Hand-off failures the dataplane counted since each server last did well. */
+export function handoff_failures(ctl: DirectorControl, index: number): number {
+  const stats = read_server_stats(ctl.server_stats, index);
+  return stats.failure_streak < ctl.servers[index].streak_base
+    ? stats.failure_streak // an ACK reset the streak
+    : stats.failure_streak - ctl.servers[index].streak_base;
+}
+
+/**
+ * A server that keeps failing hand-offs (NACKs, time-outs) leaves the
+ * selection until a health check passes; true when something changed.
+ */
+export function note_handoff_failures(ctl: DirectorControl): boolean {
+  let changed = false;
+  ctl.servers.forEach((server, i) => {
+    const streak = read_server_stats(ctl.server_stats, i).failure_streak;
+    if (streak < server.streak_base) server.streak_base = 0; // an ACK reset it
+    if (server.healthy && handoff_failures(ctl, i) >= ctl.director.fail_after) {
+      server.healthy = false;
+      ctl.counters.taken_out_by_handoffs++;
+      changed = true;
+    }
+  });
+  return changed;
 }

@@ -1,10 +1,12 @@
 // Runs baton inside the lab's dp namespace on net_af_packet ports, the way
 // the tests and the demo need it: EAL options for a small shared machine
-// (no hugepages, no PCI, its own file prefix), ports by interface name.
+// (no hugepages, no PCI, its own file prefix), ports by interface name; one
+// process, or every process of a form (config.ts write_lab_form).
 
 import { af_packet_vdev, type Lab } from "./topology.ts";
 import { baton_command, type DpdkProcess, spawn_dpdk } from "./dpdk_process.ts";
 import type { Snapshot } from "../mod.ts";
+import type { LabProcess } from "./config.ts";
 
 export interface LabBatonOptions {
   /** Interfaces in the dp namespace, in port order (port 0, 1, ...). */
@@ -15,6 +17,8 @@ export interface LabBatonOptions {
   name: string;
   /** EAL lcores (default "0,1": main 0, one forwarding lcore 1). */
   lcores?: string;
+  /** EAL --main-lcore (default: the lowest lcore); the others poll. */
+  main_lcore?: number;
 }
 
 export function lab_eal_args(options: LabBatonOptions): string[] {
@@ -28,6 +32,7 @@ export function lab_eal_args(options: LabBatonOptions): string[] {
     `bt-${options.name}-${Deno.pid}`,
     "-l",
     options.lcores ?? "0,1",
+    ...(options.main_lcore === undefined ? [] : ["--main-lcore", String(options.main_lcore)]),
     "--log-level",
     "lib.eal:warning",
     ...vdevs,
@@ -48,6 +53,38 @@ export async function start_baton_in_lab(
     throw err;
   }
   return process;
+}
+
+/**
+ * Starts every process of a lab form (config.ts write_lab_form), agents
+ * before the director so the VIP answers once the director does; each with
+ * its roles, its config and `app` (e.g. --idle=busy), and an EAL file
+ * prefix of `${name}-${process.name}`. On failure stops those already started.
+ */
+export async function start_lab_processes(
+  lab: Lab,
+  processes: LabProcess[],
+  options: { name: string; app: string[] },
+): Promise<{ process: LabProcess; baton: DpdkProcess }[]> {
+  const ordered = [...processes].sort((a, b) =>
+    Number(a.roles.includes("director")) - Number(b.roles.includes("director"))
+  );
+  const started: { process: LabProcess; baton: DpdkProcess }[] = [];
+  try {
+    for (const process of ordered) {
+      const baton = await start_baton_in_lab(lab, {
+        interfaces: process.interfaces,
+        app: [`--role=${process.roles.join(",")}`, `--config=${process.config}`, ...options.app],
+        name: `${options.name}-${process.name}`,
+        main_lcore: process.main_lcore,
+      });
+      started.push({ process, baton });
+    }
+  } catch (err) {
+    for (const { baton } of started) await baton.stop();
+    throw err;
+  }
+  return started;
 }
 
 /** The last `baton-stats {json}` line a running baton printed (--stats-period), parsed. */

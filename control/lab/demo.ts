@@ -11,12 +11,21 @@
 import { parseArgs } from "node:util";
 import { kept_baton_pid_file, lab_down, lab_up } from "./lab.ts";
 import type { Lab } from "./topology.ts";
-import { lab_eal_args, latest_snapshot, start_baton_in_lab } from "./baton.ts";
+import { lab_eal_args, latest_snapshot, next_snapshot, start_baton_in_lab } from "./baton.ts";
 import { lab_interfaces, write_lab_config } from "./config.ts";
-import { curl_download, curl_many, type Download, run_wrk, type WrkResult } from "./traffic.ts";
+import {
+  client_connections_opened,
+  curl_download,
+  curl_many,
+  type Download,
+  run_wrk,
+  type WrkResult,
+} from "./traffic.ts";
 import { baton_command, type DpdkProcess } from "./dpdk_process.ts";
 import type { Snapshot } from "../metrics.ts";
 
+/** wrk's connections: also how many may still be open, request unsent, when it stops. */
+const WRK_CONNECTIONS = 50;
 const PREFIX = "bt-";
 
 interface DemoOptions {
@@ -31,6 +40,8 @@ interface Outcome {
   download?: Download;
   keep_alive?: { ok: number; total: number; one_server: boolean };
   wrk?: WrkResult;
+  /** TCP connections the client's kernel opened during the workload (ActiveOpens). */
+  connections_opened?: number;
   errors: string[];
 }
 
@@ -69,11 +80,14 @@ export async function demo_main(argv: string[]): Promise<number> {
     });
     await new Promise((resolve) => setTimeout(resolve, 1000)); // first health checks
     const view = start_live_view(baton);
+    const opened_before = await client_connections_opened(lab);
     const workload = run_workload(lab, options, outcome);
     const ended = await Promise.race([workload.then(() => "done"), interrupted.promise]);
-    await new Promise((resolve) => setTimeout(resolve, 1100)); // a last stats period
+    outcome.connections_opened = (await client_connections_opened(lab)) - opened_before;
+    // read after the workload: a stats period that began after its last connection
+    await next_snapshot(baton);
+    final = await next_snapshot(baton);
     clearInterval(view.timer);
-    final = latest_snapshot(baton);
     if (final) view.render(final);
     if (ended === "interrupted") outcome.errors.push("interrupted by a signal");
   } catch (err) {
@@ -161,9 +175,9 @@ async function run_workload(lab: Lab, options: DemoOptions, outcome: Outcome): P
     outcome.errors.push("keep-alive requests were not all served by their connection's server");
   }
   // 4. load: new connections as fast as wrk opens them
-  say(`wrk, 50 connections, "Connection: close", ${options.load_seconds} s`);
+  say(`wrk, ${WRK_CONNECTIONS} connections, "Connection: close", ${options.load_seconds} s`);
   outcome.wrk = await run_wrk(lab, `${vip}/load/index.html`, {
-    connections: 50,
+    connections: WRK_CONNECTIONS,
     seconds: options.load_seconds,
     threads: 1,
     headers: ["Connection: close"],
@@ -296,11 +310,34 @@ function print_summary(outcome: Outcome, final: Snapshot | undefined): number {
       (n, p) => n + p.stats.tx_bytes,
       0,
     );
+    const acked = control.counters.handoffs_acked ?? 0;
+    // a flow whose client took the server's bytes before the ACK came is that server's too
+    const kept = control.counters.committed_kept ?? 0;
     console.log(
-      `hand-offs: ${control.counters.handoffs_acked} acknowledged, latency p50 ${
-        control.latency_p50_ms.toFixed(2)
-      } ms, p99 ${control.latency_p99_ms.toFixed(2)} ms`,
+      `hand-offs: ${acked} acknowledged${kept > 0 ? ` (+${kept} kept by commitment)` : ""}` +
+        `, latency p50 ${control.latency_p50_ms.toFixed(2)} ms, p99 ${
+          control.latency_p99_ms.toFixed(2)
+        } ms`,
     );
+    if (outcome.connections_opened !== undefined) {
+      // The chain from the client's count to the director's: every connection the workload
+      // opened completed a handshake, sent its request and was handed off, except those
+      // wrk (which stops with its connections open) closed before sending one or mid-hand-off.
+      const opened = outcome.connections_opened;
+      const dataplane = final.director?.dataplane ?? {};
+      const handshakes = dataplane.handshakes_completed ?? 0;
+      const requests = dataplane.requests_complete ?? 0;
+      const handed = acked + kept;
+      const unfinished = opened - handed;
+      console.log(
+        `connections: ${opened} opened by the workload (the client's kernel counts), ` +
+          `${handshakes} handshakes, ${requests} requests, ${handed} handed off` +
+          (unfinished === 0 ? ": every one" : `: ${unfinished} closed by wrk as its time ran out`),
+      );
+      if (unfinished < 0 || unfinished > 2 * WRK_CONNECTIONS) {
+        outcome.errors.push(`${unfinished} connections and hand-offs do not reconcile`);
+      }
+    }
     console.log(
       `bytes: ${mb(through)} through the director, ${mb(direct)} straight from the servers (${
         direct > 0 ? ((through / direct) * 100).toFixed(2) : "-"

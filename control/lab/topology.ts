@@ -7,7 +7,7 @@
 //
 //   ns client: eth0 198.18.0.1 ──── pclient ┐
 //                                            │  ns sw: br0 (no IP, stp off)
-//   ns dp:     dir0 (director) ──── pdir    ─┤
+//   ns dp:     dir0 (director 198.18.0.2, hand-offs) ── pdir ─┤
 //              ag{i}f (agent i) ─── pag{i}  ─┘
 //              ag{i}s (agent i) ─── eth0 198.18.0.{10+i} in ns srv{i}
 //                                   (+ VIP 198.18.0.100/32 on lo, nginx)
@@ -77,6 +77,8 @@ export interface Lab {
   /** The director's fabric port, in the dp namespace (DPDK reads it). */
   director_if: string;
   director_mac: string;
+  /** The director's own fabric address: hand-off datagrams come from it. */
+  director_ip: string;
   /** The bridge port that is the peer of director_if. */
   director_peer_if: string;
   director_peer_mac: string;
@@ -155,6 +157,7 @@ export function describe_lab(prefix: string, servers: number): Lab {
     bridge: { ns: `${prefix}sw`, name: "br0", mac: mac(0x10, 0x00) },
     director_if: "dir0",
     director_mac: mac(0x00, 0x02),
+    director_ip: "198.18.0.2",
     director_peer_if: "pdir",
     director_peer_mac: mac(0x10, 0x02),
     servers: [],

@@ -123,3 +123,19 @@ export async function curl_many(
   }
   return fetched;
 }
+
+/**
+ * TCP connections the client namespace's kernel opened so far (Tcp
+ * ActiveOpens in /proc/net/snmp): what a workload opened, counted by the
+ * client itself, to reconcile with the hand-offs the director counts.
+ */
+export async function client_connections_opened(lab: Lab): Promise<number> {
+  const result = await in_namespace(lab.client.ns, ["cat", "/proc/net/snmp"]);
+  const lines = result.stdout.split("\n").filter((line) => line.startsWith("Tcp:"));
+  if (lines.length < 2) throw new Error("no Tcp lines in the client's /proc/net/snmp");
+  const names = lines[0].split(/\s+/);
+  const values = lines[1].split(/\s+/);
+  const at = names.indexOf("ActiveOpens");
+  if (at < 0) throw new Error("no ActiveOpens in the client's /proc/net/snmp");
+  return Number(values[at]);
+}

@@ -11,15 +11,19 @@
 // bytes, the client's are rescaled for it; the client's SACK blocks are
 // stripped). Timestamps it may not: the hand-off is refused.
 //
-// agent_adopt runs once per hand-off (slow path); consume_syn_ack and
-// stack_acknowledged run inside agent_server_burst, so like the bursts they
-// allocate nothing and never throw. The frames adoption sends are built in
-// service.ts. agent_install_flow skips adoption (restored state, fixtures,
-// benchmarks).
+// agent_adopt runs once per hand-off, from the fabric burst (handoff_in.ts)
+// in the pass that verified the datagram; it allocates nothing and never
+// throws, nor do consume_syn_ack and stack_acknowledged, which run inside
+// agent_server_burst. The frames adoption sends the stack are written in
+// place by segments.ts (the SYN and the request from the service call's
+// timers, a cancel's RST at once). agent_install_flow skips adoption
+// (restored state, fixtures, benchmarks).
 
 import {
-  EVENT_ADOPTED,
-  EVENT_REFUSED,
+  FA_SRC_IP,
+  FA_SRC_MAC_HI,
+  FA_SRC_MAC_LO,
+  FA_SRC_PORT,
   NACK_BAD_REQUEST,
   NACK_STACK_OPTIONS,
   NACK_STACK_RESET,
@@ -42,7 +46,6 @@ import {
   R_REQUEST_LENGTH,
   R_VIP,
   R_VIP_PORT,
-  RECORD_FLAG_CANCEL,
   RECORD_FLAG_SACK,
   RECORD_FLAG_TIMESTAMPS,
 } from "../wire/mod.ts";
@@ -70,7 +73,6 @@ import {
 import {
   type AgentState,
   C,
-  type EmitFrame,
   F_SACK,
   F_STACK_NO_SACK,
   F_STACK_UNSCALED,
@@ -92,7 +94,11 @@ import {
   V_CLIENT_WINDOW,
   V_CLIENT_WSCALE,
   V_DEADLINE,
+  V_DIRECTOR_IP,
+  V_DIRECTOR_MAC_HI,
+  V_DIRECTOR_MAC_LO,
   V_DIRECTOR_NEXT,
+  V_DIRECTOR_PORT,
   V_DIRECTOR_WSCALE,
   V_END_REASON,
   V_EPOCH,
@@ -113,37 +119,36 @@ import {
   V_TS_DELTA,
   VALUES_PER_FLOW,
 } from "./state.ts";
-import { push_event, push_refusal } from "./events.ts";
-import { stack_reset } from "./service.ts";
+import { answer_adopted, answer_refused, refuse_record } from "./answers.ts";
+import { send_stack_reset } from "./segments.ts";
 import { note_stack_ack } from "./translate.ts";
 
-/** Starts adopting a handed-off connection (slow path: once per hand-off). */
+/**
+ * Starts adopting a handed-off connection: `record` holds its adoption
+ * record (length bytes, wire/handoff_record.ts), state.sender where its
+ * HANDOFF came from. Once per hand-off, in the fabric burst.
+ */
 export function agent_adopt(
   state: AgentState,
-  request: Uint8Array,
+  record: Uint8Array,
+  length: number,
   now: number,
-  emit: EmitFrame,
 ): void {
   state.now = now;
   const c = state.counters;
   const table = state.table;
   c[C.handoffs_received]++;
-  if (request.length < R_REQUEST) {
+  if (length < R_REQUEST) {
     c[C.refused_bad_request]++;
     return;
   }
-  const client_ip = read_u32(request, R_CLIENT_IP);
-  const vip = read_u32(request, R_VIP);
-  const client_port = read_u16(request, R_CLIENT_PORT);
-  const vip_port = read_u16(request, R_VIP_PORT);
-  const epoch = read_u32(request, R_EPOCH) | 0;
-  const id = read_u32(request, R_ID) | 0;
-  const request_length = read_u16(request, R_REQUEST_LENGTH);
-  if ((request[R_FLAGS] & RECORD_FLAG_CANCEL) !== 0) {
-    const index = flow_lookup(table, client_ip, vip, client_port, vip_port);
-    agent_cancel(state, index, { epoch, id, emit });
-    return;
-  }
+  const client_ip = read_u32(record, R_CLIENT_IP);
+  const vip = read_u32(record, R_VIP);
+  const client_port = read_u16(record, R_CLIENT_PORT);
+  const vip_port = read_u16(record, R_VIP_PORT);
+  const epoch = read_u32(record, R_EPOCH) | 0;
+  const id = read_u32(record, R_ID) | 0;
+  const request_length = read_u16(record, R_REQUEST_LENGTH);
   learn_vip(state, vip);
 
   let index = flow_lookup(table, client_ip, vip, client_port, vip_port);
@@ -155,68 +160,71 @@ export function agent_adopt(
       // A retransmitted HANDOFF: answer again once adopted; never adopt twice.
       c[C.handoffs_duplicate]++;
       if (state_now === STATE_ESTABLISHED || state_now === STATE_CLOSING) {
-        push_event(state, EVENT_ADOPTED, 0, index);
+        answer_adopted(state, index);
       }
       return;
     }
     if (state_now !== STATE_CLOSING) {
       // the 4-tuple is live under another hand-off: refuse rather than hijack it
       c[C.refused_bad_request]++;
-      push_refusal(state, request, NACK_BAD_REQUEST);
+      refuse_record(state, record, NACK_BAD_REQUEST);
       return;
     }
     // the port was reused after the old flow closed: the new hand-off wins
     remove_flow(state, index);
   }
-  if (
-    request.length !== R_REQUEST + request_length || request_length > state.config.max_request
-  ) {
+  if (length !== R_REQUEST + request_length || request_length > state.config.max_request) {
     c[C.refused_bad_request]++;
-    push_refusal(state, request, NACK_BAD_REQUEST);
+    refuse_record(state, record, NACK_BAD_REQUEST);
     return;
   }
   if (state.adopting_count >= state.config.max_adopting || state.free_request_count === 0) {
     c[C.refused_table_full]++;
-    push_refusal(state, request, NACK_TABLE_FULL);
+    refuse_record(state, record, NACK_TABLE_FULL);
     return;
   }
   index = flow_insert(table, client_ip, vip, client_port, vip_port, now);
   if (index < 0) {
     c[C.refused_table_full]++;
-    push_refusal(state, request, NACK_TABLE_FULL);
+    refuse_record(state, record, NACK_TABLE_FULL);
     return;
   }
   const slot = state.free_requests[--state.free_request_count];
-  state.requests.set(
-    request.subarray(R_REQUEST, R_REQUEST + request_length),
-    slot * state.config.max_request,
-  );
+  const requests = state.requests;
+  const base = slot * state.config.max_request;
+  for (let k = 0; k < request_length; k++) requests[base + k] = record[R_REQUEST + k];
   const v = index * VALUES_PER_FLOW;
   const values = table.values;
-  const wscale_negotiated = request[R_CLIENT_WSCALE] !== 255 && request[R_DIRECTOR_WSCALE] !== 255;
+  const wscale_negotiated = record[R_CLIENT_WSCALE] !== 255 && record[R_DIRECTOR_WSCALE] !== 255;
   values[v + V_STATE] = STATE_SYN_SENT;
-  values[v + V_FLAGS] = (request[R_FLAGS] & (RECORD_FLAG_SACK | RECORD_FLAG_TIMESTAMPS)) |
+  values[v + V_FLAGS] = (record[R_FLAGS] & (RECORD_FLAG_SACK | RECORD_FLAG_TIMESTAMPS)) |
     (wscale_negotiated ? F_WSCALE : 0);
-  values[v + V_CLIENT_MAC_HI] = mac_hi(request, R_CLIENT_MAC);
-  values[v + V_CLIENT_MAC_LO] = mac_lo(request, R_CLIENT_MAC);
-  values[v + V_CLIENT_ISN] = read_u32(request, R_CLIENT_ISN) | 0;
-  values[v + V_DIRECTOR_NEXT] = read_u32(request, R_DIRECTOR_NEXT) | 0;
+  values[v + V_CLIENT_MAC_HI] = mac_hi(record, R_CLIENT_MAC);
+  values[v + V_CLIENT_MAC_LO] = mac_lo(record, R_CLIENT_MAC);
+  values[v + V_CLIENT_ISN] = read_u32(record, R_CLIENT_ISN) | 0;
+  values[v + V_DIRECTOR_NEXT] = read_u32(record, R_DIRECTOR_NEXT) | 0;
   // what the stack will expect first, and where its first byte lands for the client
-  values[v + V_STACK_ACK] = (read_u32(request, R_CLIENT_ISN) + 1) | 0;
+  values[v + V_STACK_ACK] = (read_u32(record, R_CLIENT_ISN) + 1) | 0;
   values[v + V_STACK_NEXT] = values[v + V_DIRECTOR_NEXT];
   values[v + V_EPOCH] = epoch;
   values[v + V_ID] = id;
-  values[v + V_CLIENT_TSVAL] = read_u32(request, R_CLIENT_TSVAL) | 0;
+  values[v + V_CLIENT_TSVAL] = read_u32(record, R_CLIENT_TSVAL) | 0;
   // Δts is fixed when the stack's SYN/ACK shows its clock; park the director's TSval here until then
-  values[v + V_TS_DELTA] = read_u32(request, R_DIRECTOR_TSVAL) | 0;
-  values[v + V_CLIENT_WINDOW] = read_u16(request, R_CLIENT_WINDOW);
-  values[v + V_CLIENT_MSS] = read_u16(request, R_CLIENT_MSS);
-  values[v + V_CLIENT_WSCALE] = wscale_negotiated ? request[R_CLIENT_WSCALE] : 255;
-  values[v + V_DIRECTOR_WSCALE] = wscale_negotiated ? request[R_DIRECTOR_WSCALE] : 0;
+  values[v + V_TS_DELTA] = read_u32(record, R_DIRECTOR_TSVAL) | 0;
+  values[v + V_CLIENT_WINDOW] = read_u16(record, R_CLIENT_WINDOW);
+  values[v + V_CLIENT_MSS] = read_u16(record, R_CLIENT_MSS);
+  values[v + V_CLIENT_WSCALE] = wscale_negotiated ? record[R_CLIENT_WSCALE] : 255;
+  values[v + V_DIRECTOR_WSCALE] = wscale_negotiated ? record[R_DIRECTOR_WSCALE] : 0;
   values[v + V_REQUEST_SLOT] = slot;
   values[v + V_REQUEST_LENGTH] = request_length;
   values[v + V_RETRIES] = 0;
   values[v + V_DEADLINE] = now | 0; // send the SYN at the next service call
+  // its answers go back where the HANDOFF came from
+  const from = state.sender;
+  values[v + V_DIRECTOR_IP] = from[FA_SRC_IP];
+  values[v + V_DIRECTOR_PORT] = from[FA_SRC_PORT];
+  values[v + V_DIRECTOR_MAC_HI] = from[FA_SRC_MAC_HI];
+  values[v + V_DIRECTOR_MAC_LO] = from[FA_SRC_MAC_LO];
   const a = state.adopting_count++ * 3;
   state.adopting[a] = client_ip | 0;
   state.adopting[a + 1] = vip | 0;
@@ -225,22 +233,24 @@ export function agent_adopt(
 }
 
 /**
- * The director gave up on this hand-off (it went to another server): the
- * stack's half of the connection is reset and the flow forgotten, so no
- * late segment from this server can reach the client.
+ * The director gave up on hand-off (epoch, id) of the flow at `index` (-1:
+ * none here): it went to another server. The stack's half of the
+ * connection is reset and the flow forgotten, so no late segment from this
+ * server can reach the client; a flow of another hand-off is left alone.
  */
-function agent_cancel(
+export function agent_cancel(
   state: AgentState,
   index: number,
-  ids: { epoch: number; id: number; emit: EmitFrame },
+  epoch: number,
+  id: number,
 ): void {
   if (index < 0) return;
   const values = state.table.values;
   const v = index * VALUES_PER_FLOW;
-  if (values[v + V_EPOCH] !== ids.epoch || values[v + V_ID] !== ids.id) return;
+  if (values[v + V_EPOCH] !== (epoch | 0) || values[v + V_ID] !== (id | 0)) return;
   // The client is not told: the director cancels because the connection
   // lives on with another server (or the director answers it itself).
-  ids.emit(stack_reset(state, index), state.config.server_port);
+  send_stack_reset(state, index);
   state.counters[C.resets_to_stack]++;
   remove_flow(state, index);
   state.counters[C.cancelled]++;
@@ -263,7 +273,7 @@ export function consume_syn_ack(
   const tcp = out[L4_OFFSET];
   if ((flags & TCP_FLAG_RST) !== 0) {
     c[C.refused_stack_reset]++;
-    push_event(state, EVENT_REFUSED, NACK_STACK_RESET, index);
+    answer_refused(state, index, NACK_STACK_RESET);
     remove_flow(state, index);
     return;
   }
@@ -344,7 +354,7 @@ export function stack_acknowledged(
   const tcp = state.parse_out[L4_OFFSET];
   if ((flags & TCP_FLAG_RST) !== 0) {
     c[C.refused_stack_reset]++;
-    push_event(state, EVENT_REFUSED, NACK_STACK_RESET, index);
+    answer_refused(state, index, NACK_STACK_RESET);
     remove_flow(state, index);
     return false;
   }
@@ -366,7 +376,7 @@ export function stack_acknowledged(
   release_request(state, v);
   values[v + V_STATE] = STATE_ESTABLISHED;
   c[C.adopted]++;
-  push_event(state, EVENT_ADOPTED, 0, index);
+  answer_adopted(state, index);
   return true;
 }
 
@@ -395,6 +405,11 @@ export interface EstablishedFlow {
   stack_window?: number;
   /** The end of what the stack sent, in the director's space; default director_next_seq. */
   stack_next?: number;
+  /** The hand-off it came from (its FLOW_END names it); default 0, 0. */
+  epoch?: number;
+  id?: number;
+  /** Where its FLOW_END goes; none: nowhere (counted as answers_without_director). */
+  director?: { mac: Uint8Array; ip: number; port: number };
 }
 
 /**
@@ -423,6 +438,14 @@ export function agent_install_flow(state: AgentState, flow: EstablishedFlow, now
   values[v + V_STACK_WINDOW] = flow.stack_window ?? 0xffff << flow.server_wscale;
   values[v + V_STACK_NEXT] = (flow.stack_next ?? flow.director_next_seq) | 0;
   values[v + V_REQUEST_SLOT] = -1;
+  values[v + V_EPOCH] = (flow.epoch ?? 0) | 0;
+  values[v + V_ID] = (flow.id ?? 0) | 0;
+  if (flow.director) {
+    values[v + V_DIRECTOR_IP] = flow.director.ip | 0;
+    values[v + V_DIRECTOR_PORT] = flow.director.port;
+    values[v + V_DIRECTOR_MAC_HI] = mac_hi(flow.director.mac, 0);
+    values[v + V_DIRECTOR_MAC_LO] = mac_lo(flow.director.mac, 0);
+  }
   learn_vip(state, flow.vip);
   state.counters[C.flows] = table.count;
   return index;

@@ -5,7 +5,9 @@
 //
 // Burst functions allocate nothing and never throw: every frame ends up
 // with an action (a port, or DROP) and a counter. Frames the agent makes
-// (SYN, ACK + request, RST) are built in agent_service, outside bursts.
+// for the stack (SYN, ACK + request, RST) are built in agent_service,
+// outside bursts; its answers to the director are written in place into
+// fresh mbufs wherever they arise (answers.ts), bursts included.
 //
 // A frame the parser rejects (truncated headers, lengths that lie, IP
 // fragments) passes untouched unless it claims a VIP the agent translates
@@ -13,6 +15,15 @@
 // frame is dropped and counted, never handed on untranslated, because the
 // stack would see the director's sequence space or the client the stack's.
 // The agent does not reassemble fragments (README: no IP fragments).
+//
+// The stack's common segments (untagged IPv4/TCP, no options or NOP NOP TS,
+// of an established flow) take a fast path through a DataView of the region
+// (translate.ts: translate_stack_segments); any other frame from the stack
+// is parsed in full and takes the general path, which decides.
+//
+// Hand-off datagrams (UDP to the server's own fabric address at the hand-off
+// port) are the agent's: the fabric burst reads each one where it finds it
+// (handoff_in.ts, which adopts in the same pass) and consumes the frame.
 //
 // ICMP errors from the fabric to a VIP quote a handed-off flow's segment in
 // the director's space: icmp.ts moves the quote into the stack's (path-MTU
@@ -67,9 +78,11 @@ import {
   VALUES_PER_FLOW,
 } from "./state.ts";
 import { consume_syn_ack, stack_acknowledged } from "./adoption.ts";
-import { translate_to_client, translate_to_server } from "./translate.ts";
+import { translate_stack_segments, translate_to_client, translate_to_server } from "./translate.ts";
+import { region_view } from "./translate_parse.ts";
 import { client_segment_accepted, track_server_close } from "./close.ts";
 import { icmp_to_stack } from "./icmp.ts";
+import { handoff_in, is_handoff_frame } from "./handoff_in.ts";
 
 /**
  * Frames from the fabric (the client's side): handed-off flows are
@@ -107,6 +120,12 @@ export function agent_fabric_burst(
     ) {
       desc[d + 2] = DROP;
       c[C.dropped_not_ours]++;
+      continue;
+    }
+    if (is_handoff_frame(state, bytes, o, len)) {
+      // the agent's own: read (and adopted from) here, never the server's
+      desc[d + 2] = DROP;
+      handoff_in(state, bytes, o, len, now);
       continue;
     }
     desc[d + 2] = server_port;
@@ -171,7 +190,13 @@ export function agent_fabric_burst(
   c[C.frames_dropped] += dropped_in_burst(desc, n);
 }
 
-/** Frames from the server's stack: handed-off flows are translated into the director's state. */
+/**
+ * Frames from the server's stack: handed-off flows are translated into the
+ * director's state. The common segments go through the fast path
+ * (translate_stack_segments) up to the first frame it does not take, which
+ * stack_frame does here; then the fast path goes on, so frames keep their
+ * order.
+ */
 export function agent_server_burst(
   state: AgentState,
   bytes: Uint8Array,
@@ -180,73 +205,95 @@ export function agent_server_burst(
   now: number,
 ): void {
   const c = state.counters;
+  c[C.server_rx] += n;
+  state.now = now;
+  const view = region_view(bytes);
+  let general = 0;
+  for (let i = 0; i < n; i++) {
+    i = translate_stack_segments(state, view, desc, i, n, now);
+    if (i < n) {
+      stack_frame(state, bytes, desc, i * DESC_WORDS, now);
+      general++;
+    }
+  }
+  // the fast path drops nothing
+  if (general > 0) c[C.frames_dropped] += dropped_in_burst(desc, n);
+}
+
+/**
+ * One frame from the stack (its descriptor at d), parsed in full
+ * (parse_frame): the general path, for every frame the fast path does not
+ * take. Exported for the fast path's equivalence test
+ * (tests/dataplane/agent/translate_test.ts).
+ */
+export function stack_frame(
+  state: AgentState,
+  bytes: Uint8Array,
+  desc: Int32Array,
+  d: number,
+  now: number,
+): void {
+  const c = state.counters;
   const out = state.parse_out;
   const table = state.table;
   const values = table.values;
-  const fabric_port = state.config.fabric_port;
-  c[C.server_rx] += n;
-  state.now = now;
-  for (let i = 0; i < n; i++) {
-    const d = i * DESC_WORDS;
-    const o = desc[d];
-    const len = desc[d + 1];
-    desc[d + 2] = fabric_port;
-    const status = parse_frame(bytes, o, len, out);
-    if (status !== PARSE_OK) {
-      if (claims_known_vip(state, bytes, o + len, IPV4_SRC)) {
-        desc[d + 2] = DROP;
-        c[status === PARSE_IP_FRAGMENT ? C.dropped_fragment : C.dropped_malformed]++;
-      } else {
-        c[C.passed_to_fabric]++;
-      }
-      continue;
-    }
-    if (out[ETHERTYPE] !== ETHERTYPE_IPV4 || out[IP_PROTOCOL] !== IP_PROTOCOL_TCP) {
-      c[C.passed_to_fabric]++;
-      continue;
-    }
-    // the stack answers client ← VIP: the flow key is (dst, src)
-    const index = flow_lookup(table, out[DST_IP], out[SRC_IP], out[DST_PORT], out[SRC_PORT]);
-    if (index < 0) {
-      c[C.passed_to_fabric]++;
-      continue;
-    }
-    const v = index * VALUES_PER_FLOW;
-    const flags = out[TCP_FLAGS];
-    const flow_state = values[v + V_STATE];
-    if (flow_state === STATE_REFUSING) {
-      desc[d + 2] = DROP; // its stack half is reset at the next service call
-      c[C.dropped_while_adopting]++;
-      continue;
-    }
-    if (flow_state === STATE_SYN_SENT) {
-      desc[d + 2] = DROP; // the client never sees the stack's handshake
-      consume_syn_ack(state, bytes, index, flags, now);
-      continue;
-    }
-    if (flow_state === STATE_REQUEST_SENT) {
-      if (!stack_acknowledged(state, bytes, index, flags, now)) {
-        desc[d + 2] = DROP;
-        continue;
-      }
-      // the stack took the request: from here this segment is an ordinary one
-      if (out[PAYLOAD_LENGTH] === 0 && (flags & (TCP_FLAG_FIN | TCP_FLAG_RST)) === 0) {
-        desc[d + 2] = DROP;
-        c[C.stack_ack_consumed]++;
-        continue;
-      }
-    }
-    if (!translate_to_client(state, bytes, o, v)) {
+  const o = desc[d];
+  const len = desc[d + 1];
+  desc[d + 2] = state.config.fabric_port;
+  const status = parse_frame(bytes, o, len, out);
+  if (status !== PARSE_OK) {
+    if (claims_known_vip(state, bytes, o + len, IPV4_SRC)) {
       desc[d + 2] = DROP;
-      c[C.dropped_malformed]++;
-      continue;
+      c[status === PARSE_IP_FRAGMENT ? C.dropped_fragment : C.dropped_malformed]++;
+    } else {
+      c[C.passed_to_fabric]++;
     }
-    values[v + V_TO_CLIENT]++;
-    flow_touch(table, index, now);
-    track_server_close(state, index, flags, now);
-    c[C.translated_to_client]++;
+    return;
   }
-  c[C.frames_dropped] += dropped_in_burst(desc, n);
+  if (out[ETHERTYPE] !== ETHERTYPE_IPV4 || out[IP_PROTOCOL] !== IP_PROTOCOL_TCP) {
+    c[C.passed_to_fabric]++;
+    return;
+  }
+  // the stack answers client ← VIP: the flow key is (dst, src)
+  const index = flow_lookup(table, out[DST_IP], out[SRC_IP], out[DST_PORT], out[SRC_PORT]);
+  if (index < 0) {
+    c[C.passed_to_fabric]++;
+    return;
+  }
+  const v = index * VALUES_PER_FLOW;
+  const flags = out[TCP_FLAGS];
+  const flow_state = values[v + V_STATE];
+  if (flow_state === STATE_REFUSING) {
+    desc[d + 2] = DROP; // its stack half is reset at the next service call
+    c[C.dropped_while_adopting]++;
+    return;
+  }
+  if (flow_state === STATE_SYN_SENT) {
+    desc[d + 2] = DROP; // the client never sees the stack's handshake
+    consume_syn_ack(state, bytes, index, flags, now);
+    return;
+  }
+  if (flow_state === STATE_REQUEST_SENT) {
+    if (!stack_acknowledged(state, bytes, index, flags, now)) {
+      desc[d + 2] = DROP;
+      return;
+    }
+    // the stack took the request: from here this segment is an ordinary one
+    if (out[PAYLOAD_LENGTH] === 0 && (flags & (TCP_FLAG_FIN | TCP_FLAG_RST)) === 0) {
+      desc[d + 2] = DROP;
+      c[C.stack_ack_consumed]++;
+      return;
+    }
+  }
+  if (!translate_to_client(state, bytes, o, v)) {
+    desc[d + 2] = DROP;
+    c[C.dropped_malformed]++;
+    return;
+  }
+  values[v + V_TO_CLIENT]++;
+  flow_touch(table, index, now);
+  track_server_close(state, index, flags, now);
+  c[C.translated_to_client]++;
 }
 
 /**

@@ -15,16 +15,17 @@
 //   director's space because the client's ACK is, and to the client's next
 //   hop because the stack routes it (the agent knows no MAC for an orphan).
 //   It passes the agent untouched, as any frame of no flow does.
-// Slow path: runs from the service call, builds two frames per orphan.
+// Runs from the service call; writes two frames per orphan in place
+// (segments.ts), allocates nothing and never throws.
 
 import { deadline_passed } from "../seq.ts";
 import { flow_lookup } from "../flow_table.ts";
-import { bytes_to_mac, TCP_FLAG_ACK, TCP_FLAG_RST, u32_to_ip, write_mac_words } from "../packet.ts";
-import { build_tcp } from "../frame_build.ts";
-import { type AgentState, C, type EmitFrame, ORPHAN_CAPACITY, ORPHAN_WORDS } from "./state.ts";
+import { TCP_FLAG_ACK, TCP_FLAG_RST } from "../packet.ts";
+import { type AgentState, C, ORPHAN_CAPACITY, ORPHAN_WORDS } from "./state.ts";
+import { send_orphan_segment } from "./segments.ts";
 
 /** Resets the orphans whose grace is over (and forgets those a hand-off claimed). */
-export function reset_orphans(state: AgentState, now: number, emit: EmitFrame): void {
+export function reset_orphans(state: AgentState, now: number): void {
   const w = state.orphans;
   const now_ms = now | 0;
   while (state.orphan_count > 0) {
@@ -39,38 +40,20 @@ export function reset_orphans(state: AgentState, now: number, emit: EmitFrame): 
     // handed off meanwhile, or refused (the director went to another server)
     if (flow_lookup(state.table, client_ip, vip, client_port, vip_port) >= 0) continue;
     if (flow_lookup(state.ended, client_ip, vip, client_port, vip_port) >= 0) continue;
-    const client_mac = new Uint8Array(6);
-    write_mac_words(client_mac, 0, w[at + 3], w[at + 4]);
-    emit(
-      build_tcp({
-        src_mac: bytes_to_mac(client_mac),
-        dst_mac: bytes_to_mac(state.config.server_mac),
-        src_ip: u32_to_ip(client_ip),
-        dst_ip: u32_to_ip(vip),
-        src_port: client_port,
-        dst_port: vip_port,
-        seq: w[at + 5] >>> 0,
-        ack: 0,
-        flags: TCP_FLAG_RST,
-        window: 0,
-      }),
-      state.config.server_port,
-    );
+    const ports = w[at + 2];
+    const seq = w[at + 5] >>> 0;
+    send_orphan_segment(state, w[at + 3], w[at + 4], client_ip, vip, ports, seq, 0, TCP_FLAG_RST);
     // the probe the stack answers with the client's RST
-    emit(
-      build_tcp({
-        src_mac: bytes_to_mac(client_mac),
-        dst_mac: bytes_to_mac(state.config.server_mac),
-        src_ip: u32_to_ip(client_ip),
-        dst_ip: u32_to_ip(vip),
-        src_port: client_port,
-        dst_port: vip_port,
-        seq: w[at + 5] >>> 0,
-        ack: w[at + 6] >>> 0,
-        flags: TCP_FLAG_ACK,
-        window: 0,
-      }),
-      state.config.server_port,
+    send_orphan_segment(
+      state,
+      w[at + 3],
+      w[at + 4],
+      client_ip,
+      vip,
+      ports,
+      seq,
+      w[at + 6] >>> 0,
+      TCP_FLAG_ACK,
     );
     const c = state.counters;
     c[C.orphans_reset]++;

@@ -1,21 +1,26 @@
 // One round of an agent pipeline, as a dataplane Worker (or a fixture
-// harness) runs it: a burst from each side of the bump in the wire, the
-// hand-offs the control Worker queued, timers, then the frames the agent
-// made and the events for the control Worker. Everything here is made once;
-// a round allocates only when a hand-off or a timer makes a frame.
+// harness) runs it: a burst from each side of the bump in the wire (the
+// fabric burst reads the hand-off datagrams and adopts in the same pass),
+// timers, then the frames the agent made (SYNs and requests to the stack,
+// HANDOFF_ACK / NACK / FLOW_END to the director) in one burst. The runner
+// wires the agent's hand-off path to the shim: answers are claimed from
+// the emitter's slot and written in place, as are the segments the agent
+// makes for the stack and the client; tags are computed and checked by the
+// shim's HMAC over the mbufs (key slot spec.key_slot, set by the main
+// isolate before the Workers start). Everything here is made once; a round
+// allocates nothing.
 
 import type { Native } from "../../native/mod.ts";
 import { create_emitter, type Emitter } from "../emitter.ts";
-import { AGENT_COUNTER_NAMES, type AgentState, create_agent_state } from "./state.ts";
-import { agent_adopt } from "./adoption.ts";
+import {
+  AGENT_COUNTER_NAMES,
+  type AgentState,
+  create_agent_state,
+  type HandoffIo,
+} from "./state.ts";
 import { agent_fabric_burst, agent_server_burst } from "./burst.ts";
 import { agent_service } from "./service.ts";
-import { next_agent_event } from "./events.ts";
 import type { AgentPipelineSpec } from "../worker_protocol.ts";
-import { AGENT_EVENT_WORDS } from "../wire/mod.ts";
-
-const ADOPTIONS_PER_ROUND = 16;
-const EVENTS_PER_ROUND = 64;
 
 export interface AgentRunner {
   state: AgentState;
@@ -27,10 +32,6 @@ export interface AgentRunner {
   queue: number;
   burst: number;
   spec: AgentPipelineSpec;
-  adoption_buffer: Uint8Array;
-  event: Int32Array;
-  event_bytes: Uint8Array;
-  events_lost: number;
 }
 
 export function create_agent_runner(
@@ -41,9 +42,26 @@ export function create_agent_runner(
     queue: number;
     burst: number;
     counters?: Float64Array;
+    /** The wall clock datagrams are stamped and checked with; Date.now unless set (fixtures). */
+    wall_clock?: () => number;
+    /** The caller's monotonic clock at start (the rounds' `now`); performance.now() unless set. */
+    now?: number;
   },
 ): AgentRunner {
   const { spec } = options;
+  const bytes = native.region();
+  const emitter = create_emitter(native, { slot: spec.emit_slot, queue: options.queue });
+  const key_slot = spec.key_slot;
+  const io: HandoffIo = {
+    bytes,
+    claim: emitter.claim,
+    discard: emitter.discard,
+    sign: (offset, length, tag_offset) => native.hmac_region(key_slot, offset, length, tag_offset),
+    verify: (offset, length, tag_offset) =>
+      native.hmac_verify_region(key_slot, offset, length, tag_offset),
+    wall_clock: options.wall_clock ?? Date.now,
+  };
+  const now = options.now ?? performance.now();
   const state = create_agent_state({
     fabric_port: spec.fabric_port,
     server_port: spec.server_port,
@@ -57,26 +75,26 @@ export function create_agent_runner(
     linger_ms: spec.linger_ms,
     idle_timeout_ms: spec.idle_timeout_ms,
     vips: spec.vips,
-    orphans_until: spec.orphan_reset_ms ? performance.now() + spec.orphan_reset_ms : 0,
-  }, { counters: options.counters });
-  const bytes = native.region();
-  const event = new Int32Array(AGENT_EVENT_WORDS);
-  const runner: AgentRunner = {
+    orphans_until: spec.orphan_reset_ms ? now + spec.orphan_reset_ms : 0,
+    address: spec.address,
+    handoff_port: spec.handoff_port,
+    agent_id: spec.agent_id,
+    directors: spec.directors,
+    freshness_ms: spec.freshness_ms,
+    max_datagram: spec.max_datagram,
+    replay_window: spec.replay_window,
+  }, { counters: options.counters, io, now });
+  return {
     state,
     native,
     bytes,
     slot: options.slot,
     desc: native.slot_descriptors(options.slot),
-    emitter: create_emitter(native, { slot: spec.emit_slot, queue: options.queue }),
+    emitter,
     queue: options.queue,
     burst: options.burst,
     spec,
-    adoption_buffer: new Uint8Array(64 + spec.max_request),
-    event,
-    event_bytes: new Uint8Array(event.buffer),
-    events_lost: 0,
   };
-  return runner;
 }
 
 /** One round; returns how many frames were received. */
@@ -92,16 +110,8 @@ export function agent_round(runner: AgentRunner, now: number): number {
     agent_server_burst(state, bytes, desc, from_server, now);
     native.tx_burst(queue, slot, from_server);
   }
-  for (let k = 0; k < ADOPTIONS_PER_ROUND; k++) {
-    const length = native.ring_dequeue(spec.adoption_ring, runner.adoption_buffer);
-    if (length < 0) break;
-    agent_adopt(state, runner.adoption_buffer.subarray(0, length), now, runner.emitter.emit);
-  }
-  agent_service(state, now, runner.emitter.emit);
+  agent_service(state, now);
   runner.emitter.flush();
-  for (let k = 0; k < EVENTS_PER_ROUND && next_agent_event(state, runner.event); k++) {
-    if (!native.ring_enqueue(spec.event_ring, runner.event_bytes)) runner.events_lost++;
-  }
   return from_fabric + from_server;
 }
 

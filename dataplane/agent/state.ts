@@ -1,17 +1,43 @@
 // The agent's state: the per-flow words of its flow table, the flow states
-// and flags, the counters, the configuration, and the few helpers every
-// other agent file shares (freeing a request buffer, forgetting a flow,
-// the VIPs seen in hand-offs). Everything here is made once, in
-// create_agent_state; the helpers allocate nothing and never throw.
+// and flags, the counters, the configuration, what the hand-off path keeps
+// (the replay cache, the FLOW_ENDs awaiting their ACK, the sender filter
+// and admission policy, the shim's HMAC and mbufs behind state.io), and the
+// few helpers every other agent file shares (freeing a request buffer,
+// forgetting a flow, the VIPs seen in hand-offs). Everything here is made
+// once, in create_agent_state; the helpers allocate nothing and never throw.
 //
 // A flow's words live in table.values at index * VALUES_PER_FLOW; a flow in
 // SYN_SENT or REQUEST_SENT holds a request buffer (V_REQUEST_SLOT), which
 // remove_flow and the end of adoption give back.
 
-import { AGENT_EVENT_WORDS, RECORD_FLAG_SACK, RECORD_FLAG_TIMESTAMPS } from "../wire/mod.ts";
+import {
+  create_frame_address,
+  decode_failure_code,
+  DECODE_FAILURES,
+  DEFAULT_AGENT_ID,
+  DEFAULT_FRESHNESS_MS,
+  DEFAULT_HANDOFF_PORT,
+  DEFAULT_MAX_DATAGRAM,
+  FA_SRC_IP,
+  FA_SRC_MAC_HI,
+  FA_SRC_MAC_LO,
+  FA_SRC_PORT,
+  R_REQUEST,
+  RECORD_FLAG_SACK,
+  RECORD_FLAG_TIMESTAMPS,
+} from "../wire/mod.ts";
 import { create_flow_table, flow_insert, flow_remove_at, type FlowTable } from "../flow_table.ts";
 import { create_parse_out, mac_hi, mac_lo } from "../packet.ts";
 import { TCP_OPTION_FIELDS } from "../tcp_options.ts";
+import { create_tcp_frame_fields, type TcpFrameFields } from "../frame_write.ts";
+import {
+  admission_policy,
+  type AdmissionPolicy,
+  source_filter,
+  type SourceFilter,
+} from "./admission.ts";
+import { create_replay_cache, type ReplayCache } from "./replay_cache.ts";
+import { create_flow_ends, type PendingFlowEnds } from "./flow_ends.ts";
 
 // ---------------------------------------------------------------- flow words
 
@@ -58,7 +84,17 @@ export const V_STACK_WINDOW = 27;
  * RCV.NXT once it all arrived, so where an RST to the client must sit.
  */
 export const V_STACK_NEXT = 28;
-export const VALUES_PER_FLOW = 29;
+/**
+ * Where the flow's HANDOFF came from, so its ACK, NACK and FLOW_END go
+ * back there: the sender's IP (0: none, a flow installed without a
+ * hand-off), UDP port and the MAC its frame came from (the director's, or
+ * its router's on an L3 fabric).
+ */
+export const V_DIRECTOR_IP = 29;
+export const V_DIRECTOR_PORT = 30;
+export const V_DIRECTOR_MAC_HI = 31;
+export const V_DIRECTOR_MAC_LO = 32;
+export const VALUES_PER_FLOW = 33;
 
 export const STATE_SYN_SENT = 1;
 export const STATE_REQUEST_SENT = 2;
@@ -88,8 +124,8 @@ export const F_STACK_UNSCALED = 32;
 /** The client negotiated SACK, the stack did not: client SACK blocks are stripped. */
 export const F_STACK_NO_SACK = 64;
 
-/** Events the FIFO holds (events.ts); one more is counted as events_lost. */
-export const EVENT_CAPACITY = 1024;
+/** Agent i signs and verifies with HMAC key slot AGENT_KEY_SLOT_BASE + i (native/mod.ts). */
+export const AGENT_KEY_SLOT_BASE = 128;
 
 // ----------------------------------------------------------------- counters
 
@@ -122,7 +158,6 @@ export const AGENT_COUNTER_NAMES = [
   "ended_client_reset",
   "ended_server_reset",
   "ended_idle",
-  "events_lost",
   "flows",
   // a client RST, SYN or FIN the stack will not accept (RFC 5961): passed, nothing changes
   "rst_passed_unaccepted",
@@ -144,6 +179,65 @@ export const AGENT_COUNTER_NAMES = [
   // flows of an earlier run of this agent (burst.ts, service.ts)
   "dropped_orphan",
   "orphans_reset",
+  // hand-off datagrams from the fabric (handoff_in.ts): each consumed frame counts one result
+  "handoff_rx_ok",
+  /** From a sender not in `directors`: dropped before any HMAC. */
+  "handoff_rx_unknown_source",
+  /** IP options, or IP and UDP lengths that disagree with each other or the frame. */
+  "handoff_rx_bad_frame",
+  // one per DecodeFailure (wire/handoff.ts), in its order
+  "handoff_rx_truncated",
+  "handoff_rx_oversized",
+  "handoff_rx_bad_magic",
+  "handoff_rx_bad_version",
+  "handoff_rx_bad_type",
+  "handoff_rx_bad_length",
+  "handoff_rx_bad_mac",
+  "handoff_rx_stale",
+  "handoff_rx_wrong_agent",
+  "handoff_rx_inconsistent",
+  /** An authentic HANDOFF this agent finished with (ended, refused, cancelled): not adopted. */
+  "handoffs_replayed",
+  /**
+   * An authentic HANDOFF of no live flow, its id below its epoch's replay
+   * window (replay_cache.ts): it cannot be told from a replay, so it is not
+   * adopted (a copy that late, or a replay).
+   */
+  "handoffs_too_old",
+  /** An authentic HANDOFF of a new director epoch and no replay slot for it: not adopted. */
+  "handoffs_epochs_full",
+  // refused (NACK bad_request) before adoption: admission.ts, and requests over max_request
+  "refused_wrong_vip",
+  "refused_bad_client",
+  "refused_too_large",
+  "cancels_received",
+  // what the agent answers (answers.ts)
+  "acks_sent",
+  "nacks_sent",
+  "flow_ends_sent",
+  "flow_end_retransmits",
+  "flow_ends_acked",
+  /** Given up after FLOW_END_TRIES sends (flow_ends.ts). */
+  "flow_ends_unanswered",
+  /** A FLOW_END_ACK for no FLOW_END of that hand-off and 4-tuple waiting here. */
+  "flow_end_acks_unmatched",
+  /** FLOW_ENDs sent once only: no room to keep them for retransmission. */
+  "flow_ends_untracked",
+  /** FLOW_ENDs waiting for their ACK (a gauge). */
+  "flow_ends_pending",
+  /** An ACK, NACK or FLOW_END sent to the agent. */
+  "unexpected_messages",
+  /** Answers not sent: no mbuf (the director retransmits; FLOW_END is retransmitted). */
+  "answers_lost",
+  /** Answers for a flow installed without a hand-off (no director to tell). */
+  "answers_without_director",
+  /** Answers not sent: the key slot has no key (a set-up error). */
+  "answers_unsigned",
+  /**
+   * Segments the agent makes (SYN, ACK + request, RSTs: segments.ts) not
+   * sent: no free mbuf. The adoption timers send SYNs and requests again.
+   */
+  "tx_no_mbuf",
 ] as const;
 export type AgentCounterName = typeof AGENT_COUNTER_NAMES[number];
 
@@ -153,6 +247,8 @@ export type AgentCounterName = typeof AGENT_COUNTER_NAMES[number];
  */
 export const AGENT_DROP_REASONS: readonly AgentCounterName[] = [
   ...AGENT_COUNTER_NAMES.filter((name) => name.startsWith("dropped_")),
+  // a hand-off frame is the agent's: consumed, whatever it held
+  ...AGENT_COUNTER_NAMES.filter((name) => name.startsWith("handoff_rx_")),
   "synack_consumed",
   "stack_ack_consumed",
   "refused_stack_reset",
@@ -196,7 +292,59 @@ export interface AgentConfig {
    * ORPHAN_GRACE_MS, both ends get an RST (service.ts). 0: never.
    */
   orphans_until?: number;
+  /**
+   * The server's own fabric address (u32): hand-off datagrams to it at
+   * handoff_port are the agent's, and its answers come from it. 0 (or
+   * unset): the agent takes no hand-offs (benchmarks, installed flows).
+   */
+  address?: number;
+  /** DEFAULT_HANDOFF_PORT unless set. */
+  handoff_port?: number;
+  /** This agent's id: datagrams to another are dropped (wrong_agent), its own name it. */
+  agent_id?: number;
+  /** The directors hand-offs are read from (ip u32, port; 0 = any port); unset: any sender. */
+  directors?: { ip: number; port: number }[];
+  /** How far a datagram's sent_at may be from the wall clock, either way. */
+  freshness_ms?: number;
+  /** Largest hand-off datagram (UDP payload) read. */
+  max_datagram?: number;
+  /** Ids per director epoch the replay cache covers (REPLAY_WINDOW unless set). */
+  replay_window?: number;
 }
+
+/**
+ * What the hand-off path and the frames the agent makes need from outside
+ * the agent (the runner wires them to the shim and the emitter; unit tests
+ * to node:crypto and a plain buffer). Offsets are in `bytes`, the packet
+ * region the bursts get.
+ */
+export interface HandoffIo {
+  bytes: Uint8Array;
+  /**
+   * A fresh frame of `length` bytes queued for `port`: its offset, or -1 (no
+   * mbuf). Every frame the agent makes is written there in place: its
+   * answers (answers.ts) and its segments (segments.ts).
+   */
+  claim: (length: number, port: number) => number;
+  /** Takes back the frame the last claim gave (it is not sent). */
+  discard: () => void;
+  /** HMAC-SHA256 of [offset, offset + length) written at tag_offset: 0, or -1 (no key). */
+  sign: (offset: number, length: number, tag_offset: number) => number;
+  /** 1 when the tag at tag_offset is that of [offset, offset + length), 0 when not, -1 (no key). */
+  verify: (offset: number, length: number, tag_offset: number) => number;
+  /** ms since 1970: datagrams are stamped and checked with it. */
+  wall_clock: () => number;
+}
+
+/** An io that takes no hand-offs and sends nothing it would make (benchmarks, tools). */
+export const NO_HANDOFF_IO: HandoffIo = {
+  bytes: new Uint8Array(0),
+  claim: () => -1,
+  discard: () => {},
+  sign: () => -1,
+  verify: () => -1,
+  wall_clock: () => Date.now(),
+};
 
 /**
  * How long an unknown flow's segment waits for its hand-off before it is
@@ -239,10 +387,6 @@ export interface AgentState {
   requests: Uint8Array;
   free_requests: Int32Array;
   free_request_count: number;
-  /** AGENT_EVENT_WORDS per event, a FIFO (events.ts). */
-  events: Int32Array;
-  event_head: number;
-  event_count: number;
   key_scratch: Float64Array;
   /** VIPs seen in hand-offs: a frame to one of them without a flow never reaches the stack. */
   vips: Int32Array;
@@ -261,11 +405,33 @@ export interface AgentState {
   agent_mac_hi: number;
   agent_mac_lo: number;
   server_mac_lo: number;
+  // ------------------------------------------------------------ hand-offs
+  io: HandoffIo;
+  /** config.address as u32 (0: no hand-offs). */
+  address: number;
+  handoff_port: number;
+  agent_id: number;
+  freshness_ms: number;
+  max_datagram: number;
+  sources: SourceFilter;
+  admission: AdmissionPolicy;
+  replays: ReplayCache;
+  flow_ends: PendingFlowEnds;
+  /** Decode failure code (wire/handoff_frame.ts) → its handoff_rx_* counter. */
+  decode_counter: Int32Array;
+  /** The adoption record of the HANDOFF being read (R_REQUEST + max_request bytes). */
+  record: Uint8Array;
+  /** Where the datagram being read came from (FA_SRC_* words: MAC, IP, port). */
+  sender: Int32Array;
+  /** The answer being written: source words the agent's, destination its director's. */
+  answer_address: Int32Array;
+  /** The segment being written (segments.ts): filled and consumed at once. */
+  frame: TcpFrameFields;
 }
 
 export function create_agent_state(
   config: AgentConfig,
-  options: { counters?: Float64Array } = {},
+  options: { counters?: Float64Array; io?: HandoffIo; now?: number } = {},
 ): AgentState {
   const requests = new Uint8Array(config.max_adopting * config.max_request);
   const free_requests = new Int32Array(config.max_adopting);
@@ -281,9 +447,6 @@ export function create_agent_state(
     requests,
     free_requests,
     free_request_count: config.max_adopting,
-    events: new Int32Array(EVENT_CAPACITY * AGENT_EVENT_WORDS),
-    event_head: 0,
-    event_count: 0,
     key_scratch: new Float64Array(4),
     vips: new Int32Array(64),
     vip_count: 0,
@@ -297,9 +460,49 @@ export function create_agent_state(
     agent_mac_hi: mac_hi(config.agent_mac, 0),
     agent_mac_lo: mac_lo(config.agent_mac, 0),
     server_mac_lo: mac_lo(config.server_mac, 0),
+    io: options.io ?? NO_HANDOFF_IO,
+    address: (config.address ?? 0) >>> 0,
+    handoff_port: config.handoff_port ?? DEFAULT_HANDOFF_PORT,
+    agent_id: config.agent_id ?? DEFAULT_AGENT_ID,
+    freshness_ms: config.freshness_ms ?? DEFAULT_FRESHNESS_MS,
+    max_datagram: config.max_datagram ?? DEFAULT_MAX_DATAGRAM,
+    sources: source_filter(config.directors),
+    admission: admission_policy(config.vips),
+    replays: create_replay_cache({
+      freshness_ms: config.freshness_ms ?? DEFAULT_FRESHNESS_MS,
+      // an agent that takes no hand-offs keeps no replays
+      window: config.address ? config.replay_window : 1,
+      epochs: config.address ? undefined : 1,
+    }),
+    flow_ends: create_flow_ends({
+      capacity: config.address ? config.flow_capacity : 1,
+      now: options.now ?? 0,
+    }),
+    decode_counter: decode_counters(),
+    record: new Uint8Array(R_REQUEST + config.max_request),
+    sender: create_frame_address(),
+    answer_address: create_frame_address(),
+    frame: create_tcp_frame_fields(),
   };
+  // every answer comes from the server's MAC, its fabric address and the hand-off port
+  const a = state.answer_address;
+  a[FA_SRC_MAC_HI] = state.server_mac_hi;
+  a[FA_SRC_MAC_LO] = state.server_mac_lo;
+  a[FA_SRC_IP] = state.address | 0;
+  a[FA_SRC_PORT] = state.handoff_port;
   for (const vip of config.vips ?? []) learn_vip(state, vip);
   return state;
+}
+
+/** Decode failure code → the index of its handoff_rx_<failure> counter. */
+function decode_counters(): Int32Array {
+  const map = new Int32Array(DECODE_FAILURES.length + 1).fill(C.handoff_rx_inconsistent);
+  for (const failure of DECODE_FAILURES) {
+    const index = C[`handoff_rx_${failure}` as AgentCounterName];
+    if (index === undefined) throw new Error(`no counter for decode failure ${failure}`);
+    map[decode_failure_code(failure)] = index;
+  }
+  return map;
 }
 
 // ---------------------------------------------------------- shared helpers
@@ -347,9 +550,6 @@ export function learn_vip(state: AgentState, ip: number): void {
   if (is_known_vip(state, ip) || state.vip_count >= state.vips.length) return;
   state.vips[state.vip_count++] = ip | 0;
 }
-
-/** Builds and sends a frame the agent makes (slow path). */
-export type EmitFrame = (frame: Uint8Array, port: number) => void;
 
 /** Counters as a name → value record (for stats, metrics, tests). */
 export function agent_counters(state: AgentState): Record<AgentCounterName, number> {

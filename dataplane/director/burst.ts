@@ -19,6 +19,7 @@ import {
   IP_PROTOCOL,
   IP_PROTOCOL_ICMP,
   IP_PROTOCOL_TCP,
+  IP_PROTOCOL_UDP,
   L3_OFFSET,
   L4_OFFSET,
   mac_hi,
@@ -48,18 +49,19 @@ import {
   D_FLAGS,
   D_STATE,
   type DirectorState,
+  F_CLIENT_CLOSING,
   F_COMMITTED,
   F_TRYING,
   find_vip,
+  is_own_ip,
   is_vip_ip,
   STATE_CLOSING,
   STATE_FORWARDING,
   STATE_READING,
   STATE_RESPONDING,
-  tell_control,
   VALUES_PER_FLOW,
 } from "./state.ts";
-import { EVENT_COMMITTED } from "../wire/mod.ts";
+import { agent_datagram } from "./answers.ts";
 import { seq_sub } from "../seq.ts";
 import { cookie_ack, replace_flow, syn_ack_in_place } from "./handshake.ts";
 import { closing_frame, reading_frame, responding_frame } from "./request.ts";
@@ -104,6 +106,14 @@ export function director_burst(
       if (arp_reply_in_place(state, bytes, o, d, desc)) desc[d + 2] = port;
       continue;
     }
+    if (
+      ethertype === ETHERTYPE_IPV4 && out[IP_PROTOCOL] === IP_PROTOCOL_UDP &&
+      out[DST_IP] === (state.config.address | 0) && out[DST_PORT] === state.config.handoff_port
+    ) {
+      // an agent's answer; in its own mbuf when the director answers back (answers.ts)
+      agent_datagram(state, bytes, d, desc, now);
+      continue;
+    }
     if (ethertype !== ETHERTYPE_IPV4 || !is_vip_ip(state, out[DST_IP])) {
       c[C.dropped_not_vip]++;
       continue;
@@ -126,7 +136,7 @@ export function director_burst(
   c[C.frames_dropped] += dropped_in_burst(desc, n);
 }
 
-/** An ARP request for a VIP becomes the reply; anything else is dropped. */
+/** An ARP request for a VIP or the director's address becomes the reply; anything else is dropped. */
 function arp_reply_in_place(
   state: DirectorState,
   bytes: Uint8Array,
@@ -138,12 +148,12 @@ function arp_reply_in_place(
   // request, Ethernet/IPv4, for one of our VIPs
   if (
     desc[d + 1] < a + 28 - o || read_u16(bytes, a + 6) !== 1 ||
-    !is_vip_ip(state, read_u32(bytes, a + 24))
+    !is_own_ip(state, read_u32(bytes, a + 24))
   ) {
     state.counters[C.dropped_not_vip]++;
     return false;
   }
-  // target ← sender, sender ← (director MAC, VIP); Ethernet back to the asker
+  // target ← sender, sender ← (director MAC, the address asked for); Ethernet back to the asker
   const vip = read_u32(bytes, a + 24);
   for (let k = 0; k < 10; k++) bytes[a + 18 + k] = bytes[a + 8 + k];
   write_mac_words(bytes, a + 8, state.director_mac_hi, state.director_mac_lo);
@@ -265,6 +275,9 @@ function established_frame(
     // ACKs of that answer go to the server being tried (its agent drops them
     // if it refuses the hand-off).
     note_commitment(state, bytes, index);
+    // the client may close before the agent's ACK comes (the server answered at once):
+    // remembered, so a new SYN on the 4-tuple is taken for a new connection
+    if ((flags & (TCP_FLAG_RST | TCP_FLAG_FIN)) !== 0) values[v + D_FLAGS] |= F_CLIENT_CLOSING;
     to_server(state, bytes, o, v);
     c[C.forwarded_while_handing]++;
     return true;
@@ -276,8 +289,8 @@ function established_frame(
 /**
  * The director itself sent the client nothing but its SYN/ACK and bare ACKs
  * (seq ISN_d + 1): an ACK beyond that acknowledges bytes of the server being
- * tried. From then on that server has the connection (F_COMMITTED): the
- * control Worker is told once, and no time-out or answer moves it elsewhere.
+ * tried. From then on that server has the connection (F_COMMITTED): no
+ * time-out or answer moves it elsewhere.
  */
 function note_commitment(state: DirectorState, bytes: Uint8Array, index: number): void {
   const values = state.table.values;
@@ -288,5 +301,4 @@ function note_commitment(state: DirectorState, bytes: Uint8Array, index: number)
   if (seq_sub(ack, (values[v + D_DIRECTOR_ISN] + 1) >>> 0) <= 0) return;
   values[v + D_FLAGS] |= F_COMMITTED;
   state.counters[C.handoffs_committed]++;
-  tell_control(state, index, EVENT_COMMITTED, 0);
 }

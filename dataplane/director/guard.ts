@@ -27,6 +27,7 @@
 // throws.
 
 import { flow_touch } from "../flow_table.ts";
+import { send_cancel } from "./handoff.ts";
 import {
   L4_OFFSET,
   read_u32,
@@ -36,18 +37,18 @@ import {
   TCP_FLAG_SYN,
   TCP_FLAGS,
 } from "../packet.ts";
-import { GONE_CLIENT_RESET } from "../wire/mod.ts";
 import {
   C,
   D_CLIENT_ISN,
   D_FLAGS,
+  D_HANDOFF_ID,
   D_REUSE_ISN,
+  D_SERVER,
   D_STATE,
   type DirectorState,
   end_flow,
   F_CLIENT_CLOSING,
   F_REUSE_SYN,
-  remove_flow,
   STATE_CLOSING,
   STATE_FORWARDING,
   STATE_HANDING,
@@ -74,13 +75,19 @@ export function rst_on_flow(
   const offset = (read_u32(bytes, state.parse_out[L4_OFFSET] + 4) - next) >>> 0;
   if (offset === 0) {
     c[C.rst_accepted]++;
-    if (values[v + D_STATE] === STATE_HANDING) {
-      c[C.handoffs_pending]--; // its verdict will find no flow
-      end_flow(state, index, GONE_CLIENT_RESET); // the control Worker has a hand-off to cancel
-    } else {
-      c[C.ended_client_reset]++;
-      remove_flow(state, index);
+    if (values[v + D_STATE] === STATE_HANDING && values[v + D_SERVER] >= 0) {
+      // the agent being tried may adopt it: it must forget it (and a late ACK is CANCELled too)
+      const table = state.table;
+      send_cancel(
+        state,
+        values[v + D_SERVER],
+        values[v + D_HANDOFF_ID],
+        table.src_ip[index],
+        table.dst_ip[index],
+        table.ports[index],
+      );
     }
+    end_flow(state, index, C.ended_client_reset);
     return false;
   }
   if (offset < director_window_bytes(values, v)) {
@@ -122,7 +129,8 @@ export function reuse_syn(
   const v = index * VALUES_PER_FLOW;
   const s = values[v + D_STATE];
   const closing = s === STATE_RESPONDING || s === STATE_CLOSING ||
-    (s === STATE_FORWARDING && (values[v + D_FLAGS] & F_CLIENT_CLOSING) !== 0);
+    ((s === STATE_FORWARDING || s === STATE_HANDING) &&
+      (values[v + D_FLAGS] & F_CLIENT_CLOSING) !== 0);
   const flags = state.parse_out[TCP_FLAGS];
   if (
     !closing ||

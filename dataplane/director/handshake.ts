@@ -18,7 +18,6 @@
 // the SYN/ACK's, and a segment that echoes any of them still carries the
 // options, should the flow be forgotten and made again from a cookie.
 
-import { GONE_CLIENT_RESET } from "../wire/mod.ts";
 import { flow_insert } from "../flow_table.ts";
 import {
   DST_IP,
@@ -62,7 +61,6 @@ import {
   D_CLIENT_MAC_LO,
   D_CLIENT_MSS,
   D_CLIENT_WSCALE,
-  D_DEADLINE,
   D_DIRECTOR_ISN,
   D_DIRECTOR_TSVAL,
   D_FLAGS,
@@ -78,11 +76,10 @@ import {
   find_vip,
   L4_FIRST_DATA_WAIT_MS,
   remove_flow,
-  STATE_FORWARDING,
   STATE_READING,
-  tell_gone,
   VALUES_PER_FLOW,
 } from "./state.ts";
+import { set_deadline } from "./timers.ts";
 import { note_client_segment, segment_scratch, write_segment } from "./segment.ts";
 import { reading_frame } from "./request.ts";
 
@@ -204,8 +201,7 @@ export function cookie_ack(
 
 /**
  * The cookie ACK of a new connection on a closing flow's 4-tuple (guard.ts
- * reuse_syn answered its SYN): the old flow goes (the control Worker is told
- * if it knew it) and the new one starts, to be handed off afresh.
+ * reuse_syn answered its SYN): the old flow goes and the new one starts, to be handed off afresh.
  */
 export function replace_flow(
   state: DirectorState,
@@ -220,9 +216,6 @@ export function replace_flow(
   const info = checked_cookie(state, bytes, now);
   if (info < 0) return false; // a forged ACK in the new connection's place: not the old flow's either
   const vip_index = find_vip(state, out[DST_IP], out[DST_PORT]);
-  if (state.table.values[index * VALUES_PER_FLOW + D_STATE] === STATE_FORWARDING) {
-    tell_gone(state, index, GONE_CLIENT_RESET);
-  }
   remove_flow(state, index);
   state.counters[C.flows_replaced]++;
   if (vip_index < 0) {
@@ -282,8 +275,7 @@ function create_flow(
   note_client_segment(state, bytes, v);
   values[v + D_STATE] = STATE_READING;
   // a silent handshake is forgotten at this deadline too (service.ts): it pins nothing longer
-  values[v + D_DEADLINE] = (now + (l4 ? L4_FIRST_DATA_WAIT_MS : state.config.request_timeout_ms)) |
-    0;
+  set_deadline(state, index, now + (l4 ? L4_FIRST_DATA_WAIT_MS : state.config.request_timeout_ms));
   if (out[PAYLOAD_LENGTH] > 0) return reading_frame(state, bytes, o, d, desc, index, now);
   c[C.acks_absorbed]++; // the handshake's own ACK: the flow exists now, nothing to answer
   return false;

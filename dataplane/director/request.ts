@@ -1,34 +1,15 @@
 // Reading a connection's request: the in-order bytes of a READING flow are
 // collected until the end of the HTTP head (an L4 VIP's first segment is
 // taken whole); the head and the bytes after it that came in the same
-// segments are ACKed and go to the control Worker in the request record
-// (HANDING). When the director answers itself (400, 408, 431, 503) the flow
-// is RESPONDING until the client's FIN gets the final ACK; when the client
-// closes first it is CLOSING until its last ACK. A request buffer is taken
-// with the first request bytes and given back as soon as the flow leaves
-// READING; the ring being full is a 503, never an exception.
+// segments are ACKed and handed off (handoff.ts: HANDING). When the
+// director answers itself (400, 408, 431, 503) the flow is RESPONDING until
+// the client's FIN gets the final ACK; when the client closes first it is
+// CLOSING until its last ACK. A request buffer is taken with the first
+// request bytes and kept until the hand-off is answered (a retransmitted
+// HANDOFF carries it again) or the director answers itself.
 
-import {
-  find_header_end,
-  R_CLIENT_IP,
-  R_CLIENT_ISN,
-  R_CLIENT_MAC,
-  R_CLIENT_MSS,
-  R_CLIENT_PORT,
-  R_CLIENT_TSVAL,
-  R_CLIENT_WINDOW,
-  R_CLIENT_WSCALE,
-  R_DIRECTOR_NEXT,
-  R_DIRECTOR_TSVAL,
-  R_DIRECTOR_WSCALE,
-  R_EPOCH,
-  R_FLAGS,
-  R_ID,
-  R_REQUEST,
-  R_REQUEST_LENGTH,
-  R_VIP,
-  R_VIP_PORT,
-} from "../wire/mod.ts";
+import { find_header_end } from "../wire/mod.ts";
+import { start_handoff } from "./handoff.ts";
 import { seq_sub } from "../seq.ts";
 import {
   L4_OFFSET,
@@ -38,34 +19,20 @@ import {
   TCP_FLAG_ACK,
   TCP_FLAG_FIN,
   TCP_FLAGS,
-  write_mac_words,
-  write_u16,
-  write_u32,
 } from "../packet.ts";
 import {
   C,
   D_CLIENT_ISN,
-  D_CLIENT_MAC_HI,
-  D_CLIENT_MAC_LO,
-  D_CLIENT_MSS,
-  D_CLIENT_TSVAL,
-  D_CLIENT_WINDOW,
-  D_CLIENT_WSCALE,
-  D_DEADLINE,
   D_DIRECTOR_ISN,
-  D_DIRECTOR_TSVAL,
   D_FLAGS,
   D_REQUEST_LENGTH,
   D_REQUEST_SLOT,
   D_RETRIES,
   D_STATE,
   D_STATUS,
-  DIRECTOR_WSCALE,
   type DirectorState,
   F_L4,
-  F_SACK,
-  F_TIMESTAMPS,
-  F_WSCALE,
+  F_TRYING,
   FIN_RTO_MS,
   release_buffer,
   remove_flow,
@@ -75,6 +42,7 @@ import {
   take_buffer,
   VALUES_PER_FLOW,
 } from "./state.ts";
+import { set_deadline } from "./timers.ts";
 import {
   ack_fields,
   challenge_ack,
@@ -234,7 +202,7 @@ function close_reading(
   release_buffer(state, index);
   values[v + D_STATE] = STATE_CLOSING;
   values[v + D_RETRIES] = 1;
-  values[v + D_DEADLINE] = (now + FIN_RTO_MS) | 0;
+  set_deadline(state, index, now + FIN_RTO_MS);
   state.counters[C.closed_before_request]++;
   return fin_ack(state, bytes, o, d, desc, v);
 }
@@ -292,61 +260,27 @@ export function closing_frame(
   return false;
 }
 
-/** The request is complete: its record goes to the control Worker, which picks a server. */
+/** The request is complete: the hand-off starts (handoff.ts), with the buffer it holds. */
 export function hand_off(
   state: DirectorState,
   index: number,
   request_length: number,
   now: number,
 ): void {
-  const values = state.table.values;
-  const v = index * VALUES_PER_FLOW;
-  const table = state.table;
-  const r = state.record;
-  const flags = values[v + D_FLAGS];
-  write_u32(r, R_EPOCH, 0);
-  write_u32(r, R_ID, 0);
-  write_u32(r, R_CLIENT_IP, table.src_ip[index] >>> 0);
-  write_u32(r, R_VIP, table.dst_ip[index] >>> 0);
-  write_u16(r, R_CLIENT_PORT, table.ports[index] >>> 16);
-  write_u16(r, R_VIP_PORT, table.ports[index] & 0xffff);
-  write_mac_words(r, R_CLIENT_MAC, values[v + D_CLIENT_MAC_HI], values[v + D_CLIENT_MAC_LO]);
-  r[R_FLAGS] = flags & (F_SACK | F_TIMESTAMPS);
-  r[R_FLAGS + 1] = 0;
-  write_u32(r, R_CLIENT_ISN, values[v + D_CLIENT_ISN] >>> 0);
-  write_u32(r, R_DIRECTOR_NEXT, (values[v + D_DIRECTOR_ISN] + 1) >>> 0);
-  write_u32(r, R_CLIENT_TSVAL, values[v + D_CLIENT_TSVAL] >>> 0);
-  write_u32(r, R_DIRECTOR_TSVAL, values[v + D_DIRECTOR_TSVAL] >>> 0);
-  write_u16(r, R_CLIENT_WINDOW, values[v + D_CLIENT_WINDOW]);
-  write_u16(r, R_CLIENT_MSS, values[v + D_CLIENT_MSS]);
-  r[R_CLIENT_WSCALE] = values[v + D_CLIENT_WSCALE];
-  r[R_DIRECTOR_WSCALE] = (flags & F_WSCALE) !== 0 ? DIRECTOR_WSCALE : 255;
-  write_u16(r, R_REQUEST_LENGTH, request_length);
-  const slot = values[v + D_REQUEST_SLOT];
-  if (slot >= 0) {
-    const base = slot * state.pool.stride;
-    r.set(state.pool.buffers.subarray(base, base + request_length), R_REQUEST);
-    release_buffer(state, index);
-  }
-  values[v + D_STATE] = STATE_HANDING;
-  values[v + D_DEADLINE] = (now + state.config.handoff_timeout_ms) | 0;
-  state.counters[C.handoffs_pending]++;
-  if (!state.enqueue(state.config.request_ring, r.subarray(0, R_REQUEST + request_length))) {
-    state.counters[C.ring_full]++;
-    state.counters[C.handoffs_pending]--;
-    respond(state, index, 503, now);
-  }
+  start_handoff(state, index, request_length, now);
 }
 
 /** The director answers the client itself and closes: 400, 408, 431, 503. */
 export function respond(state: DirectorState, index: number, status: number, now: number): void {
   const values = state.table.values;
   const v = index * VALUES_PER_FLOW;
+  if (values[v + D_STATE] === STATE_HANDING) state.counters[C.handoffs_pending]--;
+  values[v + D_FLAGS] &= ~F_TRYING;
   release_buffer(state, index);
   values[v + D_STATE] = STATE_RESPONDING;
   values[v + D_STATUS] = status;
   values[v + D_RETRIES] = 0;
-  values[v + D_DEADLINE] = now | 0; // sent by the next service call
+  set_deadline(state, index, now); // sent by the next service call
   const c = state.counters;
   if (status === 400) c[C.responses_400]++;
   else if (status === 408) c[C.responses_408]++;

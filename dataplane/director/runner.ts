@@ -1,6 +1,7 @@
 // One round of the director pipeline, as the dataplane Worker runs it: a
-// burst from the fabric port, the control Worker's verdicts, the sweep, and
-// the frames the director made itself.
+// burst from the fabric port (clients, and the agents' answers), the sweep
+// (timers), and the frames the director made itself (hand-off datagrams,
+// its own responses).
 
 import type { Native } from "../../native/mod.ts";
 import { create_emitter, type Emitter } from "../emitter.ts";
@@ -9,6 +10,8 @@ import { create_director_state, type DirectorState } from "./state.ts";
 import { director_burst } from "./burst.ts";
 import { director_service } from "./service.ts";
 import type { DirectorPipelineSpec } from "../worker_protocol.ts";
+import { open_selection_table } from "../selection_table.ts";
+import { mac_hi, mac_lo } from "../packet.ts";
 
 export interface DirectorRunner {
   state: DirectorState;
@@ -19,10 +22,7 @@ export interface DirectorRunner {
   queue: number;
   burst: number;
   emitter: Emitter;
-  service_options: {
-    dequeue: (ring: number, into: Uint8Array) => number;
-    emit: (frame: Uint8Array, port: number) => void;
-  };
+  service_options: { emit: (frame: Uint8Array, port: number) => void };
 }
 
 /**
@@ -50,6 +50,8 @@ export function create_director_runner(
   const responses = new Map(
     Object.entries(spec.responses).map(([status, body]) => [Number(status), Uint8Array.from(body)]),
   );
+  const emitter = create_emitter(native, { slot: spec.emit_slot, queue: options.queue });
+  const gateway = spec.gateway_mac ? Uint8Array.from(spec.gateway_mac) : undefined;
   const state = create_director_state({
     port: spec.port,
     director_mac: Uint8Array.from(spec.director_mac),
@@ -60,16 +62,32 @@ export function create_director_runner(
     max_request: spec.max_request,
     request_timeout_ms: spec.request_timeout_ms,
     idle_timeout_ms: spec.idle_timeout_ms,
-    handoff_timeout_ms: spec.handoff_timeout_ms,
+    address: spec.address,
+    handoff_port: spec.handoff_port,
+    gateway_mac_hi: gateway ? mac_hi(gateway, 0) : 0,
+    gateway_mac_lo: gateway ? mac_lo(gateway, 0) : 0,
+    epoch: spec.epoch,
+    handoff_rto_ms: spec.handoff_rto_ms,
+    handoff_tries: spec.handoff_tries,
+    freshness_ms: spec.freshness_ms,
+    max_datagram: spec.max_datagram,
     flow_capacity: spec.flow_capacity,
     max_reading: spec.max_reading,
     reading_share: spec.reading_share,
     challenge_ack_limit: spec.challenge_ack_limit,
-    request_ring: spec.request_ring,
-    verdict_ring: spec.verdict_ring,
-    event_ring: spec.event_ring,
-  }, { counters: options.counters, responses, enqueue: native.ring_enqueue });
-  const emitter = create_emitter(native, { slot: spec.emit_slot, queue: options.queue });
+  }, {
+    counters: options.counters,
+    responses,
+    selection: open_selection_table(spec.selection),
+    server_stats: new Float64Array(spec.server_stats),
+    region: native.region(),
+    io: {
+      claim: emitter.claim,
+      sign: native.hmac_region,
+      verify: native.hmac_verify_region,
+      wall_clock: Date.now,
+    },
+  });
   return {
     state,
     native,
@@ -79,7 +97,7 @@ export function create_director_runner(
     queue: options.queue,
     burst: options.burst,
     emitter,
-    service_options: { dequeue: native.ring_dequeue, emit: emitter.emit },
+    service_options: { emit: emitter.emit },
   };
 }
 

@@ -9,17 +9,21 @@
 // out of READING gives it back. Nothing here allocates per packet or throws.
 
 import {
-  DIRECTOR_EVENT_WORDS,
-  EVENT_FLOW_GONE,
-  GONE_CLIENT_RESET,
-  GONE_IDLE,
-  R_REQUEST,
-  RECORD_FLAG_SACK,
-  RECORD_FLAG_TIMESTAMPS,
-  VERDICT_WORDS,
-  write_director_event,
+  create_frame_address,
+  create_handoff_fields,
+  LATENCY_BUCKET_NAMES,
+  SERVER_STAT_WORDS,
+  SS_ACTIVE_FLOWS,
 } from "../wire/mod.ts";
+import { create_head_scan_out } from "../wire/mod.ts";
+import {
+  create_selection_scratch,
+  type SelectionScratch,
+  type SelectionTable,
+} from "../selection_table.ts";
 import { create_flow_table, flow_remove_at, type FlowTable } from "../flow_table.ts";
+import { create_timer_wheel, type TimerWheel } from "../timer_wheel.ts";
+import { cancel_deadline, TIMER_WORDS, TIMERS_PER_CALL } from "./timers.ts";
 import { create_parse_out, mac_hi, mac_lo } from "../packet.ts";
 import { TCP_OPTION_FIELDS } from "../tcp_options.ts";
 import type { CookieKey } from "./syn_cookie.ts";
@@ -57,7 +61,20 @@ export const D_RETRIES = 16;
 export const D_DIRECTOR_TSVAL = 17;
 /** F_REUSE_SYN: the ISN of the new SYN answered with a cookie on this closing 4-tuple. */
 export const D_REUSE_ISN = 18;
-export const VALUES_PER_FLOW = 19;
+/** HANDING, FORWARDING: the server (selection table index) the hand-off went to. */
+export const D_SERVER = 19;
+/** HANDING, FORWARDING: the id of the HANDOFF that went to D_SERVER (this director's epoch). */
+export const D_HANDOFF_ID = 20;
+/** HANDING: the selection's VIP, the request's selection-key hash and which rank is being tried. */
+export const D_SELECTION_VIP = 21;
+export const D_KEY_STATE = 22;
+export const D_RANK = 23;
+/** HANDING: when the first HANDOFF of this request went out (ms), for the latency. */
+export const D_HANDOFF_START = 24;
+/** The flow's deadline on the timer wheel: its entry and serial (serial 0: none). */
+export const D_TIMER_ENTRY = 25;
+export const D_TIMER_SERIAL = 26;
+export const VALUES_PER_FLOW = 27;
 
 export const STATE_READING = 1;
 export const STATE_HANDING = 2;
@@ -70,14 +87,18 @@ export const STATE_RESPONDING = 4;
  */
 export const STATE_CLOSING = 5;
 
-export const F_SACK = RECORD_FLAG_SACK;
-export const F_TIMESTAMPS = RECORD_FLAG_TIMESTAMPS;
+/** The client negotiated SACK / timestamps (the hand-off datagram's flag bits, handoff.ts). */
+export const F_SACK = 1;
+export const F_TIMESTAMPS = 2;
 export const F_WSCALE = 4;
 /** HANDING with a server being tried: its MAC is in D_SERVER_MAC. */
 export const F_TRYING = 8;
 /** An L4 VIP's connection: its first data segment is carried, not parsed. */
 export const F_L4 = 16;
-/** FORWARDING: the client sent FIN or RST, so a new SYN on the 4-tuple is a new connection. */
+/**
+ * FORWARDING (or HANDING with a server being tried): the client sent FIN or
+ * RST, so a new SYN on the 4-tuple is a new connection.
+ */
 export const F_CLIENT_CLOSING = 32;
 /** A closing flow whose 4-tuple got a new SYN (D_REUSE_ISN): its cookie ACK replaces the flow. */
 export const F_REUSE_SYN = 64;
@@ -179,6 +200,53 @@ export const DIRECTOR_COUNTER_NAMES = [
   "dropped_icmp_not_forwarded",
   "dropped_icmp_malformed",
   "dropped_icmp_bad_checksum",
+  // the hand-off in the dataplane (handoff.ts, answers.ts)
+  "handoffs_sent",
+  "handoff_retransmits",
+  "handoffs_acked",
+  "handoffs_nacked",
+  // NACKs by reason, in the order of reasons.ts (1..7)
+  "nack_table_full",
+  "nack_stack_reset",
+  "nack_stack_timeout",
+  "nack_bad_request",
+  "nack_draining",
+  "nack_internal",
+  "nack_stack_options",
+  "handoff_timeouts",
+  "fallbacks",
+  "cancels_sent",
+  "late_acks",
+  "answers_unmatched",
+  "flow_ends",
+  "flow_end_repeats",
+  "flow_ends_unmatched",
+  "refused_draining",
+  "fail_open",
+  "unexpected_messages",
+  "tx_no_mbuf",
+  "flows_forwarding",
+  "handoff_answers_taken",
+  // the timer wheel: deadlines that came (and were still the flow's), or had changed or gone
+  "timers_fired",
+  "timers_stale",
+  "timers_full",
+  // answers from agents by what became of them (handoff_frame.ts decode failures)
+  "handoff_rx_ok",
+  "handoff_rx_unknown_source",
+  "handoff_rx_truncated",
+  "handoff_rx_oversized",
+  "handoff_rx_bad_magic",
+  "handoff_rx_bad_version",
+  "handoff_rx_bad_type",
+  "handoff_rx_bad_length",
+  "handoff_rx_bad_mac",
+  "handoff_rx_stale",
+  "handoff_rx_wrong_agent",
+  "handoff_rx_inconsistent",
+  // hand-off latency (first HANDOFF → its ACK), per bucket of LATENCY_BOUNDS_MS, +Inf last
+  ...LATENCY_BUCKET_NAMES,
+  "latency_sum_ms",
 ] as const;
 export type DirectorCounterName = typeof DIRECTOR_COUNTER_NAMES[number];
 
@@ -187,7 +255,11 @@ export type DirectorCounterName = typeof DIRECTOR_COUNTER_NAMES[number];
  * exactly one of them, so together they add up to frames_dropped.
  */
 export const DIRECTOR_DROP_REASONS: readonly DirectorCounterName[] = [
-  ...DIRECTOR_COUNTER_NAMES.filter((name) => name.startsWith("dropped_")),
+  ...DIRECTOR_COUNTER_NAMES.filter((name) =>
+    name.startsWith("dropped_") || (name.startsWith("handoff_rx_") && name !== "handoff_rx_ok")
+  ),
+  // an agent's authentic datagram, acted on and not answered in its own mbuf
+  "handoff_answers_taken",
   "bad_cookies",
   "reading_full",
   "reading_source_limit",
@@ -239,8 +311,21 @@ export interface DirectorConfig {
   max_request?: number;
   request_timeout_ms: number;
   idle_timeout_ms: number;
-  /** How long a hand-off may stay unanswered by the control Worker. */
-  handoff_timeout_ms: number;
+  /** The director's own fabric address (hand-offs go out from it; it answers ARP for it). */
+  address: number;
+  handoff_port: number;
+  /** L3 fabric: the router's MAC (hi, lo words) hand-offs go to; 0, 0: each server's own MAC. */
+  gateway_mac_hi: number;
+  gateway_mac_lo: number;
+  /** This run's epoch (random): every HANDOFF carries it; answers of another are not ours. */
+  epoch: number;
+  /** First retransmission of a HANDOFF after this long, then twice as long each time. */
+  handoff_rto_ms: number;
+  /** HANDOFF sends per server before it counts as failed and the next server is tried. */
+  handoff_tries: number;
+  /** How far an agent's datagram's timestamp may be from our clock. */
+  freshness_ms: number;
+  max_datagram: number;
   flow_capacity: number;
   /** Connections reading a request at once (each holds a buffer of max_request). */
   max_reading: number;
@@ -248,9 +333,22 @@ export interface DirectorConfig {
   reading_share?: number;
   /** Challenge ACKs per second, all flows together; default CHALLENGE_ACK_LIMIT. */
   challenge_ack_limit?: number;
-  request_ring: number;
-  verdict_ring: number;
-  event_ring: number;
+}
+
+/**
+ * What the director's hand-off needs from its host (the shim, or a test):
+ * a fresh mbuf for a frame it builds, HMAC-SHA256 over region bytes under a
+ * server's key slot, and the wall clock datagrams are stamped with.
+ */
+export interface DirectorIo {
+  /** A fresh mbuf of `length` bytes queued for `port`: its region offset, or −1 (pool empty). */
+  claim: (length: number, port: number) => number;
+  /** Writes the tag of region [offset, offset + length) at tag_offset; 0, or −1. */
+  sign: (key_slot: number, offset: number, length: number, tag_offset: number) => number;
+  /** 1 when the tag at tag_offset is that of [offset, offset + length); 0 if not, −1 bad args. */
+  verify: (key_slot: number, offset: number, length: number, tag_offset: number) => number;
+  /** ms since 1970. */
+  wall_clock: () => number;
 }
 
 export interface DirectorState {
@@ -265,13 +363,27 @@ export interface DirectorState {
   vip_l4: Uint8Array;
   /** The request buffers (one per READING flow that has request bytes). */
   pool: ReadingPool;
-  /** Most request bytes one record carries (config.max_request, at least max_header). */
+  /** Most request bytes one hand-off carries (config.max_request, at least max_header). */
   request_capacity: number;
-  record: Uint8Array;
-  verdict: Int32Array;
-  verdict_bytes: Uint8Array;
-  event: Int32Array;
-  event_bytes: Uint8Array;
+  /** Servers, weights, health and VIPs as the control Worker publishes them. */
+  selection: SelectionTable;
+  selection_scratch: SelectionScratch;
+  /** Per server (selection index): SERVER_STAT_WORDS the control side reads. */
+  server_stats: Float64Array;
+  io: DirectorIo;
+  /** Every packet's bytes (the mbuf region): where the frames the director builds are written. */
+  region: Uint8Array;
+  /** The next HANDOFF id (u32, from 1); after 2^32 − 1 of them every id has been used. */
+  next_id: number;
+  ids_wrapped: boolean;
+  head_scan: Int32Array;
+  frame_address: Int32Array;
+  handoff_fields: Int32Array;
+  /** Where the latency buckets start among the counters. */
+  latency_at: number;
+  /** Every deadline a flow is given, by flow key (set_deadline); fired by the service call. */
+  timers: TimerWheel;
+  timer_out: Int32Array;
   director_mac_hi: number;
   director_mac_lo: number;
   /** Added to the millisecond clock for TSval, so it does not start at 0. */
@@ -283,8 +395,6 @@ export interface DirectorState {
   challenge_budget: number;
   /** HTTP responses the director sends itself, by status. */
   responses: Map<number, Uint8Array>;
-  /** Puts a message on a ring to the control Worker (the shim's ring_enqueue). */
-  enqueue: (ring: number, message: Uint8Array) => boolean;
 }
 
 export function create_director_state(
@@ -292,7 +402,10 @@ export function create_director_state(
   options: {
     counters?: Float64Array;
     responses: Map<number, Uint8Array>;
-    enqueue: (ring: number, message: Uint8Array) => boolean;
+    selection: SelectionTable;
+    server_stats: Float64Array;
+    io: DirectorIo;
+    region: Uint8Array;
   },
 ): DirectorState {
   const pairs: number[][] = [];
@@ -301,8 +414,6 @@ export function create_director_state(
   }
   const request_capacity = Math.max(config.max_header, config.max_request ?? 0);
   const share = config.reading_share ?? default_reading_share(config.max_reading);
-  const verdict = new Int32Array(VERDICT_WORDS);
-  const event = new Int32Array(DIRECTOR_EVENT_WORDS);
   return {
     config,
     table: create_flow_table({ capacity: config.flow_capacity, values_per_flow: VALUES_PER_FLOW }),
@@ -315,11 +426,26 @@ export function create_director_state(
     // one spare byte per buffer beyond the capacity tells "over the limit"
     pool: create_reading_pool(config.max_reading, request_capacity + 1, share),
     request_capacity,
-    record: new Uint8Array(R_REQUEST + request_capacity),
-    verdict,
-    verdict_bytes: new Uint8Array(verdict.buffer),
-    event,
-    event_bytes: new Uint8Array(event.buffer),
+    selection: options.selection,
+    selection_scratch: create_selection_scratch(options.selection),
+    server_stats: options.server_stats,
+    io: options.io,
+    region: options.region,
+    next_id: 1,
+    ids_wrapped: false,
+    head_scan: create_head_scan_out(),
+    frame_address: create_frame_address(),
+    handoff_fields: create_handoff_fields(),
+    latency_at: DIRECTOR_COUNTER_NAMES.indexOf(LATENCY_BUCKET_NAMES[0]),
+    timers: create_timer_wheel({
+      // a flow holds one live deadline; the others wait to be found stale
+      capacity: Math.min(1 << 24, config.flow_capacity * 4),
+      slots: 4096,
+      tick_ms: 1,
+      payload_words: TIMER_WORDS,
+      now_ms: 0,
+    }),
+    timer_out: new Int32Array(TIMERS_PER_CALL * TIMER_WORDS),
     director_mac_hi: mac_hi(config.director_mac, 0),
     director_mac_lo: mac_lo(config.director_mac, 0),
     ts_offset: (Math.random() * 0x7fffffff) | 0,
@@ -328,7 +454,6 @@ export function create_director_state(
     challenge_second: -1,
     challenge_budget: 0,
     responses: options.responses,
-    enqueue: options.enqueue,
   };
 }
 
@@ -350,6 +475,11 @@ export function find_vip(state: DirectorState, ip: number, port: number): number
 export function is_vip_ip(state: DirectorState, ip: number): boolean {
   for (let i = 0; i < state.vip_ips.length; i++) if (state.vip_ips[i] === (ip | 0)) return true;
   return false;
+}
+
+/** A VIP or the director's own fabric address: what it answers ARP for. */
+export function is_own_ip(state: DirectorState, ip: number): boolean {
+  return (ip | 0) === (state.config.address | 0) || is_vip_ip(state, ip);
 }
 
 /**
@@ -396,43 +526,31 @@ export function release_buffer(state: DirectorState, index: number): void {
 
 // ---------------------------------------------------------------- flow ends
 
-/** Removes the flow and gives back its request buffer; the control Worker is not told. */
+/**
+ * Removes the flow and gives back its request buffer; the gauges follow
+ * its state (a hand-off pending, a flow forwarded to its server).
+ */
 export function remove_flow(state: DirectorState, index: number): void {
+  const values = state.table.values;
+  const v = index * VALUES_PER_FLOW;
+  const flow_state = values[v + D_STATE];
+  if (flow_state === STATE_HANDING) state.counters[C.handoffs_pending]--;
+  else if (flow_state === STATE_FORWARDING) leave_forwarding(state, v);
+  cancel_deadline(state, v);
   release_buffer(state, index);
   flow_remove_at(state.table, index);
   state.counters[C.flows] = state.table.count;
 }
 
-/** Ends a flow the control Worker knows about, and tells it. */
-export function end_flow(state: DirectorState, index: number, reason: number): void {
-  const c = state.counters;
-  if (reason === GONE_CLIENT_RESET) c[C.ended_client_reset]++;
-  else if (reason === GONE_IDLE) c[C.ended_idle]++;
-  tell_gone(state, index, reason);
+/** A flow at v stops being forwarded (removed, or replaced): its server has one flow less. */
+export function leave_forwarding(state: DirectorState, v: number): void {
+  state.counters[C.flows_forwarding]--;
+  const server = state.table.values[v + D_SERVER];
+  if (server >= 0) state.server_stats[server * SERVER_STAT_WORDS + SS_ACTIVE_FLOWS]--;
+}
+
+/** Ends a flow for a reason its counter names (client reset, idle). */
+export function end_flow(state: DirectorState, index: number, counter: number): void {
+  state.counters[counter]++;
   remove_flow(state, index);
-}
-
-/** Tells the control Worker that the flow is gone (the caller removes it). */
-export function tell_gone(state: DirectorState, index: number, reason: number): void {
-  tell_control(state, index, EVENT_FLOW_GONE, reason);
-}
-
-/** An event about the flow at index for the control Worker (a full ring is counted). */
-export function tell_control(
-  state: DirectorState,
-  index: number,
-  type: number,
-  reason: number,
-): void {
-  const c = state.counters;
-  const table = state.table;
-  write_director_event(
-    state.event,
-    type,
-    table.src_ip[index],
-    table.dst_ip[index],
-    table.ports[index],
-    reason,
-  );
-  if (!state.enqueue(state.config.event_ring, state.event_bytes)) c[C.ring_full]++;
 }

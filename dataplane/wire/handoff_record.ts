@@ -1,16 +1,15 @@
-// The hand-off state as it crosses a ring between a control Worker and a
-// dataplane Worker: the director's dataplane writes one when a request is
-// complete (its control Worker turns it into a HANDOFF datagram), and the
-// agent's control Worker writes one for each authenticated HANDOFF (its
-// dataplane adopts the connection). Big-endian fields at fixed offsets, so a
-// dataplane reads and writes them without allocating; neither side of a ring
-// sees the wire format or the key.
+// The adoption record: the hand-off state as the agent's adoption takes it
+// (adoption.ts agent_adopt), copied out of an authenticated HANDOFF by
+// handoff_frame.ts handoff_to_record. Big-endian fields at fixed offsets, so
+// the poll loop reads and writes them without allocating; the adoption never
+// sees the wire format or the key. encode/decode_handoff_record are the
+// allocating forms for tests and tools.
 
 import { read_u16, read_u32, write_u16, write_u32 } from "../packet.ts";
 
 /** The connection state a hand-off carries, as plain numbers. */
 export interface HandoffRecord {
-  /** The director's hand-off id (0 from the director's dataplane: its control Worker assigns it). */
+  /** The director's hand-off: its epoch and id. */
   epoch: number;
   id: number;
   client_ip: number;
@@ -28,8 +27,6 @@ export interface HandoffRecord {
   director_wscale: number;
   sack_permitted: boolean;
   timestamps: boolean;
-  /** A cancellation of hand-off (epoch, id), not a hand-off. */
-  cancel?: boolean;
   client_tsval: number;
   director_tsval: number;
   request: Uint8Array;
@@ -57,8 +54,6 @@ export const R_REQUEST = 52;
 
 export const RECORD_FLAG_SACK = 1;
 export const RECORD_FLAG_TIMESTAMPS = 2;
-/** Not a hand-off but its cancellation (director → agent): forget (epoch, id). */
-export const RECORD_FLAG_CANCEL = 0x80;
 
 /** Serializes a record (control side; allocates). */
 export function encode_handoff_record(record: HandoffRecord): Uint8Array {
@@ -71,7 +66,7 @@ export function encode_handoff_record(record: HandoffRecord): Uint8Array {
   write_u16(out, R_VIP_PORT, record.vip_port);
   out.set(record.client_mac.subarray(0, 6), R_CLIENT_MAC);
   out[R_FLAGS] = (record.sack_permitted ? RECORD_FLAG_SACK : 0) |
-    (record.timestamps ? RECORD_FLAG_TIMESTAMPS : 0) | (record.cancel ? RECORD_FLAG_CANCEL : 0);
+    (record.timestamps ? RECORD_FLAG_TIMESTAMPS : 0);
   write_u32(out, R_CLIENT_ISN, record.client_isn);
   write_u32(out, R_DIRECTOR_NEXT, record.director_next_seq);
   write_u32(out, R_CLIENT_TSVAL, record.client_tsval);

@@ -21,16 +21,16 @@ const FILES: Record<string, string> = {
 const EXAMPLES = new URL("../../control/examples/", import.meta.url).pathname;
 
 const agent = () => ({
-  control: "198.19.0.11:7711",
+  address: "198.18.0.11",
   server_mac: "02:b7:00:00:01:01",
   fabric_port: 0,
   server_port: 1,
 });
 const director = () => ({
   port: 0,
-  control: "198.19.0.1:7700",
+  address: "198.18.0.2",
   vips: [{ address: "198.18.0.100", ports: [80], policy: "url_hash" }],
-  servers: [{ name: "a", mac: "02:b7:00:00:01:01", agent: "198.19.0.11:7711" }],
+  servers: [{ name: "a", mac: "02:b7:00:00:01:01", agent: "198.18.0.11" }],
 });
 const base = (extra: Record<string, unknown>) => ({ key_file: "k", ...extra });
 
@@ -106,22 +106,39 @@ const bad: { description: string; config: unknown; roles: Role[]; key?: string; 
       error: /^agents: missing or empty/,
     },
     {
-      description: "agent control not HOST:PORT",
-      config: base({ agents: [{ ...agent(), control: "198.19.0.11" }] }),
+      description: "agent address not an IPv4 address",
+      config: base({ agents: [{ ...agent(), address: "198.18.0" }] }),
       roles: ["agent"],
-      error: /^agents\[0\]\.control: '198\.19\.0\.11' must be HOST:PORT/,
+      error: /^agents\[0\]\.address: '198\.18\.0' is not an IPv4 address/,
     },
     {
-      description: "agent control bad port",
-      config: base({ agents: [{ ...agent(), control: "198.19.0.11:99999" }] }),
+      description: "agent address a loopback address",
+      config: base({ agents: [{ ...agent(), address: "127.0.0.1" }] }),
       roles: ["agent"],
-      error: /^agents\[0\]\.control: '99999' is not a port/,
+      error: /^agents\[0\]\.address: /,
     },
     {
-      description: "agent control bad IPv4",
-      config: base({ agents: [{ ...agent(), control: "198.19.0.311:7" }] }),
+      description: "agent address missing (the old control field)",
+      config: base({ agents: [{ ...agent(), address: undefined, control: "198.19.0.11:7711" }] }),
       roles: ["agent"],
-      error: /^agents\[0\]\.control: '198\.19\.0\.311' is not an IPv4 address/,
+      error: /^agents\[0\]\.control: unknown field/,
+    },
+    {
+      description: "a server's agent with a bad port",
+      config: base({
+        director: {
+          ...director(),
+          servers: [{ ...director().servers[0], agent: "198.18.0.11:99999" }],
+        },
+      }),
+      roles: ["director"],
+      error: /^director\.servers\[0\]\.agent: '99999' is not a port/,
+    },
+    {
+      description: "director address missing",
+      config: base({ director: { ...director(), address: undefined } }),
+      roles: ["director"],
+      error: /^director\.address: missing/,
     },
     {
       description: "server_mac malformed",
@@ -307,7 +324,7 @@ const bad: { description: string; config: unknown; roles: Role[]; key?: string; 
           ...director(),
           servers: [
             { ...director().servers[0], key_file: "a1.key" },
-            { name: "b", mac: "02:b7:00:00:01:02", agent: "198.19.0.12:7711" },
+            { name: "b", mac: "02:b7:00:00:01:02", agent: "198.18.0.12" },
           ],
         },
       },
@@ -337,7 +354,7 @@ const bad: { description: string; config: unknown; roles: Role[]; key?: string; 
           ...director(),
           servers: [
             director().servers[0],
-            { name: "b", mac: "02:b7:00:00:01:02", agent: "198.19.0.12:7711", agent_id: 1 },
+            { name: "b", mac: "02:b7:00:00:01:02", agent: "198.18.0.12", agent_id: 1 },
           ],
         },
       }),
@@ -351,13 +368,13 @@ const bad: { description: string; config: unknown; roles: Role[]; key?: string; 
           ...director(),
           servers: [
             director().servers[0],
-            { name: "b", mac: "02:b7:00:00:01:02", agent: "198.19.0.11:7711" },
+            { name: "b", mac: "02:b7:00:00:01:02", agent: "198.18.0.11:7201" },
           ],
         },
       }),
       roles: ["director"],
       error:
-        /^director\.servers\[1\]\.agent: 198\.19\.0\.11:7711 is already director\.servers\[0\]\.agent/,
+        /^director\.servers\[1\]\.agent: 198\.18\.0\.11:7201 is already director\.servers\[0\]\.agent/,
     },
     {
       description: "directors empty",
@@ -446,7 +463,7 @@ Deno.test("config: a larger max_datagram allows larger request heads", async () 
 });
 
 Deno.test("config: an old config (one shared key, no ids) stays valid with ids by order", async () => {
-  const second = { ...agent(), control: "198.19.0.12:7711", fabric_port: 2, server_port: 3 };
+  const second = { ...agent(), address: "198.18.0.12", fabric_port: 2, server_port: 3 };
   const config = await parse(base({ agents: [agent(), second] }), ["agent"]);
   assert.deepEqual(config.agents.map((a) => a.id), [1, 2]);
   assert.deepEqual(config.agents.map((a) => a.key), [hex(KEY), hex(KEY)]);
@@ -458,7 +475,7 @@ Deno.test("config: an old config (one shared key, no ids) stays valid with ids b
         ...director(),
         servers: [
           director().servers[0],
-          { name: "b", mac: "02:b7:00:00:01:02", agent: "198.19.0.12:7711" },
+          { name: "b", mac: "02:b7:00:00:01:02", agent: "198.18.0.12" },
         ],
       },
     }),
@@ -542,10 +559,10 @@ Deno.test("config: the example agent holds exactly the key its director entry na
   const a = (await load_config(`${EXAMPLES}agent.json`, { roles: ["agent"] })).agents[0];
   const server = d.director!.servers.find((s) => s.agent_id === a.id)!;
   assert.deepEqual(a.key, server.key);
-  assert.deepEqual([`${a.control.host}:${a.control.port}`], [
-    `${server.agent.host}:${server.agent.port}`,
-  ]);
-  assert.deepEqual(a.directors, [d.director!.control]);
+  // the director sends to the server's own address, where the agent takes the datagrams
+  assert.deepEqual([a.address], [server.agent.host]);
+  assert.equal(server.agent.port, 7201, "the hand-off port by default");
+  assert.deepEqual(a.directors, [{ host: d.director!.address }]);
   assert.deepEqual(a.vips, d.director!.vips.map((v) => v.address));
 });
 
@@ -554,10 +571,12 @@ Deno.test("config: the lab's config writer produces a valid config, a key per ag
     id,
     mac: `02:b7:00:00:01:0${id}`,
     control_ip: `198.19.0.1${id}`,
+    ip: `198.18.0.1${id}`,
   }));
   const lab = {
     vip: "198.18.0.100",
     vip_l4: "198.18.0.101",
+    director_ip: "198.18.0.2",
     control: { dp_ip: "198.19.0.1" },
     servers,
   } as unknown as Lab;
@@ -576,8 +595,8 @@ Deno.test("config: the lab's config writer produces a valid config, a key per ag
   for (const a of config.agents) {
     const server = d.servers.find((s) => s.agent_id === a.id)!;
     assert.deepEqual(a.key, server.key, `agent ${a.id} and its server share their key`);
-    assert.deepEqual(a.control, server.agent);
-    assert.deepEqual(a.directors, [d.control]);
+    assert.deepEqual({ host: a.address, port: 7201 }, server.agent);
+    assert.deepEqual(a.directors, [{ host: d.address }]);
     assert.deepEqual(a.vips, ["198.18.0.100", "198.18.0.101"]);
   }
   assert.equal(new Set(config.agents.map((a) => String(a.key))).size, 3);

@@ -65,8 +65,18 @@ const snapshot: Snapshot = {
     },
   },
   agents: [{
-    dataplane: { adopted: 4, dropped_not_ours: 1, ended_fin: 3, refused_table_full: 0, flows: 1 },
-    control: { decode_ok: 4 },
+    dataplane: {
+      adopted: 4,
+      dropped_not_ours: 1,
+      ended_fin: 3,
+      refused_table_full: 0,
+      refused_wrong_vip: 2,
+      flows: 1,
+      handoff_rx_ok: 4,
+      handoff_rx_unknown_source: 5,
+      acks_sent: 4,
+      flow_ends_pending: 1,
+    },
   }],
 };
 
@@ -129,6 +139,23 @@ Deno.test("metrics: Prometheus text follows the conventions and reads back", () 
   assert.equal(values.get('baton_agent_flows_ended_total{agent="0",reason="fin"}'), 3);
   assert.equal(values.get('baton_agent_dropped_packets_total{agent="0",reason="not_ours"}'), 1);
   assert.equal(values.get('baton_agent_flows{agent="0"}'), 1);
+  // the agent's hand-off datagrams are dataplane counters now, in the same family as before
+  assert.equal(
+    values.get('baton_handoff_datagrams_received_total{role="agent0",result="ok"}'),
+    4,
+  );
+  assert.equal(
+    values.get(
+      'baton_handoff_datagrams_received_total{role="agent0",result="unknown_source"}',
+    ),
+    5,
+  );
+  assert.equal(
+    values.get('baton_agent_handoffs_refused_total{agent="0",reason="wrong_vip"}'),
+    2,
+  );
+  assert.equal(values.get('baton_agent_acks_sent_total{agent="0"}'), 4);
+  assert.equal(types.get("baton_agent_flow_ends_pending"), "gauge");
   assert.equal(values.get('baton_control_events_total{role="director",event="handoffs_sent"}'), 10);
 });
 

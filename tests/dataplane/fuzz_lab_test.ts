@@ -102,6 +102,15 @@ Deno.test({
         String(FRAMES),
         String(PPS),
         macs.join(","),
+        // hand-off-shaped frames too (random and near-valid datagrams): the in-band receive paths
+        JSON.stringify({
+          port: 7201,
+          director_ip: lab.director_ip,
+          targets: {
+            ...Object.fromEntries(lab.servers.map((s) => [s.mac, s.ip])),
+            [lab.director_mac]: [lab.director_ip, lab.servers[0].ip],
+          },
+        }),
       ]);
       assert.equal(run.code, 0, run.stderr);
       const fuzz = JSON.parse(run.stdout.trim().split("\n").at(-1)!);

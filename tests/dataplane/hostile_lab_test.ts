@@ -137,20 +137,20 @@ Deno.test({
       await t.step(
         "a replayed and a re-targeted hand-off datagram: counted, no adoption",
         async () => {
-          // capture the HANDOFFs to agent 1 (server 1) on the control network
+          // capture the HANDOFFs to agent 1 (server 1) on the fabric: the bridge port towards it
           const pcap = `${dir}/handoffs.pcap`;
-          const agent1 = lab.servers[0].id;
-          const capture = spawn_in_namespace(lab.namespaces.dp, [
+          const server1 = lab.servers[0];
+          const capture = spawn_in_namespace(lab.namespaces.switch, [
             "tcpdump",
             "-i",
-            "lo",
+            server1.agent_fabric_peer_if,
             "-n",
             "-U",
             "-Z",
             "root",
             "-w",
             pcap,
-            `udp dst port ${7710 + agent1}`,
+            `udp dst port 7201 and dst host ${server1.ip}`,
           ], { stdout: "null", stderr: "piped" });
           await sleep(1000);
           // URLs until one lands on server 1
@@ -158,35 +158,31 @@ Deno.test({
             lab,
             Array.from({ length: 12 }, (_, i) => `http://${lab.vip}/replay/${i}`),
           );
-          assert.ok(fetched.some((f) => f.served_by === `srv${agent1}`), "a hand-off to server 1");
+          assert.ok(
+            fetched.some((f) => f.served_by === `srv${server1.id}`),
+            "a hand-off to server 1",
+          );
           await sleep(2500); // the flows end (FIN, linger) before the replay
           capture.kill("SIGINT");
           await capture.status;
           const before = latest_snapshot(baton)!;
-          const control = lab.control.dp_ip;
-          // from the director's own control address, as an attacker on the control network would
-          const replay = (to_port: number) =>
-            hostile_in(lab.namespaces.dp, [
-              "replay",
-              pcap,
-              String(7710 + agent1),
-              control,
-              "7700",
-              control,
-              String(to_port),
-            ]);
-          const replayed = await replay(7710 + agent1);
-          const retargeted = await replay(7710 + lab.servers[1].id);
+          // from the client's port, keeping the director's source address, as an attacker on
+          // the fabric would; the second time re-targeted to server 2
+          const server2 = lab.servers[1];
+          const replay = (retarget: string[]) =>
+            hostile(lab, ["replay", pcap, lab.client.if, lab.client.mac, "7201", ...retarget]);
+          const replayed = await replay([]);
+          const retargeted = await replay([server2.mac, server2.ip]);
           assert.ok((replayed.replayed as number) >= 1, JSON.stringify(replayed));
           await sleep(1500);
           const after = await next_snapshot(baton);
-          const delta = (agent: number, side: "control" | "dataplane", name: string) =>
-            (after.agents[agent][side][name] ?? 0) - (before.agents[agent][side][name] ?? 0);
-          assert.equal(delta(0, "dataplane", "adopted"), 0, "no replayed adoption at agent 1");
-          assert.equal(delta(1, "dataplane", "adopted"), 0, "no re-targeted adoption at agent 2");
-          assert.ok(delta(0, "control", "handoffs_replayed") >= 1, "the replay is counted");
-          const refused_at_2 = delta(1, "control", "decode_bad_mac") +
-            delta(1, "control", "decode_wrong_agent");
+          const delta = (agent: number, name: string) =>
+            (after.agents[agent].dataplane[name] ?? 0) -
+            (before.agents[agent].dataplane[name] ?? 0);
+          assert.equal(delta(0, "adopted"), 0, "no replayed adoption at agent 1");
+          assert.equal(delta(1, "adopted"), 0, "no re-targeted adoption at agent 2");
+          assert.ok(delta(0, "handoffs_replayed") >= 1, "the replay is counted");
+          const refused_at_2 = delta(1, "handoff_rx_bad_mac") + delta(1, "handoff_rx_wrong_agent");
           assert.equal(
             refused_at_2,
             retargeted.replayed,
@@ -194,7 +190,6 @@ Deno.test({
           );
         },
       );
-
       assert.equal(await serves_everything(lab, "after", 10), 10, "serves after the attack");
       assert.match(baton.output(), /NIC statistics/, "still running");
     } finally {

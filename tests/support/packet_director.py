@@ -7,10 +7,17 @@ It owns the VIP: answers ARP for it, completes the client's handshake with
 its own ISN and options, reads the HTTP request and ACKs exactly those
 bytes, then prints the connection state as one JSON line. The test (Deno)
 encodes the HANDOFF datagram with baton's own codec and writes it back as
-hex; this script sends it over UDP to the agent's control address,
-retransmitting until a reply comes, and prints the reply as hex. From then
-on every frame of that flow is forwarded to the server's MAC with only its
-Ethernet header rewritten.
+hex; this script sends it in-band, as the director does: an
+Ethernet/IPv4/UDP frame from its own MAC, fabric address and the hand-off
+port to the server's MAC and address at the hand-off port (the agent in
+front of the server takes it), retransmitting until a reply comes. The
+agent's answers (HANDOFF_ACK, NACK, FLOW_END) come back the same way, to
+this MAC and address: each is printed as hex ("reply" for the ACK or
+NACK of the HANDOFF being sent, "other_reply" for the rest: FLOW_ENDs). From then on every frame of
+that flow is forwarded to the server's MAC with only its Ethernet header
+rewritten.
+
+usage: packet_director.py IFACE VIP SERVER_MAC SERVER_IP DIRECTOR_IP HANDOFF_PORT
 
 stdout: JSON lines {"event": ...}; stdin: JSON lines {"datagram": hex}.
 """
@@ -44,6 +51,16 @@ def csum(data):
 
 def ip_bytes(text):
     return socket.inet_aton(text)
+
+
+def udp_frame(src_mac, dst_mac, src_ip, dst_ip, sport, dport, payload):
+    udp = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
+    pseudo = ip_bytes(src_ip) + ip_bytes(dst_ip) + struct.pack("!BBH", 0, 17, len(udp))
+    checksum = csum(pseudo + udp) or 0xFFFF
+    udp = udp[:6] + struct.pack("!H", checksum) + udp[8:]
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), random.randint(0, 0xFFFF), 0x4000, 64, 17, 0, ip_bytes(src_ip), ip_bytes(dst_ip))
+    ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
+    return dst_mac + src_mac + b"\x08\x00" + ip + udp
 
 
 def parse_options(raw):
@@ -92,20 +109,23 @@ class Flow:
 
 
 def main():
-    iface, vip, server_mac_text, agent_control = sys.argv[1:5]
-    agent_host, agent_port = agent_control.rsplit(":", 1)
+    iface, vip, server_mac_text, server_ip, director_ip, port_text = sys.argv[1:7]
+    handoff_port = int(port_text)
     server_mac = bytes.fromhex(server_mac_text.replace(":", ""))
     raw = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
     raw.bind((iface, 0))
     my_mac = raw.getsockname()[4]
-    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    udp.bind(("127.0.0.1", 0))
     vip_bytes = ip_bytes(vip)
+    director_bytes = ip_bytes(director_ip)
+
+    def send_handoff(datagram):
+        raw.send(udp_frame(my_mac, server_mac, director_ip, server_ip, handoff_port, handoff_port, datagram))
+
     flows = {}
     pending = None  # (datagram, flow, next_send_at, sends)
     stdin_buffer = b""
     started = time.monotonic()
-    log("ready", mac=my_mac.hex(":"), udp_port=udp.getsockname()[1])
+    log("ready", mac=my_mac.hex(":"))
 
     def clock():
         return int((time.monotonic() - started) * 1000) + 1_000_000
@@ -114,10 +134,10 @@ def main():
         timeout = None
         if pending is not None:
             timeout = max(0.0, pending[2] - time.monotonic())
-        readable, _, _ = select.select([raw, udp, sys.stdin.buffer], [], [], timeout)
+        readable, _, _ = select.select([raw, sys.stdin.buffer], [], [], timeout)
         if pending is not None and time.monotonic() >= pending[2]:
             datagram, flow, _, sends = pending
-            udp.sendto(datagram, (agent_host, int(agent_port)))
+            send_handoff(datagram)
             pending = (datagram, flow, time.monotonic() + 0.3 * (2 ** sends), sends + 1)
         if sys.stdin.buffer in readable:
             chunk = os.read(sys.stdin.fileno(), 65536)
@@ -130,19 +150,31 @@ def main():
                 datagram = bytes.fromhex(command["datagram"])
                 flow = flows[tuple(command["flow"])]
                 pending = (datagram, flow, time.monotonic(), 0)
-        if udp in readable:
-            reply, _ = udp.recvfrom(65535)
-            sends = pending[3] if pending else 0
-            log("reply", datagram=reply.hex(), sends=sends)
-            if pending is not None:
-                pending[1].state = "handed"
-            pending = None
         if raw not in readable:
             continue
         frame, address = raw.recvfrom(65535)
         if address[2] == PACKET_OUTGOING or len(frame) < 14:
             continue
         dst, src, ethertype = frame[0:6], frame[6:12], frame[12:14]
+        if (dst == my_mac and ethertype == b"\x08\x00" and len(frame) >= 42 and frame[23] == 17
+                and frame[30:34] == director_bytes and frame[14] == 0x45
+                and struct.unpack("!H", frame[36:38])[0] == handoff_port):
+            # an answer from an agent, in-band: its UDP payload is the datagram
+            udp_length = struct.unpack("!H", frame[38:40])[0]
+            reply = frame[42:34 + udp_length]
+            where = dict(src_ip=socket.inet_ntoa(frame[26:30]),
+                         src_port=struct.unpack("!H", frame[34:36])[0], src_mac=src.hex(":"))
+            # the answer to the HANDOFF being sent: an ACK or NACK (type 2, 3) with its id;
+            # anything else (a FLOW_END of an earlier flow) is printed as what it is
+            answers_pending = (pending is not None and len(reply) >= 12 and reply[3] in (2, 3)
+                               and reply[8:12] == pending[0][8:12])
+            if answers_pending:
+                log("reply", datagram=reply.hex(), sends=pending[3], **where)
+                pending[1].state = "handed"
+                pending = None
+            else:
+                log("other_reply", datagram=reply.hex(), **where)
+            continue
         if ethertype == b"\x08\x06" and len(frame) >= 42:
             # ARP request for the VIP: the director owns it
             if struct.unpack("!H", frame[20:22])[0] == 1 and frame[38:42] == vip_bytes:

@@ -2,12 +2,25 @@
 // {description, flow, input frame on one side, expected frame on the other
 // side (or none), expected counters}, or, for the rows that need a flow to
 // live through several segments, hand-offs and time-outs, a list of steps
-// (the clock, a hand-off, frames from the client and from the stack, and
-// exactly what the agent sends each way and reports in that step). A real
-// DPDK process (tests/support/agent_fixture_main.ts) runs the rows through
-// net_pcap ports; expected frames come from the same builder with checksums
-// computed in full, so byte equality checks every incremental checksum
-// update against a full recompute.
+// (the clock, a HANDOFF frame, frames from the client and from the stack,
+// and exactly what the agent sends each way in that step, its answers to
+// the director included). A real DPDK process (tests/support/
+// agent_fixture_main.ts) runs the rows through net_pcap ports; expected
+// frames come from the same builder with checksums computed in full, so
+// byte equality checks every incremental checksum update against a full
+// recompute.
+//
+// Hand-offs travel in-band: a row's HANDOFF (or CANCEL, FLOW_END_ACK) is
+// encoded with encode_datagram under the agent's key, wrapped in
+// Ethernet/IPv4/UDP from the director to the server's address at the
+// hand-off port, and injected on the fabric port; the agent's HANDOFF_ACK,
+// NACK and FLOW_END frames come out of the fabric port and are decoded
+// here as the director would (decode_message: tag, freshness, agent id),
+// their addresses, MACs and checksums checked (recomputed). The handoff
+// rows (handoff_rows) are the receive path's: a bad tag, a truncated,
+// stale or replayed datagram, one for another agent or from a sender
+// that is not a director, a refusal repeated, a cancel, FLOW_END
+// retransmitted until its ACK, and UDP that is not a hand-off.
 //
 // The hostile rows (hostile_rows) are issue 10's for the agent: RFC 5961
 // for the client's RSTs, SYNs and FINs, a stack that declines options,
@@ -33,15 +46,19 @@ import {
 } from "../../../dataplane/mod.ts";
 import { AGENT_DROP_REASONS } from "../../../dataplane/agent/mod.ts";
 import {
-  encode_handoff_record,
-  EVENT_ADOPTED,
-  EVENT_FLOW_END,
-  EVENT_REFUSED,
+  decode_message,
+  DEFAULT_HANDOFF_PORT,
+  encode_datagram,
   FLOW_END_CLIENT_RESET,
   FLOW_END_FIN,
   FLOW_END_IDLE_TIMEOUT,
-  type HandoffRecord,
+  type FlowKey,
+  type HandoffMessage,
+  import_handoff_key,
+  type MessageType,
+  NACK_BAD_REQUEST,
   NACK_STACK_OPTIONS,
+  parse_key_text,
 } from "../../../dataplane/wire/mod.ts";
 import { read_pcap, write_pcap } from "../../support/pcap.ts";
 
@@ -53,6 +70,27 @@ const SERVER_MAC = "02:b7:00:00:01:01";
 const CLIENT_IP = "198.18.0.1";
 const VIP = "198.18.0.100";
 const CLIENT_PORT = 40000;
+/** The server's own fabric address: hand-offs go to it, at the hand-off port. */
+const SERVER_IP = "198.18.0.11";
+const DIRECTOR_IP = "198.18.0.2";
+/** On an L3 fabric a hand-off arrives from the router's MAC. */
+const ROUTER_MAC = "02:b7:00:00:00:fe";
+const HANDOFF_PORT = DEFAULT_HANDOFF_PORT;
+const AGENT_ID = 2;
+const KEY_HEX = "5a".repeat(32);
+const KEY = await import_handoff_key(parse_key_text(KEY_HEX));
+/** The wall clock at now = 0 (sent_at of what the director sends, the agent's stamps). */
+const WALL = 1_754_000_000_000;
+const FRESHNESS_MS = 10_000;
+const FLOW_KEY: FlowKey = {
+  client_ip: ip_to_u32(CLIENT_IP),
+  vip: ip_to_u32(VIP),
+  client_port: CLIENT_PORT,
+  vip_port: 80,
+};
+/** The hand-off every row's flow belongs to (installed flows too). */
+const EPOCH = 1;
+const ID = 7;
 
 interface Flow {
   client_isn: number;
@@ -131,11 +169,33 @@ interface FixtureRow {
   counters: Record<string, number>;
 }
 
+/** An answer the agent sends the director, as the director decodes it. */
+interface Answer {
+  type: Extract<MessageType, "handoff_ack" | "handoff_nack" | "flow_end">;
+  /** NACK or FLOW_END reason; 0 for an ACK. */
+  reason?: number;
+  /** The hand-off it names; default EPOCH, ID. */
+  epoch?: number;
+  id?: number;
+  /** Default the rows' flow. */
+  key?: FlowKey;
+  /** FLOW_END's packet counts, when the row says. */
+  counts?: { packets_to_server: number; packets_to_client: number };
+  /** Where it goes: where the HANDOFF came from (default the director's MAC, address, port). */
+  to_mac?: string;
+  to_ip?: string;
+  to_port?: number;
+}
+
 /** One step of a stateful row: what goes in, and exactly what comes out. */
 interface Step {
   /** The clock (ms); default the previous step's (0 first). Installed flows were seen at 0. */
   now?: number;
-  handoff?: HandoffRecord;
+  /**
+   * Datagrams from the director, framed by handoff_frame at this step's
+   * wall clock and injected on the fabric port before from_client.
+   */
+  handoff?: HandoffMessage | HandoffMessage[];
   /** Frames into the fabric port (from the client, via the director). */
   from_client?: Uint8Array[];
   /** Frames into the server port (from the stack). */
@@ -144,8 +204,8 @@ interface Step {
   to_stack?: Uint8Array[];
   /** What leaves the fabric port this step, in order (default none). */
   to_client?: Uint8Array[];
-  /** [type, reason] of each event this step (default none). */
-  events?: [number, number][];
+  /** The agent's answers to the director this step, in order (default none). */
+  answers?: Answer[];
 }
 
 interface StepsRow {
@@ -156,6 +216,8 @@ interface StepsRow {
   /** The agent's configured VIPs and its orphan window (a restarted agent). */
   vips?: string[];
   orphan_reset_ms?: number;
+  /** Directors read besides DIRECTOR_IP:HANDOFF_PORT; null: any sender (no list). */
+  directors?: { ip: string; port: number }[] | null;
   steps: Step[];
   counters: Record<string, number>;
 }
@@ -474,27 +536,70 @@ const D_TSVAL = 70_000;
 const S_TSVAL = 1000;
 const TS_DELTA = D_TSVAL - S_TSVAL;
 const REQUEST = "GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
-const HANDOFF: HandoffRecord = {
-  epoch: 1,
-  id: 7,
-  client_ip: ip_to_u32(CLIENT_IP),
-  vip: ip_to_u32(VIP),
-  client_port: CLIENT_PORT,
-  vip_port: 80,
-  client_mac: mac_to_bytes(CLIENT_MAC),
-  client_isn: BASE.client_isn,
-  director_next_seq: BASE.director_isn + 1,
-  // the client's window field as it last sent it: units of 2^7
-  client_window: 400,
-  client_mss: 1460,
-  client_wscale: 7,
-  director_wscale: 7,
-  sack_permitted: true,
-  timestamps: true,
-  client_tsval: C_TSVAL,
-  director_tsval: D_TSVAL,
-  request: new TextEncoder().encode(REQUEST),
+const REQUEST_BYTES = new TextEncoder().encode(REQUEST);
+const HANDOFF: HandoffMessage = {
+  type: "handoff",
+  epoch: EPOCH,
+  id: ID,
+  key: FLOW_KEY,
+  state: {
+    client_mac: mac_to_bytes(CLIENT_MAC),
+    client_isn: BASE.client_isn,
+    director_isn: BASE.director_isn,
+    client_next_seq: BASE.client_isn + 1 + REQUEST_BYTES.length,
+    director_next_seq: BASE.director_isn + 1,
+    // the client's window field as it last sent it: units of 2^7
+    client_window: 400,
+    client_mss: 1460,
+    director_mss: 1460,
+    client_wscale: 7,
+    director_wscale: 7,
+    sack_permitted: true,
+    timestamps: true,
+    client_tsval: C_TSVAL,
+    director_tsval: D_TSVAL,
+    request: REQUEST_BYTES,
+  },
 };
+const CANCEL: HandoffMessage = { type: "handoff_cancel", epoch: EPOCH, id: ID, key: FLOW_KEY };
+const FLOW_END_ACK: HandoffMessage = {
+  type: "flow_end_ack",
+  epoch: EPOCH,
+  id: ID,
+  key: FLOW_KEY,
+};
+
+/** How a datagram is framed and sent; by default as the director sends it, signed right. */
+interface HandoffFrame {
+  /** The director's clock (ms since the rows' start): sent_at is WALL + this. */
+  sent: number;
+  agent?: number;
+  src_ip?: string;
+  src_port?: number;
+  src_mac?: string;
+  dst_ip?: string;
+  dst_port?: number;
+  /** Changes the datagram after it is signed. */
+  bend?: (datagram: Uint8Array) => Uint8Array;
+}
+
+/** An Ethernet/IPv4/UDP frame of a datagram to the server's address at the hand-off port. */
+function handoff_frame(message: HandoffMessage, how: HandoffFrame): Uint8Array {
+  const encoded = encode_datagram(message, KEY, {
+    agent: how.agent ?? AGENT_ID,
+    now: WALL + how.sent,
+  });
+  if (!encoded.ok) throw new Error(encoded.problem);
+  return build_udp({
+    src_mac: how.src_mac ?? DIRECTOR_MAC,
+    dst_mac: SERVER_MAC,
+    src_ip: how.src_ip ?? DIRECTOR_IP,
+    dst_ip: how.dst_ip ?? SERVER_IP,
+    src_port: how.src_port ?? HANDOFF_PORT,
+    dst_port: how.dst_port ?? HANDOFF_PORT,
+    payload: how.bend ? how.bend(encoded.bytes) : encoded.bytes,
+  });
+}
 /** server space − director space, for an adopted flow */
 const adopted_delta = (S_ISN - BASE.director_isn) >>> 0;
 const LINUX_SYNACK: TcpOption[] = [
@@ -508,9 +613,10 @@ const LINUX_SYNACK: TcpOption[] = [
 const as_client = (s: Segment) => from_client({ src_mac: CLIENT_MAC, ...s });
 
 /**
- * The three steps of an adoption: HANDOFF → SYN; the stack's SYN/ACK (with
- * these options) → ACK + request (with this window); the stack's ACK →
- * ADOPTED. After them the stack's next byte is S_ISN + 1, the client's 1001 + request.
+ * The three steps of an adoption: a HANDOFF frame → the SYN, in the same
+ * round; the stack's SYN/ACK (with these options) → ACK + request (with
+ * this window); the stack's ACK → HANDOFF_ACK to the director. After them
+ * the stack's next byte is S_ISN + 1, the client's 1001 + request.
  */
 function adoption(synack_options: TcpOption[], request_window: number): Step[] {
   const c = BASE.client_isn;
@@ -560,7 +666,7 @@ function adoption(synack_options: TcpOption[], request_window: number): Step[] {
         window: 502,
         options: ts(S_TSVAL + 1, C_TSVAL),
       })],
-      events: [[EVENT_ADOPTED, 0]],
+      answers: [{ type: "handoff_ack" }],
     },
   ];
 }
@@ -649,7 +755,7 @@ function hostile_rows(): StepsRow[] {
       flow: live,
       steps: [pass(rst(request_end)), {
         now: 3000,
-        events: [[EVENT_FLOW_END, FLOW_END_CLIENT_RESET]],
+        answers: [{ type: "flow_end", reason: FLOW_END_CLIENT_RESET }],
       }],
       counters: { ended_client_reset: 1, rst_passed_unaccepted: 0, translated_to_server: 1 },
     },
@@ -689,7 +795,7 @@ function hostile_rows(): StepsRow[] {
         pass(rst(request_end)),
         { now: 3000 },
         pass(rst(request_end + 500)),
-        { now: 6000, events: [[EVENT_FLOW_END, FLOW_END_CLIENT_RESET]] },
+        { now: 6000, answers: [{ type: "flow_end", reason: FLOW_END_CLIENT_RESET }] },
       ],
       counters: { rst_passed_unaccepted: 1, ended_client_reset: 1 },
     },
@@ -701,7 +807,7 @@ function hostile_rows(): StepsRow[] {
         pass(client(request_end, 0x11)),
         back(stack({ ack: request_end + 1 })),
         pass(rst(request_end)),
-        { now: 3000, events: [[EVENT_FLOW_END, FLOW_END_CLIENT_RESET]] },
+        { now: 3000, answers: [{ type: "flow_end", reason: FLOW_END_CLIENT_RESET }] },
       ],
       counters: { rst_passed_unaccepted: 0, ended_client_reset: 1 },
     },
@@ -714,7 +820,7 @@ function hostile_rows(): StepsRow[] {
         back(stack({ flags: 0x11 })),
         { now: 3000 },
         pass(client(request_end, 0x11, { ack: f.director_isn + 2 })),
-        { now: 6000, events: [[EVENT_FLOW_END, FLOW_END_FIN]] },
+        { now: 6000, answers: [{ type: "flow_end", reason: FLOW_END_FIN }] },
       ],
       counters: { fin_passed_unaccepted: 1, ended_fin: 1 },
     },
@@ -728,7 +834,7 @@ function hostile_rows(): StepsRow[] {
         back(stack({ flags: 0x11, window: 10 })),
         { now: 3000 },
         pass(client(request_end, 0x19, { ack: f.director_isn + 2, payload: 1000 })),
-        { now: 6000, events: [[EVENT_FLOW_END, FLOW_END_FIN]] },
+        { now: 6000, answers: [{ type: "flow_end", reason: FLOW_END_FIN }] },
       ],
       counters: { fin_passed_unaccepted: 1, ended_fin: 1 },
     },
@@ -811,7 +917,7 @@ function hostile_rows(): StepsRow[] {
             options: [LINUX_SYNACK[0], LINUX_SYNACK[1], LINUX_SYNACK[3], LINUX_SYNACK[4]],
           })],
           to_stack: [as_client(rst(f.client_isn + 1))],
-          events: [[EVENT_REFUSED, NACK_STACK_OPTIONS]],
+          answers: [{ type: "handoff_nack", reason: NACK_STACK_OPTIONS }],
         },
         { now: 2, from_client: [from_client(client(adopted_end, 0x10))] },
       ],
@@ -918,7 +1024,7 @@ function hostile_rows(): StepsRow[] {
             window: 0,
           })],
           to_stack: [as_client(rst(request_end))],
-          events: [[EVENT_FLOW_END, FLOW_END_IDLE_TIMEOUT]],
+          answers: [{ type: "flow_end", reason: FLOW_END_IDLE_TIMEOUT }],
         },
       ],
       counters: { ended_idle: 1, resets_to_client: 1, resets_to_stack: 1, flows: 0 },
@@ -943,14 +1049,15 @@ function hostile_rows(): StepsRow[] {
             window: 0,
           })],
           to_stack: [as_client(rst(request_end))],
-          events: [[EVENT_FLOW_END, FLOW_END_IDLE_TIMEOUT]],
+          answers: [{ type: "flow_end", reason: FLOW_END_IDLE_TIMEOUT }],
         },
         // a late ACK of the ended flow: dropped, and never answered with resets
         {
           now: 2100,
           from_client: [from_client(client(request_end, 0x10, { ack: f.director_isn + 101 }))],
         },
-        { now: 5000 },
+        // nobody acknowledged the FLOW_END: its first retransmission (due at 2500)
+        { now: 5000, answers: [{ type: "flow_end", reason: FLOW_END_IDLE_TIMEOUT }] },
       ],
       counters: {
         ended_idle: 1,
@@ -960,6 +1067,8 @@ function hostile_rows(): StepsRow[] {
         dropped_orphan: 0,
         orphans_reset: 0,
         flows: 0,
+        flow_ends_sent: 1,
+        flow_end_retransmits: 1,
       },
     },
     {
@@ -978,7 +1087,7 @@ function hostile_rows(): StepsRow[] {
           to_client: [from_stack({ seq: f.director_isn + 1, ack: adopted_end + 50, flags: 0x10 })],
         },
         {
-          handoff: { ...HANDOFF, cancel: true, request: new Uint8Array(0) },
+          handoff: CANCEL,
           to_stack: [as_client(rst(adopted_end + 50))],
         },
       ],
@@ -1112,6 +1221,296 @@ function hostile_rows(): StepsRow[] {
         flow: {},
         steps: [{ from_client: [own], to_stack: [own] }],
         counters: { passed_to_server: 1, dropped_malformed: 0 },
+      };
+    })(),
+  ];
+}
+
+// --------------------------------------------------- hand-off datagrams
+
+/** A datagram with one byte changed after it was signed (the last: the tag's). */
+const flip_tag = (datagram: Uint8Array) => {
+  const bent = datagram.slice();
+  bent[bent.length - 1] ^= 0x01;
+  return bent;
+};
+
+function handoff_rows(): StepsRow[] {
+  const f = BASE;
+  const c = f.client_isn;
+  const request_end = c + 1 + 100;
+  const adopted_end = c + 1 + REQUEST.length;
+  const live: Partial<Flow> = { stack_ack: request_end, stack_window: 64000 };
+  const rst = (seq: number): Segment => ({ seq, ack: 0, flags: 0x04, window: 0 });
+  // an installed flow whose client resets it (the RST passes to the stack unchanged):
+  // FLOW_END client_reset once the linger is over
+  const reset_by_client: Step = {
+    from_client: [from_client(rst(request_end))],
+    to_stack: [from_client(rst(request_end))],
+  };
+  const flow_end: Answer = { type: "flow_end", reason: FLOW_END_CLIENT_RESET };
+  const steps_of = adoption(LINUX_SYNACK, 400);
+  /** What a HANDOFF frame that must not be read does: nothing, then no SYN either. */
+  const ignored = (frame: Uint8Array): Step[] => [{ now: 0, from_client: [frame] }, { now: 1 }];
+  const not_adopted = { handoffs_received: 0, syn_sent: 0, flows: 0, handoff_rx_ok: 0 };
+  return [
+    {
+      description:
+        "a HANDOFF frame is read and adopted in the same round (the SYN to the stack), and never reaches the server",
+      flow: null,
+      steps: steps_of,
+      counters: {
+        handoff_rx_ok: 1,
+        handoffs_received: 1,
+        syn_sent: 1,
+        adopted: 1,
+        acks_sent: 1,
+        passed_to_server: 0,
+        fabric_rx: 1,
+      },
+    },
+    {
+      description:
+        "on an L3 fabric the HANDOFF comes from the router's MAC: the HANDOFF_ACK goes back to it",
+      flow: null,
+      steps: [
+        {
+          ...steps_of[0],
+          handoff: undefined,
+          from_client: [handoff_frame(HANDOFF, { sent: 0, src_mac: ROUTER_MAC })],
+        },
+        steps_of[1],
+        { ...steps_of[2], answers: [{ type: "handoff_ack", to_mac: ROUTER_MAC }] },
+      ],
+      counters: { adopted: 1, acks_sent: 1 },
+    },
+    {
+      description: "a HANDOFF with a bad tag is counted and dropped: no SYN, no answer",
+      flow: null,
+      steps: ignored(handoff_frame(HANDOFF, { sent: 0, bend: flip_tag })),
+      counters: { handoff_rx_bad_mac: 1, ...not_adopted },
+    },
+    {
+      description: "a truncated HANDOFF (the datagram ends inside its tag) is counted and dropped",
+      flow: null,
+      steps: ignored(handoff_frame(HANDOFF, { sent: 0, bend: (b) => b.slice(0, b.length - 10) })),
+      counters: { handoff_rx_truncated: 1, ...not_adopted },
+    },
+    {
+      description:
+        "a stale HANDOFF (sent 10.001 s before the agent's clock) is counted and dropped",
+      flow: null,
+      steps: ignored(handoff_frame(HANDOFF, { sent: -FRESHNESS_MS - 1 })),
+      counters: { handoff_rx_stale: 1, ...not_adopted },
+    },
+    {
+      description: "a HANDOFF stamped 10.001 s in the agent's future is stale too",
+      flow: null,
+      steps: ignored(handoff_frame(HANDOFF, { sent: FRESHNESS_MS + 1 })),
+      counters: { handoff_rx_stale: 1, ...not_adopted },
+    },
+    {
+      description: "a HANDOFF for another agent (under a key both share) is counted and dropped",
+      flow: null,
+      steps: ignored(handoff_frame(HANDOFF, { sent: 0, agent: AGENT_ID + 1 })),
+      counters: { handoff_rx_wrong_agent: 1, ...not_adopted },
+    },
+    {
+      description:
+        "a HANDOFF from a sender that is not a director is dropped before any HMAC (its bad tag is never looked at)",
+      flow: null,
+      steps: ignored(
+        handoff_frame(HANDOFF, { sent: 0, src_ip: "198.18.0.66", bend: flip_tag }),
+      ),
+      counters: { handoff_rx_unknown_source: 1, handoff_rx_bad_mac: 0, ...not_adopted },
+    },
+    {
+      description: "a HANDOFF from the director's address but another port is not read either",
+      flow: null,
+      steps: ignored(handoff_frame(HANDOFF, { sent: 0, src_port: HANDOFF_PORT + 1 })),
+      counters: { handoff_rx_unknown_source: 1, ...not_adopted },
+    },
+    {
+      description:
+        "without a directors list, an authentic HANDOFF from any sender is adopted, and answered there",
+      flow: null,
+      directors: null,
+      steps: [
+        {
+          ...steps_of[0],
+          handoff: undefined,
+          from_client: [
+            handoff_frame(HANDOFF, { sent: 0, src_ip: "198.18.0.3", src_port: 40123 }),
+          ],
+        },
+        steps_of[1],
+        {
+          ...steps_of[2],
+          answers: [{ type: "handoff_ack", to_ip: "198.18.0.3", to_port: 40123 }],
+        },
+      ],
+      counters: { adopted: 1, acks_sent: 1 },
+    },
+    {
+      description:
+        "a HANDOFF replayed after its flow ended (FLOW_END acknowledged) is dropped and counted, not adopted again",
+      flow: null,
+      timers: { idle_timeout_ms: 1000 },
+      steps: [
+        ...steps_of,
+        {
+          // idle: RSTs both ways (the stack's at its last ACK), and the FLOW_END
+          now: 1500,
+          to_client: [from_stack({
+            seq: f.director_isn + 1,
+            ack: adopted_end,
+            flags: 0x14,
+            window: 0,
+          })],
+          to_stack: [as_client(rst(adopted_end))],
+          answers: [{ type: "flow_end", reason: FLOW_END_IDLE_TIMEOUT }],
+        },
+        // the director's ACK, then a copy of the HANDOFF, authentic and freshly stamped
+        { now: 1600, handoff: [FLOW_END_ACK, HANDOFF] },
+        { now: 1700 },
+      ],
+      counters: {
+        handoffs_received: 1,
+        handoffs_replayed: 1,
+        syn_sent: 1,
+        adopted: 1,
+        ended_idle: 1,
+        flow_ends_acked: 1,
+        flow_ends_pending: 0,
+        flows: 0,
+      },
+    },
+    {
+      description:
+        "a refused HANDOFF (the stack declined timestamps) sent again gets the same NACK, not a second adoption",
+      flow: null,
+      steps: [
+        steps_of[0],
+        {
+          now: 1,
+          from_stack: [from_stack({
+            seq: S_ISN,
+            ack: c + 1,
+            flags: 0x12,
+            window: 65160,
+            options: [LINUX_SYNACK[0], LINUX_SYNACK[1], LINUX_SYNACK[3], LINUX_SYNACK[4]],
+          })],
+          to_stack: [as_client(rst(c + 1))],
+          answers: [{ type: "handoff_nack", reason: NACK_STACK_OPTIONS }],
+        },
+        {
+          now: 300,
+          handoff: HANDOFF,
+          answers: [{ type: "handoff_nack", reason: NACK_STACK_OPTIONS }],
+        },
+        { now: 600 },
+      ],
+      counters: {
+        handoffs_received: 1,
+        handoffs_replayed: 1,
+        nacks_sent: 2,
+        syn_sent: 1,
+        syn_retransmits: 0,
+        flows: 0,
+      },
+    },
+    {
+      description:
+        "a HANDOFF for a VIP the server does not hold → NACK bad_request before adoption, and again for its copy",
+      flow: null,
+      vips: ["198.18.0.101"],
+      steps: [
+        { now: 0, handoff: HANDOFF, answers: [{ type: "handoff_nack", reason: NACK_BAD_REQUEST }] },
+        {
+          now: 200,
+          handoff: HANDOFF,
+          answers: [{ type: "handoff_nack", reason: NACK_BAD_REQUEST }],
+        },
+      ],
+      counters: { refused_wrong_vip: 1, handoffs_replayed: 1, ...not_adopted, handoff_rx_ok: 2 },
+    },
+    {
+      description: "a CANCEL before its HANDOFF: the late HANDOFF is a replay, never adopted",
+      flow: null,
+      steps: [{ now: 0, handoff: CANCEL }, { now: 1, handoff: HANDOFF }, { now: 2 }],
+      counters: {
+        cancels_received: 1,
+        cancelled: 0,
+        handoffs_replayed: 1,
+        ...not_adopted,
+        handoff_rx_ok: 2,
+      },
+    },
+    {
+      description:
+        "FLOW_END is sent again (500 ms, then 1 s) until its own FLOW_END_ACK; an ACK of another hand-off does not stop it",
+      flow: live,
+      steps: [
+        reset_by_client,
+        { now: 3000, answers: [flow_end] },
+        { now: 3499 },
+        { now: 3500, answers: [flow_end] },
+        { now: 3600, handoff: { ...FLOW_END_ACK, id: ID + 1 } },
+        { now: 4500, answers: [flow_end] },
+        { now: 4600, handoff: FLOW_END_ACK },
+        { now: 6000 },
+        { now: 20_000 },
+      ],
+      counters: {
+        flow_ends_sent: 1,
+        flow_end_retransmits: 2,
+        flow_end_acks_unmatched: 1,
+        flow_ends_acked: 1,
+        flow_ends_unanswered: 0,
+        flow_ends_pending: 0,
+      },
+    },
+    {
+      description: "FLOW_END unanswered: six sends with growing gaps, then the agent gives up",
+      flow: live,
+      steps: [
+        reset_by_client,
+        { now: 3000, answers: [flow_end] },
+        { now: 3500, answers: [flow_end] },
+        { now: 4500, answers: [flow_end] },
+        { now: 6000, answers: [flow_end] },
+        { now: 8000, answers: [flow_end] },
+        { now: 10_500, answers: [flow_end] },
+        { now: 13_500 },
+        { now: 30_000 },
+      ],
+      counters: { flow_ends_sent: 1, flow_end_retransmits: 5, flow_ends_unanswered: 1 },
+    },
+    (() => {
+      const dns = build_udp({
+        src_mac: DIRECTOR_MAC,
+        dst_mac: SERVER_MAC,
+        src_ip: DIRECTOR_IP,
+        dst_ip: SERVER_IP,
+        src_port: HANDOFF_PORT,
+        dst_port: 53,
+        payload: 40,
+      });
+      return {
+        description: "UDP to the server's address on another port passes to the server untouched",
+        flow: {},
+        steps: [{ from_client: [dns], to_stack: [dns] }],
+        counters: { passed_to_server: 1, handoff_rx_ok: 0, frames_dropped: 0 },
+      };
+    })(),
+    (() => {
+      const to_vip = handoff_frame(HANDOFF, { sent: 0, dst_ip: VIP });
+      return {
+        description:
+          "a HANDOFF-shaped frame to another address (the VIP) is not the agent's: passed",
+        flow: null,
+        steps: [{ from_client: [to_vip], to_stack: [to_vip] }, { now: 1 }],
+        counters: { passed_to_server: 1, ...not_adopted },
       };
     })(),
   ];
@@ -1371,14 +1770,19 @@ async function run_case(row: StepsRow) {
         stack_ack: flow.stack_ack,
         stack_window: flow.stack_window,
         stack_next: flow.stack_next,
+        // as if handed off by the director: its FLOW_END goes there
+        epoch: EPOCH,
+        id: ID,
+        director: { mac: DIRECTOR_MAC, ip: DIRECTOR_IP, port: HANDOFF_PORT },
       }));
     let now = 0;
     const steps = row.steps.map((step) => {
       now = step.now ?? now;
+      const handoffs = step.handoff === undefined ? [] : [step.handoff].flat();
       return {
         now,
-        handoff: step.handoff && hex(encode_handoff_record(step.handoff)),
-        fabric: (step.from_client ?? []).map(hex),
+        fabric: [...handoffs.map((m) => handoff_frame(m, { sent: now })), ...step.from_client ?? []]
+          .map(hex),
         server: (step.from_stack ?? []).map(hex),
       };
     });
@@ -1390,6 +1794,18 @@ async function run_case(row: StepsRow) {
         timers: row.timers,
         vips: row.vips,
         orphan_reset_ms: row.orphan_reset_ms,
+        agent: {
+          address: SERVER_IP,
+          handoff_port: HANDOFF_PORT,
+          agent_id: AGENT_ID,
+          key: KEY_HEX,
+          directors: row.directors === null
+            ? undefined
+            : [{ ip: DIRECTOR_IP, port: HANDOFF_PORT }, ...row.directors ?? []],
+          freshness_ms: FRESHNESS_MS,
+          max_datagram: 1472,
+          wall: WALL,
+        },
         flows,
         steps,
       }),
@@ -1403,14 +1819,20 @@ async function run_case(row: StepsRow) {
     assert.equal(result.code, 0, new TextDecoder().decode(result.stderr) + stdout);
     const { counters, steps: done } = JSON.parse(stdout.trim().split("\n").at(-1)!) as {
       counters: Record<string, number>;
-      steps: { to_fabric: number; to_server: number; events: [number, number][] }[];
+      steps: { to_fabric: number; to_server: number }[];
     };
-    const to_client = read_pcap(await Deno.readFile(`${dir}/fabric_out.pcap`)).map((r) => r.frame);
+    const to_fabric = read_pcap(await Deno.readFile(`${dir}/fabric_out.pcap`)).map((r) => r.frame);
     const to_stack = read_pcap(await Deno.readFile(`${dir}/server_out.pcap`)).map((r) => r.frame);
-    return { counters, done, to_client, to_stack };
+    return { counters, done, to_fabric, to_stack, times: steps.map((s) => s.now) };
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+}
+
+/** A frame the agent sent the director: UDP from the server's address at the hand-off port. */
+function is_answer(frame: Uint8Array): boolean {
+  const d = describe_frame(frame);
+  return d.udp !== undefined && d.ipv4?.src_ip === SERVER_IP && d.udp.src_port === HANDOFF_PORT;
 }
 
 function assert_frames(got: Uint8Array[], want: Uint8Array[], what: string) {
@@ -1421,10 +1843,48 @@ function assert_frames(got: Uint8Array[], want: Uint8Array[], what: string) {
   }
 }
 
+/**
+ * The agent's answers as the director reads them: addressed from the
+ * server's MAC, address and hand-off port back to where the HANDOFF came
+ * from, checksums right (recomputed), the tag right under the agent's key,
+ * naming this agent, stamped with the agent's wall clock at that step.
+ */
+async function assert_answers(got: Uint8Array[], want: Answer[], now: number, what: string) {
+  assert.equal(got.length, want.length, `${what}: answer count`);
+  for (let i = 0; i < want.length; i++) {
+    const frame = describe_frame(got[i]);
+    const w = want[i];
+    assert.equal(frame.src_mac, SERVER_MAC, `${what} ${i}: from the server's MAC`);
+    assert.equal(frame.dst_mac, w.to_mac ?? DIRECTOR_MAC, `${what} ${i}: to the MAC it came from`);
+    assert.equal(frame.ipv4?.src_ip, SERVER_IP, `${what} ${i}: from the server's address`);
+    assert.equal(frame.ipv4?.dst_ip, w.to_ip ?? DIRECTOR_IP, `${what} ${i}: to the sender`);
+    assert.ok(frame.ipv4?.checksum_ok, `${what} ${i}: IPv4 checksum`);
+    assert.equal(frame.ipv4?.fragment, 0x4000, `${what} ${i}: DF, one frame or nothing`);
+    assert.equal(frame.udp?.src_port, HANDOFF_PORT, `${what} ${i}: from the hand-off port`);
+    assert.equal(frame.udp?.dst_port, w.to_port ?? HANDOFF_PORT, `${what} ${i}: to its port`);
+    assert.ok(frame.udp?.checksum_ok, `${what} ${i}: UDP checksum`);
+    const decoded = await decode_message(got[i].subarray(42), KEY, {
+      agent: AGENT_ID,
+      now: WALL + now,
+      freshness_ms: 0,
+    });
+    assert.ok(decoded.ok, `${what} ${i}: the director reads it (${!decoded.ok && decoded.reason})`);
+    assert.equal(decoded.sent_at, (WALL + now) >>> 0, `${what} ${i}: stamped when sent`);
+    const m = decoded.message;
+    assert.equal(m.type, w.type, `${what} ${i}: type`);
+    assert.deepEqual([m.epoch, m.id], [w.epoch ?? EPOCH, w.id ?? ID], `${what} ${i}: ids`);
+    assert.deepEqual(m.key, w.key ?? FLOW_KEY, `${what} ${i}: flow key`);
+    const reason = m.type === "handoff_nack" || m.type === "flow_end" ? m.reason : 0;
+    assert.equal(reason, w.reason ?? 0, `${what} ${i}: reason`);
+    if (w.counts && m.type === "flow_end") assert.deepEqual(m.counts, w.counts, `${what} ${i}`);
+  }
+}
+
 for (
   const row of [
     ...rows().map(as_steps),
     ...hostile_rows(),
+    ...handoff_rows(),
     ...icmp_rows().map(as_steps),
     ...icmp_steps_rows(),
   ]
@@ -1433,25 +1893,31 @@ for (
     name: `agent fixture: ${row.description}`,
     sanitizeResources: false,
     async fn() {
-      const { counters, done, to_client, to_stack } = await run_case(row);
-      let client_at = 0;
+      const { counters, done, to_fabric, to_stack, times } = await run_case(row);
+      let fabric_at = 0;
       let stack_at = 0;
-      row.steps.forEach((step, i) => {
+      for (const [i, step] of row.steps.entries()) {
         const d = done[i];
+        const out = to_fabric.slice(fabric_at, fabric_at + d.to_fabric);
         assert_frames(
-          to_client.slice(client_at, client_at + d.to_fabric),
+          out.filter((f) => !is_answer(f)),
           step.to_client ?? [],
           `step ${i} to the client`,
+        );
+        await assert_answers(
+          out.filter(is_answer),
+          step.answers ?? [],
+          times[i],
+          `step ${i} to the director`,
         );
         assert_frames(
           to_stack.slice(stack_at, stack_at + d.to_server),
           step.to_stack ?? [],
           `step ${i} to the stack`,
         );
-        client_at += d.to_fabric;
+        fabric_at += d.to_fabric;
         stack_at += d.to_server;
-        assert.deepEqual(d.events, step.events ?? [], `step ${i} events`);
-      });
+      }
       for (const [name, value] of Object.entries(row.counters)) {
         assert.equal(counters[name], value, `counter ${name}`);
       }

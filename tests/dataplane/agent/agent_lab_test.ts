@@ -1,10 +1,14 @@
 // The agent with a real nginx behind it: the test plays the director at
 // packet level (tests/support/packet_director.py on the director's port),
 // a real curl is the client, and baton --role=agent adopts each handed-off
-// connection into the server's own kernel stack. The 10 MB download must
-// arrive intact, and every segment the client sees must be in the
-// director's sequence space. A second case drops the first hand-off
-// datagram in the kernel (nftables) and the retransmission must succeed.
+// connection into the server's own kernel stack. Hand-offs travel in-band,
+// as the director sends them: a HANDOFF frame from the director's fabric
+// address (198.18.0.2) to the server's own address at the hand-off port,
+// through the fabric bridge, taken by the agent in front of the server;
+// its answers come back the same way. The 10 MB download must arrive
+// intact, and every segment the client sees must be in the director's
+// sequence space. A second case drops the first HANDOFF frame on the
+// fabric bridge (nftables) and the retransmission must succeed.
 
 import assert from "node:assert/strict";
 import {
@@ -27,7 +31,7 @@ import { describe_frame, ip_to_u32, mac_to_bytes } from "../../../dataplane/mod.
 import { read_pcap } from "../../support/pcap.ts";
 
 const PREFIX = "bta-";
-const CONTROL = "127.0.0.1:7701";
+const HANDOFF_PORT = 7201;
 const DIRECTOR = new URL("../../support/packet_director.py", import.meta.url).pathname;
 
 /** JSON lines from a child's stdout, as an async queue. */
@@ -82,6 +86,15 @@ interface RequestEvent {
   request: string;
 }
 
+/** An answer from the agent, as the packet director saw it on the fabric. */
+interface Reply {
+  datagram: string;
+  sends: number;
+  src_ip: string;
+  src_port: number;
+  src_mac: string;
+}
+
 function handoff_for(lab: Lab, r: RequestEvent, id: number): HandoffMessage {
   return {
     type: "handoff",
@@ -129,8 +142,10 @@ Deno.test({
       `${dir}/agent.json`,
       JSON.stringify({
         key_file: "handoff.key",
+        handoff_port: HANDOFF_PORT,
         agents: [{
-          control: CONTROL,
+          address: server.ip,
+          directors: [lab.director_ip],
           server_mac: server.mac,
           fabric_port: 0,
           server_port: 1,
@@ -147,7 +162,16 @@ Deno.test({
     });
     const director = spawn_in_namespace(
       lab.namespaces.dp,
-      ["/usr/bin/python3", DIRECTOR, lab.director_if, lab.vip, server.mac, CONTROL],
+      [
+        "/usr/bin/python3",
+        DIRECTOR,
+        lab.director_if,
+        lab.vip,
+        server.mac,
+        server.ip,
+        lab.director_ip,
+        String(HANDOFF_PORT),
+      ],
       { stdin: "piped", stdout: "piped", stderr: "inherit" },
     );
     const from_director = json_lines(director.stdout);
@@ -176,12 +200,18 @@ Deno.test({
         await to_director.write(
           new TextEncoder().encode(JSON.stringify({ flow: request.flow, datagram: hex }) + "\n"),
         );
-        const reply = await from_director("reply") as { datagram: string; sends: number };
+        const reply = await from_director("reply") as unknown as Reply;
         const decoded = await decode_message(
           Uint8Array.from(reply.datagram.match(/../g)!.map((h) => parseInt(h, 16))),
           key,
+          { agent: 1 },
         );
         assert.ok(decoded.ok, "the agent's reply authenticates");
+        assert.deepEqual(
+          [reply.src_ip, reply.src_port, reply.src_mac],
+          [server.ip, HANDOFF_PORT, server.mac.toLowerCase()],
+          "answered in-band, from the server's address and MAC",
+        );
         assert.equal(decoded.message.type, "handoff_ack");
         assert.equal(decoded.message.id, id);
         assert.ok(expect_sends(reply.sends), `hand-off datagram sent ${reply.sends} times`);
@@ -198,25 +228,28 @@ Deno.test({
       await t.step(
         "the first hand-off datagram is lost: the retransmission is adopted",
         async () => {
-          // drop exactly one datagram to the agent's control port, in the kernel
+          // drop exactly one HANDOFF frame on its way to the agent, on the fabric bridge
           const rules = [
-            "add table inet bt_loss",
-            "add chain inet bt_loss input { type filter hook input priority 0 ; }",
-            "add rule inet bt_loss input udp dport 7701 limit rate 1/hour burst 1 packets counter drop",
+            "add table bridge bt_loss",
+            "add chain bridge bt_loss forward { type filter hook forward priority 0 ; }",
+            `add rule bridge bt_loss forward ip daddr ${server.ip} udp dport ${HANDOFF_PORT} ` +
+            "limit rate 1/hour burst 1 packets counter drop",
           ].join("\n");
-          const nft = await in_namespace(lab.namespaces.dp, ["nft", "-f", "-"], { stdin: rules });
+          const nft = await in_namespace(lab.namespaces.switch, ["nft", "-f", "-"], {
+            stdin: rules,
+          });
           assert.equal(nft.code, 0, nft.stderr);
           const download = await hand_off(2, lab.small_file.path, (sends) => sends >= 2);
           assert.equal(download.error, "");
           assert.equal(download.bytes, lab.small_file.size);
-          const listed = await in_namespace(lab.namespaces.dp, [
+          const listed = await in_namespace(lab.namespaces.switch, [
             "nft",
             "list",
             "table",
-            "inet",
+            "bridge",
             "bt_loss",
           ]);
-          assert.match(listed.stdout, /counter packets 1 /, "the kernel dropped one datagram");
+          assert.match(listed.stdout, /counter packets 1 /, "the bridge dropped one HANDOFF");
         },
       );
 
@@ -224,10 +257,11 @@ Deno.test({
         // FLOW_END is retransmitted until acknowledged: count distinct flows
         const ended = new Set<number>();
         while (ended.size < 2) {
-          const reply = await from_director("reply", 10_000) as { datagram: string };
+          const reply = await from_director("other_reply", 10_000) as unknown as Reply;
           const decoded = await decode_message(
             Uint8Array.from(reply.datagram.match(/../g)!.map((h) => parseInt(h, 16))),
             key,
+            { agent: 1 },
           );
           assert.ok(decoded.ok);
           assert.equal(decoded.message.type, "flow_end");

@@ -1,10 +1,11 @@
 // Packet fixtures for the director, Katran style: each row is a list of
-// steps {frames the client sends, the control Worker's verdict, the frames
-// the director must send in answer} plus the counters at the end, run in a
-// real DPDK process on a net_pcap port (director_fixture.ts says how). This
-// table is the director's ordinary life: ARP, echo, handshakes, requests,
-// verdicts, its own answers and time-outs; director_hostile_fixture_test.ts
-// holds what the internet throws at it.
+// steps {an agent's answer, the frames the client sends, the frames the
+// director must send in answer} plus the counters at the end, run in a real
+// DPDK process on a net_pcap port (director_fixture.ts says how). This table
+// is the director's ordinary life: ARP, echo, handshakes, requests, the
+// agents' answers, its own answers and time-outs;
+// director_hostile_fixture_test.ts holds what the internet throws at it, and
+// director_handoff_fixture_test.ts the hand-off datagrams themselves.
 
 import assert from "node:assert/strict";
 import {
@@ -34,8 +35,10 @@ import {
   CLIENT_TS0,
   connection,
   DIRECTOR_MAC,
+  EPOCH,
   fixture_tests,
   type FixtureRow,
+  flow_end_ack,
   forwarded,
   from_client,
   GET_HEAD,
@@ -45,7 +48,6 @@ import {
   READING_WINDOW_SCALED,
   REQUEST_TIMEOUT_MS,
   type Result,
-  SERVER_MAC,
   T0,
   to_client,
   ts,
@@ -207,15 +209,22 @@ function rows(): FixtureRow[] {
       const segment = (k: number) => c.data(cuts[k], head.slice(cuts[k], cuts[k + 1]), 5000 + k);
       return {
         description:
-          "request in three segments: each ACKed as it comes, the last exactly to the head's end; one record",
+          "request in three segments: each ACKed as it comes, the last exactly to the head's end; one HANDOFF",
         steps: [
           { send: [c.syn], expect: [c.syn_ack] },
           { send: [c.ack], expect: [] },
           { send: [segment(0)], expect: [c.acked(cuts[1], 5000)] },
           { send: [segment(1)], expect: [c.acked(cuts[2], 5001)] },
-          { send: [segment(2)], expect: [c.acked(cuts[3], 5002)] },
+          // the last one completes the head: its ACK and the one HANDOFF go out together
+          {
+            send: [segment(2)],
+            expect: [c.acked(cuts[3], 5002)],
+            expect_datagrams: [c.handoff(head, 5002)],
+          },
         ],
         counters: {
+          // changed by design (issue 9): the buffer is kept until the hand-off is answered
+          reading_buffers: 1,
           reading_buffers_high: 1,
           syn_cookies_sent: 1,
           handshakes_completed: 1,
@@ -225,10 +234,11 @@ function rows(): FixtureRow[] {
           flows: 1,
         },
         check: ({ records }: Result) => {
-          assert.equal(records.length, 1, "one record on request_ring");
+          assert.equal(records.length, 1, "one HANDOFF to the server's agent");
           const expected: HandoffRecord = {
-            epoch: 0,
-            id: 0,
+            // changed by design (issue 9): the dataplane numbers its hand-offs itself
+            epoch: EPOCH,
+            id: 1,
             client_ip: ip_to_u32(CLIENT_IP),
             vip: ip_to_u32(VIP),
             client_port: 40004,
@@ -256,13 +266,15 @@ function rows(): FixtureRow[] {
       return {
         // changed by design (issue 10): the body came with the head, so it goes with it
         description:
-          "a body after the head in the same segment: the ACK covers head and body; the record carries both",
+          "a body after the head in the same segment: the ACK covers head and body; the HANDOFF carries both",
         steps: [
           { send: [c.syn], expect: [c.syn_ack] },
           { send: [c.ack], expect: [] },
           { send: [c.data(0, head + "hello", 5000)], expect: [c.acked(head.length + 5, 5000)] },
         ],
         counters: {
+          // changed by design (issue 9): the request buffer is held until the hand-off is answered
+          reading_buffers: 1,
           reading_buffers_high: 1,
           syn_cookies_sent: 1,
           handshakes_completed: 1,
@@ -293,6 +305,8 @@ function rows(): FixtureRow[] {
           },
         ],
         counters: {
+          // changed by design (issue 9): the request buffer is held until the hand-off is answered
+          reading_buffers: 1,
           reading_buffers_high: 1,
           syn_cookies_sent: 1,
           handshakes_completed: 1,
@@ -330,6 +344,8 @@ function rows(): FixtureRow[] {
           },
         ],
         counters: {
+          // changed by design (issue 9): the request buffer is held until the hand-off is answered
+          reading_buffers: 1,
           reading_buffers_high: 1,
           syn_cookies_sent: 1,
           handshakes_completed: 1,
@@ -370,15 +386,17 @@ function rows(): FixtureRow[] {
       const head = "BOGUS\r\n\r\n";
       const response_length = http_response(400).length;
       return {
+        // changed by design (issue 9): the dataplane reads the head itself, so the 400 goes out
+        // in the same step as the request's ACK, and no HANDOFF is sent
         description:
-          "400: the control Worker rejects the head; HTTP 400 with FIN, then the client's FIN is ACKed",
+          "400: the director rejects the head; HTTP 400 with FIN, then the client's FIN is ACKed",
         steps: [
           { send: [c.syn], expect: [c.syn_ack] },
           { send: [c.ack], expect: [] },
-          { send: [c.data(0, head, 5000)], expect: [c.acked(head.length, 5000)] },
           {
-            verdict: { verdict: "respond", status: 400 },
-            expect: [c.response(400, head.length, 5000)],
+            send: [c.data(0, head, 5000)],
+            expect: [c.acked(head.length, 5000), c.response(400, head.length, 5000)],
+            expect_datagrams: [],
           },
           {
             // the client ACKs the response and its FIN, and closes too
@@ -461,12 +479,12 @@ function rows(): FixtureRow[] {
       const body = c.data(GET_HEAD.length, "hello", 5001);
       return {
         description:
-          "after VERDICT_FORWARD the client's frames go to the server: only the Ethernet header changes",
+          "after the agent's HANDOFF_ACK the client's frames go to the server: only the Ethernet header changes",
         steps: [
           { send: [c.syn], expect: [c.syn_ack] },
           { send: [c.ack], expect: [] },
           { send: [c.data(0, GET_HEAD, 5000)], expect: [c.acked(GET_HEAD.length, 5000)] },
-          { verdict: { verdict: "forward", server_mac: SERVER_MAC }, expect: [] },
+          { answer: { type: "handoff_ack" }, expect: [] },
           { send: [body], expect: [forwarded(body)] },
         ],
         counters: {
@@ -497,7 +515,7 @@ function rows(): FixtureRow[] {
           { send: [c.syn], expect: [c.syn_ack] },
           { send: [c.ack], expect: [] },
           { send: [c.data(0, GET_HEAD, 5000)], expect: [c.acked(GET_HEAD.length, 5000)] },
-          { verdict: { verdict: "forward", server_mac: SERVER_MAC }, expect: [] },
+          { answer: { type: "handoff_ack" }, expect: [] },
           { send: [rst], expect: [forwarded(rst)] },
           // the flow is still there: the client's later frames still go to the server
           { send: [late], expect: [forwarded(late)] },
@@ -513,8 +531,9 @@ function rows(): FixtureRow[] {
           reading_buffers_high: 1,
           flows: 1,
         },
-        check: ({ events }: Result) =>
-          assert.deepEqual(events, [], "the control Worker is not told"),
+        // was: the control Worker is not told; now: the agent is sent nothing beyond the HANDOFF
+        check: ({ handoffs }: Result) =>
+          assert.deepEqual(handoffs.map((h) => h.message.type), ["handoff"], "no CANCEL, nothing"),
       };
     })(),
     (() => {
@@ -533,6 +552,8 @@ function rows(): FixtureRow[] {
           { send: [c.data(1, rest, 0)], expect: [c.acked(GET_HEAD.length, 0)] },
         ],
         counters: {
+          // changed by design (issue 9): the request buffer is held until the hand-off is answered
+          reading_buffers: 1,
           reading_buffers_high: 1,
           syn_cookies_sent: 1,
           handshakes_completed: 1,
@@ -594,6 +615,8 @@ function rows(): FixtureRow[] {
           { send: [c.data(0, head + "body", 5000)], expect: [c.acked(256, 5000)] },
         ],
         counters: {
+          // changed by design (issue 9): the request buffer is held until the hand-off is answered
+          reading_buffers: 1,
           reading_buffers_high: 1,
           syn_cookies_sent: 1,
           handshakes_completed: 1,
@@ -613,17 +636,22 @@ function rows(): FixtureRow[] {
       const window_update = (tsval: number) =>
         c.data(GET_HEAD.length, "", tsval, { flags: TCP_FLAG_ACK, ack: (c.cookie + 101) >>> 0 });
       return {
+        // changed by design (issue 9): the HANDOFF goes out with the request's ACK, so a server
+        // is being tried from then on and no frame of a HANDING flow waits for one (was: dropped
+        // until VERDICT_TRY)
         description:
-          "HANDING: dropped until VERDICT_TRY, then to the server being tried, then forwarded",
+          "HANDING: to the server being tried at once, then forwarded once its agent ACKs",
         steps: [
           { send: [c.syn], expect: [c.syn_ack] },
           { send: [c.ack], expect: [] },
-          { send: [c.data(0, GET_HEAD, 5000)], expect: [c.acked(GET_HEAD.length, 5000)] },
-          // nobody to send it to yet: the client will retransmit
-          { send: [window_update(5001)], expect: [] },
-          { verdict: { verdict: "try", server_mac: SERVER_MAC }, expect: [] },
+          {
+            send: [c.data(0, GET_HEAD, 5000)],
+            expect: [c.acked(GET_HEAD.length, 5000)],
+            expect_datagrams: [c.handoff(GET_HEAD, 5000)],
+          },
+          { send: [window_update(5001)], expect: [forwarded(window_update(5001))] },
           { send: [window_update(5002)], expect: [forwarded(window_update(5002))] },
-          { verdict: { verdict: "forward", server_mac: SERVER_MAC }, expect: [] },
+          { answer: { type: "handoff_ack" }, expect: [] },
           { send: [window_update(5003)], expect: [forwarded(window_update(5003))] },
         ],
         counters: {
@@ -632,8 +660,7 @@ function rows(): FixtureRow[] {
           handshakes_completed: 1,
           request_segments: 1,
           requests_complete: 1,
-          dropped_while_handing: 1,
-          forwarded_while_handing: 1,
+          forwarded_while_handing: 2,
           handoffs_committed: 1, // its window updates ACK 100 bytes of the tried server's
           forwarded: 1,
           flows: 1,
@@ -644,13 +671,13 @@ function rows(): FixtureRow[] {
       const c = connection(40018, 0xd000_0000);
       const rst = c.data(GET_HEAD.length, "", 5001, { flags: TCP_FLAG_RST, options: [] });
       return {
-        description: "VERDICT_FORGET (the agent ended it) removes a forwarded flow",
+        description: "the agent's FLOW_END removes a forwarded flow; its FLOW_END_ACK goes back",
         steps: [
           { send: [c.syn], expect: [c.syn_ack] },
           { send: [c.ack], expect: [] },
           { send: [c.data(0, GET_HEAD, 5000)], expect: [c.acked(GET_HEAD.length, 5000)] },
-          { verdict: { verdict: "forward", server_mac: SERVER_MAC }, expect: [] },
-          { verdict: { verdict: "forget" }, expect: [] },
+          { answer: { type: "handoff_ack" }, expect: [] },
+          { answer: { type: "flow_end" }, expect: [], expect_datagrams: [flow_end_ack(40018)] },
           { send: [rst], expect: [] },
         ],
         counters: {
@@ -662,14 +689,17 @@ function rows(): FixtureRow[] {
           ended_agent: 1,
           dropped_no_flow: 1,
         },
-        check: ({ events }: Result) => assert.deepEqual(events, [], "the agent told, not us"),
+        // was: no event (the agent told the director, not the other way round); now: the
+        // director's only datagrams are the HANDOFF and the FLOW_END_ACK
+        check: ({ handoffs }: Result) =>
+          assert.deepEqual(handoffs.map((h) => h.message.type), ["handoff", "flow_end_ack"]),
       };
     })(),
     (() => {
       const c = connection(40019, 0xe000_0000);
       const rst = c.data(10, "", 5001, { flags: TCP_FLAG_RST, options: [] });
       return {
-        description: "client RST while reading: the flow is gone, no event (control never knew it)",
+        description: "client RST while reading: the flow is gone, no datagram (no agent knew it)",
         steps: [
           { send: [c.syn], expect: [c.syn_ack] },
           { send: [c.ack], expect: [] },
@@ -686,22 +716,24 @@ function rows(): FixtureRow[] {
           request_segments: 1,
           ended_client_reset: 1,
         },
-        check: ({ events }: Result) => assert.deepEqual(events, []),
+        // was: no event to the control Worker; now: no datagram to any agent
+        check: ({ handoffs }: Result) => assert.deepEqual(handoffs, []),
       };
     })(),
     (() => {
       const c = connection(40020, 0xf000_0000);
       const head = "GET\r\n\r\n";
       return {
+        // changed by design (issue 9): the 400 goes out with the request's ACK (the dataplane
+        // reads the head), not after a verdict
         description:
           "400 response resent at +300 and +900 ms while the client is silent, then given up",
         steps: [
           { send: [c.syn], expect: [c.syn_ack] },
           { send: [c.ack], expect: [] },
-          { send: [c.data(0, head, 5000)], expect: [c.acked(head.length, 5000)] },
           {
-            verdict: { verdict: "respond", status: 400 },
-            expect: [c.response(400, head.length, 5000)],
+            send: [c.data(0, head, 5000)],
+            expect: [c.acked(head.length, 5000), c.response(400, head.length, 5000)],
           },
           { now: T0 + 299, expect: [] },
           { now: T0 + 300, expect: [c.response(400, head.length, 5000)] },
@@ -757,6 +789,8 @@ function rows(): FixtureRow[] {
           { send: [c.data(0, GET_HEAD, 5300)], expect: [c.acked(GET_HEAD.length, 5300)] },
         ],
         counters: {
+          // changed by design (issue 9): the request buffer is held until the hand-off is answered
+          reading_buffers: 1,
           reading_buffers_high: 1,
           syn_cookies_sent: 1,
           handshakes_completed: 1,
@@ -783,6 +817,8 @@ function rows(): FixtureRow[] {
           { send: [c.data(0, hello, 5000)], expect: [c.acked(hello.length, 5000)] },
         ],
         counters: {
+          // changed by design (issue 9): the request buffer is held until the hand-off is answered
+          reading_buffers: 1,
           reading_buffers_high: 1,
           syn_cookies_sent: 1,
           handshakes_completed: 1,
@@ -804,8 +840,8 @@ function rows(): FixtureRow[] {
         steps: [
           { send: [c.syn], expect: [c.syn_ack] },
           { send: [c.ack], expect: [] },
-          { now: T0 + 49, expect: [] },
-          { now: T0 + 51, expect: [] },
+          { now: T0 + 49, expect: [], expect_datagrams: [] },
+          { now: T0 + 51, expect: [], expect_datagrams: [c.handoff("", CLIENT_TS0 + 1)] },
         ],
         counters: { syn_cookies_sent: 1, handshakes_completed: 1, handoffs_pending: 1, flows: 1 },
         check: ({ records }: Result) => {

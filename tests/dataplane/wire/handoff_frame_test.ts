@@ -57,8 +57,14 @@ import {
   write_flow_end_counts,
   write_handoff_state,
 } from "../../../dataplane/wire/mod.ts";
-import { ipv4_checksum_ok, udp_checksum_ok } from "../../../dataplane/checksum.ts";
-import { create_parse_out, ip_to_u32, parse_frame, PARSE_OK } from "../../../dataplane/packet.ts";
+import {
+  create_parse_out,
+  ip_to_u32,
+  ipv4_checksum_ok,
+  parse_frame,
+  PARSE_OK,
+  udp_checksum_ok,
+} from "../../../dataplane/mod.ts";
 import { mulberry32 } from "../../support/random.ts";
 
 const KEY = await import_handoff_key(parse_key_text("0f".repeat(32)));

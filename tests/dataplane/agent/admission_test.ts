@@ -1,67 +1,84 @@
-// What an agent lets in before its dataplane sees anything: a table of
-// senders against a directors list (host-only and host:port entries), and
-// a table of authentic hand-offs against the agent's VIPs and the client
-// addresses that cannot exist, each with the refusal it gets.
+// What an agent lets in before anything is adopted (dataplane/agent/
+// admission.ts): a table of senders against a directors list (host-only
+// and host:port entries), and a table of authentic hand-offs against the
+// agent's VIPs and the client addresses that cannot exist, each with the
+// refusal it gets. (These were the agent control Worker's checks; the poll
+// loop makes them now, on numbers.)
 
 import assert from "node:assert/strict";
 import {
+  address_usable,
   admission_policy,
+  admission_refusal_name,
+  ADMIT_BAD_CLIENT,
   admit_handoff,
+  ADMIT_OK,
+  ADMIT_WRONG_VIP,
   source_allowed,
   source_filter,
   unusable_address,
-} from "../../../control/agent/admission.ts";
+} from "../../../dataplane/agent/admission.ts";
 import { ip_to_u32 } from "../../../dataplane/mod.ts";
-import type { FlowKey } from "../../../dataplane/wire/mod.ts";
 
 const DIRECTORS = source_filter([
-  { host: "198.19.0.1", port: 7700 },
-  { host: "198.19.0.2" },
-  { host: "198.19.000.3", port: 7700 }, // written with leading zeros; the socket never is
+  { ip: ip_to_u32("198.18.0.2"), port: 7201 },
+  { ip: ip_to_u32("198.18.0.3"), port: 0 },
+  { ip: ip_to_u32("198.18.000.4"), port: 7201 }, // written with leading zeros in a config
 ]);
 
 const SOURCES: { description: string; from: [string, number]; allowed: boolean }[] = [
-  { description: "a director's control address", from: ["198.19.0.1", 7700], allowed: true },
-  { description: "that director from another port", from: ["198.19.0.1", 7701], allowed: false },
-  { description: "any port of a host-only entry", from: ["198.19.0.2", 40123], allowed: true },
+  { description: "a director's fabric address", from: ["198.18.0.2", 7201], allowed: true },
+  { description: "that director from another port", from: ["198.18.0.2", 7202], allowed: false },
+  { description: "any port of a host-only entry", from: ["198.18.0.3", 40123], allowed: true },
   {
-    description: "a leading-zero entry, as the socket names it",
-    from: ["198.19.0.3", 7700],
+    description: "a leading-zero entry, as the frame carries it",
+    from: ["198.18.0.4", 7201],
     allowed: true,
   },
+  { description: "another host on the fabric", from: ["198.18.0.11", 7201], allowed: false },
+  { description: "a client", from: ["198.18.0.1", 7201], allowed: false },
   {
-    description: "another host on the control network",
-    from: ["198.19.0.11", 7700],
+    description: "a high address (negative as int32)",
+    from: ["203.0.113.9", 7201],
     allowed: false,
   },
-  { description: "an address on the fabric", from: ["198.18.0.1", 7700], allowed: false },
 ];
 
 for (const row of SOURCES) {
   Deno.test(`source: ${row.description} → ${row.allowed ? "read" : "unknown_source"}`, () => {
     const [address, port] = row.from;
-    assert.equal(source_allowed(DIRECTORS, { address, port }), row.allowed);
+    assert.equal(source_allowed(DIRECTORS, ip_to_u32(address), port), row.allowed);
   });
 }
 
-Deno.test("source: no directors list reads every sender (the MAC decides)", () => {
-  assert.equal(source_filter(undefined), undefined);
-  assert.equal(source_allowed(undefined, { address: "203.0.113.9", port: 1 }), true);
+Deno.test("source: no directors list reads every sender (the tag decides)", () => {
+  const any = source_filter(undefined);
+  assert.equal(any.count, -1);
+  assert.equal(source_allowed(any, ip_to_u32("203.0.113.9"), 1), true);
+  // an empty list reads nobody (config never makes one, but the rule is plain)
+  assert.equal(source_allowed(source_filter([]), ip_to_u32("198.18.0.2"), 7201), false);
+});
+
+Deno.test("source: an address with the top bit set matches itself", () => {
+  const high = source_filter([{ ip: ip_to_u32("203.0.113.9"), port: 0 }]);
+  assert.equal(source_allowed(high, ip_to_u32("203.0.113.9"), 7201), true);
+  assert.equal(source_allowed(high, ip_to_u32("203.0.113.9") | 0, 7201), true, "signed too");
 });
 
 const VIP = "198.18.0.100";
-const FLOW: FlowKey = {
+const FLOW = {
   client_ip: ip_to_u32("198.18.0.1"),
   vip: ip_to_u32(VIP),
   client_port: 40000,
   vip_port: 80,
 };
-const WITH_VIPS = admission_policy([VIP, "198.18.0.101"]);
+type Key = typeof FLOW;
+const WITH_VIPS = admission_policy([ip_to_u32(VIP), ip_to_u32("198.18.0.101")]);
 const ANY_VIP = admission_policy(undefined);
 
 const HANDOFFS: {
   description: string;
-  key: Partial<Record<keyof FlowKey, number | string>>;
+  key: Partial<Record<keyof Key, number | string>>;
   any_vip?: boolean;
   expected: "ok" | "wrong_vip" | "bad_client";
 }[] = [
@@ -135,28 +152,37 @@ const HANDOFFS: {
   { description: "client 126.255.255.255", key: { client_ip: "126.255.255.255" }, expected: "ok" },
 ];
 
+const CODES = { ok: ADMIT_OK, wrong_vip: ADMIT_WRONG_VIP, bad_client: ADMIT_BAD_CLIENT };
+
 for (const row of HANDOFFS) {
   Deno.test(`admission: ${row.description} → ${row.expected}`, () => {
     const key = { ...FLOW };
     for (const [field, value] of Object.entries(row.key)) {
-      key[field as keyof FlowKey] = typeof value === "string" ? ip_to_u32(value) : value;
+      key[field as keyof Key] = typeof value === "string" ? ip_to_u32(value) : value;
     }
-    const result = admit_handoff(row.any_vip ? ANY_VIP : WITH_VIPS, key);
-    if (row.expected === "ok") assert.deepEqual(result, { ok: true });
-    else {
-      assert.equal(result.ok, false);
-      if (!result.ok) {
-        assert.equal(result.reason, row.expected);
-        assert.ok(result.detail.length > 0);
-      }
-    }
+    const ports = (key.client_port << 16) | key.vip_port;
+    const code = admit_handoff(row.any_vip ? ANY_VIP : WITH_VIPS, key.client_ip, key.vip, ports);
+    assert.equal(code, CODES[row.expected]);
+    assert.equal(admission_refusal_name(code), row.expected === "ok" ? undefined : row.expected);
+    // the same addresses as int32 bits (how the flow tables keep them) get the same answer
+    assert.equal(
+      admit_handoff(row.any_vip ? ANY_VIP : WITH_VIPS, key.client_ip | 0, key.vip | 0, ports),
+      code,
+    );
   });
 }
 
-Deno.test("unusable_address names what is wrong", () => {
+Deno.test("unusable_address names what is wrong, and address_usable agrees with it", () => {
   assert.match(unusable_address(ip_to_u32("127.0.0.1"))!, /loopback/);
   assert.match(unusable_address(ip_to_u32("255.255.255.255"))!, /broadcast/);
   assert.match(unusable_address(ip_to_u32("250.1.1.1"))!, /class E/);
   assert.equal(unusable_address(ip_to_u32("198.18.0.1")), undefined);
   assert.equal(unusable_address(0xffff_ffff | 0), "the broadcast address", "signed input too");
+  for (let first = 0; first < 256; first++) {
+    for (const rest of [0, 0x010203, 0xffffff]) {
+      const ip = ((first << 24) | rest) >>> 0;
+      assert.equal(address_usable(ip), unusable_address(ip) === undefined, `${first}.x`);
+      assert.equal(address_usable(ip | 0), address_usable(ip), "either sign");
+    }
+  }
 });
