@@ -1,19 +1,28 @@
 // `deno task bench`: pktgen-style throughput of baton beside dpdk-testpmd on
-// net_null and net_ring, plus baton's CPU use when idle. Reads top to bottom:
-// options → interleaved rounds of every scenario → idle CPU → tables → JSON
-// → exit code (non-zero when any scenario produced no trustworthy number).
+// net_null and net_ring, the director's hand-offs and the agent's adoptions
+// per second on net_ring (each role beside a generator playing its peers),
+// plus baton's CPU use when idle. Reads top to bottom: options →
+// interleaved rounds of every scenario → idle CPU → tables → JSON → exit
+// code (non-zero when any scenario produced no trustworthy number).
 
 import { parseArgs } from "node:util";
 import { measure_idle_cpu, run_throughput, type RunResult, WARMUP_PERIODS } from "./run.ts";
-import { FORWARDING_CORES, FRAME_BYTES, SCENARIOS } from "./scenarios.ts";
+import { CONNECTION_SCENARIOS, FORWARDING_CORES, FRAME_BYTES, SCENARIOS } from "./scenarios.ts";
 import { format_table, GBPS_CONVENTION, type ScenarioSummary, summarise } from "./report.ts";
+import { type ConnectionRun, run_connections } from "./connections_run.ts";
+import {
+  type ConnectionScenarioSummary,
+  format_connection_table,
+  summarise_connections,
+} from "./connections_report.ts";
 
 const USAGE = `usage: deno task bench [--seconds S] [--runs R] [--quick] [--json FILE] [--only TEXT]
   --seconds S   measured seconds per run, after ${WARMUP_PERIODS} warm-up periods (default 6)
   --runs R      rounds; each round runs every scenario once, interleaved (default 3)
   --quick       smoke test: 1 round of 3 s
   --json FILE   also write the results as JSON
-  --only TEXT   only scenarios whose id contains TEXT (e.g. null, ring, rewrite)
+  --only TEXT   only scenarios whose id contains TEXT (e.g. null, ring, rewrite, handoff);
+                several, comma-separated, for any of them
   --idle-seconds S   length of the idle CPU measurement (default 5)`;
 
 const STATS_PERIOD_S = 1;
@@ -37,8 +46,14 @@ async function main(argv: string[]): Promise<number> {
   Deno.addSignalListener("SIGINT", on_sigint);
   try {
     print_header(options);
-    const scenarios = SCENARIOS.filter((s) => !options.only || s.id.includes(options.only));
+    const wanted = (id: string) =>
+      !options.only || options.only.split(",").some((text) => id.includes(text));
+    const scenarios = SCENARIOS.filter((s) => wanted(s.id));
+    const connection_scenarios = CONNECTION_SCENARIOS.filter((s) => wanted(s.id));
     const runs = new Map<string, RunResult[]>(scenarios.map((s) => [s.id, []]));
+    const connection_runs = new Map<string, ConnectionRun[]>(
+      connection_scenarios.map((s) => [s.id, []]),
+    );
     for (let round = 0; round < options.runs && !abort.signal.aborted; round++) {
       // Interleaved: testpmd, baton, baton, ... per round, so drift hits every row alike.
       for (const scenario of scenarios) {
@@ -52,6 +67,19 @@ async function main(argv: string[]): Promise<number> {
         runs.get(scenario.id)!.push(result);
         console.log(progress_line(round, options.runs, scenario.id, result));
       }
+      for (const scenario of connection_scenarios) {
+        if (abort.signal.aborted) break;
+        const result = await run_connections(scenario, {
+          round,
+          seconds: options.seconds,
+          stats_period_s: STATS_PERIOD_S,
+          signal: abort.signal,
+        });
+        connection_runs.get(scenario.id)!.push(result);
+        console.log(
+          connection_progress_line(round, options.runs, scenario.id, scenario.unit, result),
+        );
+      }
     }
     const idle = abort.signal.aborted ? null : await measure_idle_cpu({
       seconds: options.idle_seconds,
@@ -60,19 +88,30 @@ async function main(argv: string[]): Promise<number> {
     });
 
     const summaries = summarise(scenarios, runs);
+    const testpmd_ring = runs.get("ring-testpmd-macswap") ?? [];
+    const connection_summaries = summarise_connections(
+      connection_scenarios,
+      connection_runs,
+      testpmd_ring,
+    );
     console.log("");
     for (const vdev of ["net_null", "net_ring"] as const) {
       if (summaries.some((s) => s.vdev === vdev)) console.log(format_table(vdev, summaries) + "\n");
     }
+    if (connection_summaries.length > 0) {
+      const testpmd = summaries.find((s) => s.id === "ring-testpmd-macswap")?.mpps_median ?? null;
+      console.log(format_connection_table(connection_summaries, testpmd) + "\n");
+    }
     console.log(
       "targets: baton macswap ≥ 0.85× testpmd macswap, baton rewrite ≥ 0.50× testpmd macswap " +
-        "(same vdev, same round; ratio = median over rounds)",
+        "(same vdev, same round; ratio = median over rounds); director ≥ 200k hand-offs/s " +
+        "per core (DPVS's full-NAT connections/s per worker)",
     );
     const idle_ok = idle?.percent_of_one_core != null;
     if (idle) console.log(idle_line(idle));
 
-    if (options.json) await write_json(options, summaries, idle);
-    const failed = summaries.filter((s) => !s.ok);
+    if (options.json) await write_json(options, summaries, connection_summaries, idle);
+    const failed = [...summaries, ...connection_summaries].filter((s) => !s.ok);
     for (const s of failed) console.log(`bench: ${s.id} failed: ${s.problems.join("; ")}`);
     if (abort.signal.aborted) return 130;
     return failed.length > 0 || !idle_ok ? 1 : 0;
@@ -137,6 +176,24 @@ function progress_line(round: number, rounds: number, id: string, result: RunRes
     (notes.length ? `  (${notes.join("; ")})` : "");
 }
 
+function connection_progress_line(
+  round: number,
+  rounds: number,
+  id: string,
+  unit: string,
+  run: ConnectionRun,
+): string {
+  const k = (value: number | null) => value === null ? "-" : `${(value / 1000).toFixed(1)}k`;
+  const notes = [
+    run.error ? `error: ${run.error.split("\n")[0]}` : "",
+    run.problems.length > 0 ? `${run.problems.length} problem(s): ${run.problems[0]}` : "",
+  ].filter(Boolean);
+  return `round ${round + 1}/${rounds}  ${id.padEnd(22)} ${
+    k(run.per_second).padStart(7)
+  } ${unit}/s, ` +
+    `${k(run.per_core)}/s per core of the role` + (notes.length ? `  (${notes.join("; ")})` : "");
+}
+
 function idle_line(idle: Awaited<ReturnType<typeof measure_idle_cpu>>): string {
   if (idle.percent_of_one_core === null) {
     return `idle CPU: no figure (${idle.error?.split("\n")[0]})`;
@@ -152,6 +209,7 @@ function idle_line(idle: Awaited<ReturnType<typeof measure_idle_cpu>>): string {
 async function write_json(
   options: BenchOptions,
   summaries: ScenarioSummary[],
+  connection_summaries: ConnectionScenarioSummary[],
   idle: Awaited<ReturnType<typeof measure_idle_cpu>> | null,
 ) {
   const report = {
@@ -167,6 +225,7 @@ async function write_json(
       cpus: navigator.hardwareConcurrency,
     },
     scenarios: summaries,
+    connection_scenarios: connection_summaries,
     idle_cpu: idle === null ? null : {
       ...idle,
       target_percent: IDLE_TARGET_PERCENT,

@@ -2,6 +2,9 @@
 // full command line. Every process gets the same EAL shape (no PCI, no
 // hugepages, main lcore 0 + forwarding lcore 1) and the same mbuf pool, so
 // the only difference between testpmd and baton is the forwarder itself.
+// The connection scenarios (a role's connections per second, with a
+// generator playing its peers: connections_main.ts) run on the same vdev
+// and pool, their one poll loop on lcore 1.
 
 import { baton_command, testpmd_command } from "../control/lab/mod.ts";
 
@@ -134,6 +137,82 @@ export function scenario_command(scenario: Scenario, options: CommandOptions): s
     ...app,
   ];
   return scenario.program === "testpmd" ? testpmd_command(args) : baton_command(args);
+}
+
+/**
+ * A role's connection rate on net_ring: the role's real runner and a
+ * generator playing everyone it talks to, in one loop on one core
+ * (connections_main.ts, connection_benches.ts).
+ */
+export interface ConnectionScenario {
+  id: string;
+  vdev: "net_ring";
+  role: "director" | "agent";
+  /** What one completed connection is called in the table. */
+  unit: string;
+  /** Completed connections per second of the role's own core time to reach; null: none. */
+  target_per_core: number | null;
+  /** Connections in flight at most (the generator's closed loop). */
+  connections: number;
+  /** The role's rx burst (baton's default, testpmd's). */
+  burst: number;
+  /** director: servers (agents) it hands off to. */
+  agents: number;
+}
+
+/** DPVS publishes 200k new connections/s per worker core for full-NAT. */
+export const HANDOFF_TARGET_PER_CORE = 200_000;
+
+export const CONNECTION_SCENARIOS: ConnectionScenario[] = [
+  {
+    id: "ring-baton-handoff",
+    vdev: "net_ring",
+    role: "director",
+    unit: "hand-offs",
+    target_per_core: HANDOFF_TARGET_PER_CORE,
+    connections: 24,
+    burst: 32,
+    agents: 4,
+  },
+  {
+    id: "ring-baton-adopt",
+    vdev: "net_ring",
+    role: "agent",
+    unit: "adoptions",
+    target_per_core: null,
+    connections: 24,
+    burst: 32,
+    agents: 1,
+  },
+];
+
+const CONNECTIONS_MAIN = new URL("./connections_main.ts", import.meta.url).pathname;
+
+/** The connection bench's process: EAL on lcore 1 alone (its one loop is the main thread). */
+export function connection_command(
+  scenario: ConnectionScenario,
+  options: CommandOptions & { seconds: number; deno_flags?: string[] },
+): string[] {
+  const eal = eal_args(scenario.vdev, options.file_prefix);
+  eal[eal.indexOf("0,1")] = "1";
+  return [
+    Deno.execPath(),
+    "run",
+    "-A",
+    ...(options.deno_flags ?? []),
+    CONNECTIONS_MAIN,
+    ...eal,
+    "--log-level",
+    "lib.eal:error",
+    "--",
+    `--role=${scenario.role}`,
+    `--seconds=${options.seconds}`,
+    `--stats-period=${options.stats_period_s}`,
+    `--connections=${scenario.connections}`,
+    `--burst=${scenario.burst}`,
+    `--agents=${scenario.agents}`,
+    `--total-num-mbufs=${TOTAL_NUM_MBUFS}`,
+  ];
 }
 
 /** baton io on two idle net_ring ports: nothing is injected, so nothing ever arrives. */
