@@ -119,6 +119,18 @@ export function agent_datagram(
   return false;
 }
 
+/** The flow the datagram at `at` names (its key), or −1. */
+function datagram_flow(state: DirectorState, bytes: Uint8Array, at: number): number {
+  const ports = datagram_ports(bytes, at);
+  return flow_lookup(
+    state.table,
+    datagram_client_ip(bytes, at),
+    datagram_vip(bytes, at),
+    ports >>> 16,
+    ports & 0xffff,
+  );
+}
+
 /** Ids 1 .. next_id − 1 of this epoch have been sent (all of them after a wrap). */
 function issued(state: DirectorState, epoch: number, id: number): boolean {
   if (epoch !== (state.config.epoch >>> 0)) return false;
@@ -142,13 +154,7 @@ function on_answer(
     c[C.handoff_answers_taken]++;
     return false;
   }
-  const index = flow_lookup(
-    state.table,
-    datagram_client_ip(bytes, at),
-    datagram_vip(bytes, at),
-    datagram_ports(bytes, at) >>> 16,
-    datagram_ports(bytes, at) & 0xffff,
-  );
+  const index = datagram_flow(state, bytes, at);
   const values = state.table.values;
   const v = index * VALUES_PER_FLOW;
   const same = index >= 0 && values[v + D_HANDOFF_ID] === (id | 0);
@@ -204,13 +210,7 @@ function on_flow_end(
     c[C.handoff_answers_taken]++;
     return false;
   }
-  const index = flow_lookup(
-    state.table,
-    datagram_client_ip(bytes, at),
-    datagram_vip(bytes, at),
-    datagram_ports(bytes, at) >>> 16,
-    datagram_ports(bytes, at) & 0xffff,
-  );
+  const index = datagram_flow(state, bytes, at);
   const values = state.table.values;
   const v = index * VALUES_PER_FLOW;
   if (index >= 0 && values[v + D_STATE] === STATE_FORWARDING) {
