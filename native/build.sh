@@ -5,7 +5,8 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 out="$here/build/libbaton_shim.so"
-sources=("$here/baton_shim.c" "$here/baton_hmac.c")
+sources=("$here/baton_shim.c" "$here/baton_hmac.c" "$here/baton_idle.c")
+headers=("$here/baton_internal.h")
 if ! pkg-config --exists libdpdk 2>/dev/null; then
   echo "baton: DPDK development files not found (pkg-config libdpdk)." >&2
   echo "baton: run 'bash native/setup.sh' as root, or: apt-get install -y dpdk dpdk-dev libdpdk-dev pkg-config" >&2
@@ -18,7 +19,7 @@ if ! pkg-config --exists libcrypto 2>/dev/null; then
 fi
 stale=0
 [ -f "$out" ] || stale=1
-for src in "${sources[@]}"; do
+for src in "${sources[@]}" "${headers[@]}"; do
   [ "$stale" = 1 ] || [ "$out" -nt "$src" ] || stale=1
 done
 if [ "$stale" = 0 ]; then
