@@ -76,11 +76,7 @@ export async function write_lab_config(
   dir: string,
   options: Omit<LabConfigOptions, "key_files"> = {},
 ): Promise<string> {
-  for (const server of lab.servers) {
-    const key = crypto.getRandomValues(new Uint8Array(32));
-    const hex = Array.from(key, (b) => b.toString(16).padStart(2, "0")).join("");
-    await Deno.writeTextFile(`${dir}/${lab_key_file(server.id)}`, hex + "\n", { mode: 0o600 });
-  }
+  await write_lab_keys(lab, dir);
   const path = `${dir}/baton.json`;
   await Deno.writeTextFile(
     path,

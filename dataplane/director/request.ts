@@ -124,7 +124,7 @@ export function reading_frame(
   if (l4) {
     values[v + D_REQUEST_LENGTH] = total;
     const sent = ack_client(state, bytes, o, d, desc, v, total);
-    hand_off(state, index, total, now);
+    start_handoff(state, index, total, now);
     return sent;
   }
   // CRLFCRLF may straddle segments: search from 3 bytes back
@@ -157,7 +157,7 @@ export function reading_frame(
   values[v + D_REQUEST_LENGTH] = carried;
   c[C.requests_complete]++;
   const sent = ack_client(state, bytes, o, d, desc, v, carried);
-  hand_off(state, index, carried, now);
+  start_handoff(state, index, carried, now);
   return sent;
 }
 
@@ -258,16 +258,6 @@ export function closing_frame(
   }
   c[C.dropped_closing]++;
   return false;
-}
-
-/** The request is complete: the hand-off starts (handoff.ts), with the buffer it holds. */
-export function hand_off(
-  state: DirectorState,
-  index: number,
-  request_length: number,
-  now: number,
-): void {
-  start_handoff(state, index, request_length, now);
 }
 
 /** The director answers the client itself and closes: 400, 408, 431, 503. */

@@ -56,8 +56,8 @@ import {
   TIMER_WORDS,
   TIMERS_PER_CALL,
 } from "./timers.ts";
-import { hand_off, respond } from "./request.ts";
-import { handoff_timer } from "./handoff.ts";
+import { respond } from "./request.ts";
+import { handoff_timer, start_handoff } from "./handoff.ts";
 import { client_next, director_window } from "./segment.ts";
 
 /**
@@ -152,7 +152,7 @@ function flow_due(state: DirectorState, i: number, now: number, emit: EmitFrame)
   const due = deadline_passed(values[v + D_DEADLINE], now_ms);
   if (s === STATE_READING && due) {
     if ((values[v + D_FLAGS] & F_L4) !== 0) {
-      hand_off(state, i, values[v + D_REQUEST_LENGTH], now); // the server speaks first
+      start_handoff(state, i, values[v + D_REQUEST_LENGTH], now); // the server speaks first
       return false;
     }
     if (values[v + D_REQUEST_LENGTH] === 0) {
