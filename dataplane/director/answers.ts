@@ -52,7 +52,6 @@ import {
   wire_clock,
   write_datagram_frame,
 } from "../wire/mod.ts";
-import { DESC_WORDS } from "../../native/mod.ts";
 import { flow_lookup } from "../flow_table.ts";
 import { mac_hi, mac_lo, PAYLOAD_LENGTH, PAYLOAD_OFFSET, SRC_IP, SRC_PORT } from "../packet.ts";
 import { SELECTION_SERVER_AGENT_ID, SELECTION_SERVER_KEY_SLOT } from "../selection_table.ts";
@@ -281,6 +280,3 @@ function answer_in_place(
   seal_datagram_frame(bytes, o);
   desc[d + 2] = state.config.port;
 }
-
-// DESC_WORDS is the stride the burst's d steps by; kept for readers of answer_in_place
-void DESC_WORDS;

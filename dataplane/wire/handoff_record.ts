@@ -2,10 +2,10 @@
 // (adoption.ts agent_adopt), copied out of an authenticated HANDOFF by
 // handoff_frame.ts handoff_to_record. Big-endian fields at fixed offsets, so
 // the poll loop reads and writes them without allocating; the adoption never
-// sees the wire format or the key. encode/decode_handoff_record are the
-// allocating forms for tests and tools.
+// sees the wire format or the key. decode_handoff_record is the
+// allocating reader for tests and tools.
 
-import { read_u16, read_u32, write_u16, write_u32 } from "../packet.ts";
+import { read_u16, read_u32 } from "../packet.ts";
 
 /** The connection state a hand-off carries, as plain numbers. */
 export interface HandoffRecord {
@@ -54,31 +54,6 @@ export const R_REQUEST = 52;
 
 export const RECORD_FLAG_SACK = 1;
 export const RECORD_FLAG_TIMESTAMPS = 2;
-
-/** Serializes a record (control side; allocates). */
-export function encode_handoff_record(record: HandoffRecord): Uint8Array {
-  const out = new Uint8Array(R_REQUEST + record.request.length);
-  write_u32(out, R_EPOCH, record.epoch);
-  write_u32(out, R_ID, record.id);
-  write_u32(out, R_CLIENT_IP, record.client_ip);
-  write_u32(out, R_VIP, record.vip);
-  write_u16(out, R_CLIENT_PORT, record.client_port);
-  write_u16(out, R_VIP_PORT, record.vip_port);
-  out.set(record.client_mac.subarray(0, 6), R_CLIENT_MAC);
-  out[R_FLAGS] = (record.sack_permitted ? RECORD_FLAG_SACK : 0) |
-    (record.timestamps ? RECORD_FLAG_TIMESTAMPS : 0);
-  write_u32(out, R_CLIENT_ISN, record.client_isn);
-  write_u32(out, R_DIRECTOR_NEXT, record.director_next_seq);
-  write_u32(out, R_CLIENT_TSVAL, record.client_tsval);
-  write_u32(out, R_DIRECTOR_TSVAL, record.director_tsval);
-  write_u16(out, R_CLIENT_WINDOW, record.client_window);
-  write_u16(out, R_CLIENT_MSS, record.client_mss);
-  out[R_CLIENT_WSCALE] = record.client_wscale;
-  out[R_DIRECTOR_WSCALE] = record.director_wscale;
-  write_u16(out, R_REQUEST_LENGTH, record.request.length);
-  out.set(record.request, R_REQUEST);
-  return out;
-}
 
 /** Reads a record (control side; allocates). Null when it is shorter than it says. */
 export function decode_handoff_record(bytes: Uint8Array): HandoffRecord | null {
