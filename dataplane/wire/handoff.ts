@@ -5,7 +5,7 @@
 // agent it is for or from (handoff_key.ts: the director holds every agent's
 // key, an agent only its own), bound to that agent and to a time.
 //
-// Wire layout (version 2), all integers big-endian:
+// Wire layout (version 3), all integers big-endian:
 //
 //   header (24)  magic u16 | version u8 | type u8 | epoch u32 | id u32
 //                | body_length u16 | reason u8 | reserved u8
@@ -74,7 +74,9 @@ export type MessageType =
   | "handoff_nack"
   | "flow_end"
   | "flow_end_ack"
-  | "handoff_cancel";
+  | "handoff_cancel"
+  | "flow_query"
+  | "flow_owner";
 
 /** The type byte on the wire. */
 export const MESSAGE_TYPE_CODES: Readonly<Record<MessageType, number>> = {
@@ -85,6 +87,13 @@ export const MESSAGE_TYPE_CODES: Readonly<Record<MessageType, number>> = {
   flow_end_ack: 5,
   /** Director → agent: forget this hand-off (the director gave up on it, or its ACK came too late). */
   handoff_cancel: 6,
+  /**
+   * Director → every agent: which of you holds this flow? A director sends it
+   * for a packet of a flow it does not know that carries no timestamp to route by.
+   */
+  flow_query: 7,
+  /** Agent → director: I hold the flow the FLOW_QUERY (same epoch and id) named. */
+  flow_owner: 8,
 };
 const MESSAGE_TYPES_BY_CODE: readonly (MessageType | undefined)[] = [
   undefined,
@@ -94,11 +103,15 @@ const MESSAGE_TYPES_BY_CODE: readonly (MessageType | undefined)[] = [
   "flow_end",
   "flow_end_ack",
   "handoff_cancel",
+  "flow_query",
+  "flow_owner",
 ];
 
 export const FLAG_SACK_PERMITTED = 0x01;
 export const FLAG_TIMESTAMPS = 0x02;
-export const KNOWN_FLAGS = FLAG_SACK_PERMITTED | FLAG_TIMESTAMPS;
+/** The HANDOFF's ts_route byte holds the code the agent writes into TSval's low bits (ts_route.ts). */
+export const FLAG_TS_ROUTE = 0x04;
+export const KNOWN_FLAGS = FLAG_SACK_PERMITTED | FLAG_TIMESTAMPS | FLAG_TS_ROUTE;
 
 // Body offsets (from the end of the header): the flow key every message
 // starts with, then a HANDOFF's fields. handoff_frame.ts reads and writes
@@ -122,7 +135,8 @@ export const B_DIRECTOR_MSS = 40;
 export const B_CLIENT_WSCALE = 42;
 export const B_DIRECTOR_WSCALE = 43;
 export const B_FLAGS = 44;
-export const B_FLAGS_PAD = 45;
+/** With FLAG_TS_ROUTE, the TSval routing code (0..255); else 0. */
+export const B_TS_ROUTE = 45;
 export const B_CLIENT_TSVAL = 46;
 export const B_DIRECTOR_TSVAL = 50;
 export const B_REQUEST_LENGTH = 54;
@@ -159,6 +173,12 @@ export interface HandoffState {
   client_tsval: number;
   /** The latest TSval the director sent. */
   director_tsval: number;
+  /**
+   * With timestamps, the code (0..255) the agent puts in the low bits of
+   * every TSval it sends the client, so any director can tell the flow's
+   * server from the TSecr the client echoes (ts_route.ts); absent: none.
+   */
+  ts_route?: number;
   request: Uint8Array;
 }
 
@@ -196,13 +216,21 @@ export interface FlowEndAck extends MessageHeader {
 export interface HandoffCancel extends MessageHeader {
   type: "handoff_cancel";
 }
+export interface FlowQuery extends MessageHeader {
+  type: "flow_query";
+}
+export interface FlowOwner extends MessageHeader {
+  type: "flow_owner";
+}
 export type HandoffMessage =
   | Handoff
   | HandoffAck
   | HandoffNack
   | FlowEnd
   | FlowEndAck
-  | HandoffCancel;
+  | HandoffCancel
+  | FlowQuery
+  | FlowOwner;
 
 export type DecodeFailure =
   | "truncated"
@@ -483,9 +511,11 @@ function write_handoff_state(view: DataView, bytes: Uint8Array, state: HandoffSt
   view.setUint16(body + B_DIRECTOR_MSS, state.director_mss);
   view.setUint8(body + B_CLIENT_WSCALE, state.client_wscale);
   view.setUint8(body + B_DIRECTOR_WSCALE, state.director_wscale);
+  const routed = state.ts_route !== undefined;
   const flags = (state.sack_permitted ? FLAG_SACK_PERMITTED : 0) |
-    (state.timestamps ? FLAG_TIMESTAMPS : 0);
+    (state.timestamps ? FLAG_TIMESTAMPS : 0) | (routed ? FLAG_TS_ROUTE : 0);
   view.setUint8(body + B_FLAGS, flags);
+  view.setUint8(body + B_TS_ROUTE, state.ts_route ?? 0);
   view.setUint32(body + B_CLIENT_TSVAL, state.client_tsval);
   view.setUint32(body + B_DIRECTOR_TSVAL, state.director_tsval);
   view.setUint16(body + B_REQUEST_LENGTH, state.request.length);
@@ -533,9 +563,10 @@ function read_message(
   const request_length = view.getUint16(body + B_REQUEST_LENGTH);
   if (request_length !== body_length - HANDOFF_FIXED_BODY_BYTES) return undefined;
   if (view.getUint16(body + B_MAC_PAD) !== 0) return undefined;
-  if (view.getUint8(body + B_FLAGS_PAD) !== 0) return undefined;
   const flags = view.getUint8(body + B_FLAGS);
   if ((flags & ~KNOWN_FLAGS) !== 0) return undefined;
+  const ts_route = view.getUint8(body + B_TS_ROUTE);
+  if ((flags & FLAG_TS_ROUTE) === 0 && ts_route !== 0) return undefined;
   const bytes = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
   const state: HandoffState = {
     client_mac: bytes.slice(body + B_CLIENT_MAC, body + B_CLIENT_MAC + 6),
@@ -552,6 +583,7 @@ function read_message(
     timestamps: (flags & FLAG_TIMESTAMPS) !== 0,
     client_tsval: view.getUint32(body + B_CLIENT_TSVAL),
     director_tsval: view.getUint32(body + B_DIRECTOR_TSVAL),
+    ...((flags & FLAG_TS_ROUTE) !== 0 ? { ts_route } : {}),
     request: bytes.slice(
       body + HANDOFF_FIXED_BODY_BYTES,
       body + HANDOFF_FIXED_BODY_BYTES + request_length,

@@ -60,6 +60,8 @@ export function check_message(message: HandoffMessage): string | undefined {
     case "handoff_ack":
     case "flow_end_ack":
     case "handoff_cancel":
+    case "flow_query":
+    case "flow_owner":
       return undefined;
     default:
       return `unknown message type ${(message as { type: unknown }).type}`;
@@ -109,6 +111,9 @@ function check_handoff_state(state: HandoffState): string | undefined {
   }
   if (typeof state.sack_permitted !== "boolean" || typeof state.timestamps !== "boolean") {
     return "sack_permitted and timestamps must be booleans";
+  }
+  if (state.ts_route !== undefined && !is_uint(state.ts_route, 8)) {
+    return `ts_route ${state.ts_route} is not a u8`;
   }
   if (state.request.length > MAX_UDP_PAYLOAD) {
     return `request of ${state.request.length} bytes cannot fit one UDP datagram`;

@@ -31,15 +31,16 @@ import {
   B_DIRECTOR_TSVAL,
   B_DIRECTOR_WSCALE,
   B_FLAGS,
-  B_FLAGS_PAD,
   B_MAC_PAD,
   B_PACKETS_TO_CLIENT,
   B_PACKETS_TO_SERVER,
   B_REQUEST_LENGTH,
+  B_TS_ROUTE,
   B_VIP,
   B_VIP_PORT,
   DECODE_FAILURES,
   type DecodeFailure,
+  FLAG_TS_ROUTE,
   FLOW_END_BODY_BYTES,
   FLOW_KEY_BYTES,
   HANDOFF_FIXED_BODY_BYTES,
@@ -82,10 +83,12 @@ import {
   R_ID,
   R_REQUEST,
   R_REQUEST_LENGTH,
+  R_TS_ROUTE,
   R_VIP,
   R_VIP_PORT,
   RECORD_FLAG_SACK,
   RECORD_FLAG_TIMESTAMPS,
+  RECORD_FLAG_TS_ROUTE,
 } from "./handoff_record.ts";
 import { read_u16, read_u32, write_mac_words, write_u16, write_u32 } from "../packet.ts";
 import { ipv4_checksum_set, udp_checksum_set } from "../checksum.ts";
@@ -96,6 +99,8 @@ export const TYPE_HANDOFF_NACK = MESSAGE_TYPE_CODES.handoff_nack;
 export const TYPE_FLOW_END = MESSAGE_TYPE_CODES.flow_end;
 export const TYPE_FLOW_END_ACK = MESSAGE_TYPE_CODES.flow_end_ack;
 export const TYPE_HANDOFF_CANCEL = MESSAGE_TYPE_CODES.handoff_cancel;
+export const TYPE_FLOW_QUERY = MESSAGE_TYPE_CODES.flow_query;
+export const TYPE_FLOW_OWNER = MESSAGE_TYPE_CODES.flow_owner;
 
 /** The UDP port hand-off datagrams go to on the fabric, unless configured. */
 export const DEFAULT_HANDOFF_PORT = 7201;
@@ -259,7 +264,9 @@ export const HS_DIRECTOR_WSCALE = 9;
 export const HS_FLAGS = 10;
 export const HS_CLIENT_TSVAL = 11;
 export const HS_DIRECTOR_TSVAL = 12;
-export const HANDOFF_FIELD_WORDS = 13;
+/** With FLAG_TS_ROUTE in HS_FLAGS: the TSval routing code, 0..255 (ts_route.ts). */
+export const HS_TS_ROUTE = 13;
+export const HANDOFF_FIELD_WORDS = 14;
 
 export function create_handoff_fields(): Int32Array {
   return new Int32Array(HANDOFF_FIELD_WORDS);
@@ -285,7 +292,7 @@ export function write_handoff_state(
   bytes[b + B_CLIENT_WSCALE] = fields[HS_CLIENT_WSCALE];
   bytes[b + B_DIRECTOR_WSCALE] = fields[HS_DIRECTOR_WSCALE];
   bytes[b + B_FLAGS] = fields[HS_FLAGS];
-  bytes[b + B_FLAGS_PAD] = 0;
+  bytes[b + B_TS_ROUTE] = (fields[HS_FLAGS] & FLAG_TS_ROUTE) !== 0 ? fields[HS_TS_ROUTE] & 0xff : 0;
   write_u32(bytes, b + B_CLIENT_TSVAL, fields[HS_CLIENT_TSVAL] >>> 0);
   write_u32(bytes, b + B_DIRECTOR_TSVAL, fields[HS_DIRECTOR_TSVAL] >>> 0);
   write_u16(bytes, b + B_REQUEST_LENGTH, request_length);
@@ -325,7 +332,7 @@ export function datagram_structure(
   if (bytes[d + H_VERSION] !== VERSION) return BAD_VERSION;
   if (length < HEADER_BYTES) return TRUNCATED;
   const type = bytes[d + H_TYPE];
-  if (type < TYPE_HANDOFF || type > TYPE_HANDOFF_CANCEL) return BAD_TYPE;
+  if (type < TYPE_HANDOFF || type > TYPE_FLOW_OWNER) return BAD_TYPE;
   const body_length = read_u16(bytes, d + H_BODY_LENGTH);
   const signed_length = HEADER_BYTES + body_length;
   if (length < signed_length + MAC_BYTES) return TRUNCATED;
@@ -384,8 +391,10 @@ function handoff_state_consistent(bytes: Uint8Array, d: number): boolean {
   if (request_length !== read_u16(bytes, d + H_BODY_LENGTH) - HANDOFF_FIXED_BODY_BYTES) {
     return false;
   }
-  if (read_u16(bytes, b + B_MAC_PAD) !== 0 || bytes[b + B_FLAGS_PAD] !== 0) return false;
-  if ((bytes[b + B_FLAGS] & ~KNOWN_FLAGS) !== 0) return false;
+  if (read_u16(bytes, b + B_MAC_PAD) !== 0) return false;
+  const flags = bytes[b + B_FLAGS];
+  if ((flags & ~KNOWN_FLAGS) !== 0) return false;
+  if ((flags & FLAG_TS_ROUTE) === 0 && bytes[b + B_TS_ROUTE] !== 0) return false;
   const next = (read_u32(bytes, b + B_CLIENT_ISN) + 1 + request_length) >>> 0;
   if (read_u32(bytes, b + B_CLIENT_NEXT_SEQ) !== next) return false;
   if (read_u16(bytes, b + B_CLIENT_MSS) < MIN_MSS) return false;
@@ -445,8 +454,9 @@ export function handoff_to_record(bytes: Uint8Array, d: number, record: Uint8Arr
   for (let k = 0; k < 6; k++) record[R_CLIENT_MAC + k] = bytes[b + B_CLIENT_MAC + k];
   const flags = bytes[b + B_FLAGS];
   record[R_FLAGS] = ((flags & 0x01) !== 0 ? RECORD_FLAG_SACK : 0) |
-    ((flags & 0x02) !== 0 ? RECORD_FLAG_TIMESTAMPS : 0);
-  record[R_FLAGS + 1] = 0;
+    ((flags & 0x02) !== 0 ? RECORD_FLAG_TIMESTAMPS : 0) |
+    ((flags & FLAG_TS_ROUTE) !== 0 ? RECORD_FLAG_TS_ROUTE : 0);
+  record[R_TS_ROUTE] = bytes[b + B_TS_ROUTE];
   write_u32(record, R_CLIENT_ISN, read_u32(bytes, b + B_CLIENT_ISN));
   write_u32(record, R_DIRECTOR_NEXT, read_u32(bytes, b + B_DIRECTOR_NEXT_SEQ));
   write_u32(record, R_CLIENT_TSVAL, read_u32(bytes, b + B_CLIENT_TSVAL));

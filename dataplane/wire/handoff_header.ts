@@ -7,8 +7,12 @@
 // the MAC. Nothing here allocates or throws.
 
 export const MAGIC = 0xb7a0;
-/** 2: the agent id and the timestamp joined the header (version 1 had neither). */
-export const VERSION = 2;
+/**
+ * 3: a HANDOFF may carry the TSval routing code (FLAG_TS_ROUTE), and a
+ * director may ask the agents who holds a flow (FLOW_QUERY, FLOW_OWNER).
+ * 2 put the agent id and the timestamp in the header (version 1 had neither).
+ */
+export const VERSION = 3;
 export const HEADER_BYTES = 24;
 
 export const H_MAGIC = 0;

@@ -29,6 +29,8 @@ export interface HandoffRecord {
   timestamps: boolean;
   client_tsval: number;
   director_tsval: number;
+  /** The TSval routing code, when the director sent one (ts_route.ts). */
+  ts_route?: number;
   request: Uint8Array;
 }
 
@@ -40,6 +42,8 @@ export const R_CLIENT_PORT = 16;
 export const R_VIP_PORT = 18;
 export const R_CLIENT_MAC = 20;
 export const R_FLAGS = 26;
+/** With RECORD_FLAG_TS_ROUTE: the TSval routing code (the HANDOFF's ts_route). */
+export const R_TS_ROUTE = 27;
 export const R_CLIENT_ISN = 28;
 export const R_DIRECTOR_NEXT = 32;
 export const R_CLIENT_TSVAL = 36;
@@ -54,6 +58,7 @@ export const R_REQUEST = 52;
 
 export const RECORD_FLAG_SACK = 1;
 export const RECORD_FLAG_TIMESTAMPS = 2;
+export const RECORD_FLAG_TS_ROUTE = 4;
 
 /** Reads a record (control side; allocates). Null when it is shorter than it says. */
 export function decode_handoff_record(bytes: Uint8Array): HandoffRecord | null {
@@ -78,6 +83,7 @@ export function decode_handoff_record(bytes: Uint8Array): HandoffRecord | null {
     timestamps: (bytes[R_FLAGS] & RECORD_FLAG_TIMESTAMPS) !== 0,
     client_tsval: read_u32(bytes, R_CLIENT_TSVAL),
     director_tsval: read_u32(bytes, R_DIRECTOR_TSVAL),
+    ...((bytes[R_FLAGS] & RECORD_FLAG_TS_ROUTE) !== 0 ? { ts_route: bytes[R_TS_ROUTE] } : {}),
     request: bytes.slice(R_REQUEST, R_REQUEST + length),
   };
 }

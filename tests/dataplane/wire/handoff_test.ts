@@ -78,7 +78,7 @@ const AT_DIRECTOR_MSS = HEADER_BYTES + 40;
 const AT_CLIENT_WSCALE = HEADER_BYTES + 42;
 const AT_DIRECTOR_WSCALE = HEADER_BYTES + 43;
 const AT_FLAGS = HEADER_BYTES + 44;
-const AT_FLAGS_PAD = HEADER_BYTES + 45;
+const AT_TS_ROUTE = HEADER_BYTES + 45;
 const AT_REQUEST_LENGTH = HEADER_BYTES + 54;
 
 function ipv4(a: number, b: number, c: number, d: number): number {
@@ -184,6 +184,16 @@ const ROUND_TRIPS: RoundTripCase[] = [
     length: HANDOFF_OVERHEAD_BYTES + REQUEST.length,
   },
   {
+    description: "HANDOFF with a TSval routing code",
+    message: handoff({ ts_route: 0xa5 }),
+    length: HANDOFF_OVERHEAD_BYTES + REQUEST.length,
+  },
+  {
+    description: "HANDOFF with routing code 0",
+    message: handoff({ ts_route: 0 }),
+    length: HANDOFF_OVERHEAD_BYTES + REQUEST.length,
+  },
+  {
     description: "HANDOFF whose client sequence numbers wrap past 2^32",
     message: handoff({ client_isn: 0xffff_fff0 }),
     length: HANDOFF_OVERHEAD_BYTES + REQUEST.length,
@@ -253,6 +263,16 @@ const ROUND_TRIPS: RoundTripCase[] = [
     message: { type: "flow_end_ack", epoch: 1, id: 5, key: FLOW },
     length: 68,
   },
+  {
+    description: "FLOW_QUERY",
+    message: { type: "flow_query", epoch: 1, id: 6, key: FLOW },
+    length: 68,
+  },
+  {
+    description: "FLOW_OWNER",
+    message: { type: "flow_owner", epoch: 1, id: 6, key: FLOW },
+    length: 68,
+  },
 ];
 
 /** What decode says about a datagram encode_message(message, KEY, ENCODE) made. */
@@ -273,7 +293,7 @@ Deno.test("the header is laid out as documented, big-endian", async () => {
   const view = new DataView(bytes.buffer);
   assert.equal(HEADER_BYTES, 24);
   assert.equal(view.getUint16(0), 0xb7a0);
-  assert.equal(bytes[2], 2);
+  assert.equal(bytes[2], 3);
   assert.equal(bytes[2], VERSION);
   assert.equal(bytes[3], 1);
   assert.equal(view.getUint32(4), 0xdecafbad);
@@ -472,10 +492,11 @@ const FAILURES: FailureCase[] = [
     mutate: (b) => with_u8(b, 2, 1).subarray(0, 3),
     expected: "bad_version",
   },
-  { description: "version 3", mutate: (b) => with_u8(b, 2, 3), expected: "bad_version" },
+  { description: "version 2", mutate: (b) => with_u8(b, 2, 2), expected: "bad_version" },
+  { description: "version 4", mutate: (b) => with_u8(b, 2, 4), expected: "bad_version" },
   { description: "version 0", mutate: (b) => with_u8(b, 2, 0), expected: "bad_version" },
   { description: "type 0", mutate: (b) => with_u8(b, 3, 0), expected: "bad_type" },
-  { description: "type 7", mutate: (b) => with_u8(b, 3, 7), expected: "bad_type" },
+  { description: "type 9", mutate: (b) => with_u8(b, 3, 9), expected: "bad_type" },
   { description: "type 255", mutate: (b) => with_u8(b, 3, 255), expected: "bad_type" },
   {
     description: "a trailing byte after the MAC",
@@ -673,13 +694,13 @@ const FAILURES: FailureCase[] = [
     expected: "inconsistent",
   },
   {
-    description: "pad after flags set",
-    mutate: (b) => resign(with_u8(b, AT_FLAGS_PAD, 1)),
+    description: "a ts_route byte without FLAG_TS_ROUTE",
+    mutate: (b) => resign(with_u8(b, AT_TS_ROUTE, 1)),
     expected: "inconsistent",
   },
   {
     description: "unknown flag bit",
-    mutate: (b) => resign(with_u8(b, AT_FLAGS, 0b111)),
+    mutate: (b) => resign(with_u8(b, AT_FLAGS, 0b1011)),
     expected: "inconsistent",
   },
   {
@@ -965,6 +986,7 @@ function random_message(random: () => number, type: HandoffMessage["type"]): Han
           timestamps: random() < 0.5,
           client_tsval: random_int(random, 2 ** 32),
           director_tsval: random_int(random, 2 ** 32),
+          ...(random() < 0.5 ? { ts_route: random_int(random, 256) } : {}),
           request,
         },
       };
@@ -1008,6 +1030,8 @@ Deno.test("fuzz: decode never throws and accepts only what encode signed, fresh,
     "flow_end",
     "flow_end_ack",
     "handoff_cancel",
+    "flow_query",
+    "flow_owner",
   ] as const;
   const valid: { message: HandoffMessage; bytes: Uint8Array; sent_at: number }[] = [];
   for (let i = 0; i < 40; i++) {
