@@ -162,6 +162,8 @@ export function create_director_bench(native: Native, options: BenchOptions): Co
       server_stats: create_server_stats(options.agents),
       vips: [{ ip: ip_to_u32(BENCH_VIP), ports: [BENCH_VIP_PORT], l4: false }],
       cookie_key: Array.from(crypto.getRandomValues(new Uint8Array(8))),
+      route_key: Array.from(crypto.getRandomValues(new Uint8Array(8))),
+      ts_offset: 0x1000,
       mss: 1460,
       max_header: max_request_bytes(DEFAULT_MAX_DATAGRAM),
       max_request: max_request_bytes(DEFAULT_MAX_DATAGRAM),

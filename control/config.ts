@@ -11,6 +11,13 @@ import type { Role } from "./cli.ts";
 
 export { ConfigError, type SourceAddress, type UdpAddress } from "./config_fields.ts";
 import {
+  bfd_section,
+  bird_section,
+  type DirectorBfd,
+  type DirectorBird,
+} from "./config_routing.ts";
+export type { DirectorBfd, DirectorBird } from "./config_routing.ts";
+import {
   agent_address,
   agent_id,
   ConfigError,
@@ -108,6 +115,10 @@ export interface DirectorVipConfig {
 }
 
 export interface DirectorSection {
+  /** The `director` label of its metrics, so several directors' sum up (default: its address). */
+  name: string;
+  /** One JSON line per hand-off outcome: "stdout", or a file appended to; none: off. */
+  access_log?: string;
   port: number;
   /** The director's own IPv4 address on the fabric: hand-offs go out from it (it answers ARP). */
   address: string;
@@ -132,6 +143,18 @@ export interface DirectorSection {
   idle_timeout_ms: number;
   /** SIGTERM: how long existing flows keep being forwarded before the process exits. */
   drain_grace_ms: number;
+  /** BFD on the director's address for its routing daemon (dataplane/director/bfd.ts). */
+  bfd: DirectorBfd;
+  /** The local BIRD that announces the VIPs (control/director/bird.ts); none: no daemon driven. */
+  bird?: DirectorBird;
+  /**
+   * The secret every director of a site shares: the SYN cookie key, the key
+   * of the TSval routing codes and the TSval clock offset derive from it
+   * (control/cluster_keys.ts). From cookie_key_file, else the shared
+   * key_file; none: a random one per start (a restarted director then
+   * forgets handshakes in progress and cannot route flows by TSval).
+   */
+  cookie_key?: Uint8Array;
 }
 
 /** Reads and validates a config file (key_file is relative to it). */
@@ -247,7 +270,20 @@ export async function parse_config(
       const at = `director.servers[${i}]`;
       servers.push({ ...server, ...await key_for((director.servers as Json[])[i].key_file, at) });
     }
-    config.director = { ...section, servers };
+    // a file is relative to the config's folder, as key files are
+    const log = section.access_log;
+    const access_log = log === undefined || log === "stdout" || log.startsWith("/")
+      ? log
+      : options.base_dir + log;
+    config.director = { ...section, servers, access_log };
+    // every director of a site shares it (SYN cookies, TSval routing codes and clock)
+    if (director.cookie_key_file !== undefined) {
+      const field = "director.cookie_key_file";
+      config.director.cookie_key = (await keys.read(string(director.cookie_key_file, field), field))
+        .key;
+    } else if (shared) {
+      config.director.cookie_key = shared.key;
+    }
   }
   return config;
 }
@@ -334,6 +370,8 @@ function director_section(
   const { max_datagram, handoff_port } = fabric;
   const at = "director";
   known_fields(director, at, [
+    "name",
+    "access_log",
     "port",
     "address",
     "gateway_mac",
@@ -344,6 +382,9 @@ function director_section(
     "handoff",
     "health",
     "timeouts",
+    "bfd",
+    "bird",
+    "cookie_key_file",
   ]);
   if (!Array.isArray(director.servers) || director.servers.length === 0) {
     throw new ConfigError(`${at}.servers`, "must be a non-empty array");
@@ -446,9 +487,20 @@ function director_section(
   if (typeof path !== "string" || !path.startsWith("/")) {
     throw new ConfigError(`${at}.health.path`, "must be a path starting with /");
   }
+  const address = unicast_ipv4(director.address, `${at}.address`);
+  const name = director.name === undefined ? address : string(director.name, `${at}.name`);
+  // a label value may hold anything, but a control character in a log or a graph helps no one
+  if ([...name].some((ch) => ch.charCodeAt(0) < 0x20 || ch.charCodeAt(0) === 0x7f)) {
+    throw new ConfigError(`${at}.name`, "must not contain control characters");
+  }
+  const access_log = director.access_log === undefined
+    ? undefined
+    : string(director.access_log, `${at}.access_log`);
   return {
+    name,
+    access_log,
     port: integer(director.port ?? 0, `${at}.port`, 0, 31),
-    address: unicast_ipv4(director.address, `${at}.address`),
+    address,
     gateway_mac: director.gateway_mac === undefined
       ? undefined
       : mac(director.gateway_mac, `${at}.gateway_mac`),
@@ -475,6 +527,8 @@ function director_section(
     health_path: path,
     fail_after: integer(health.fail_after ?? 3, `${at}.health.fail_after`, 1, 100),
     idle_timeout_ms: integer(timeouts.idle_s ?? 300, `${at}.timeouts.idle_s`, 1, 86_400) * 1000,
+    bfd: bfd_section(director.bfd ?? {}, `${at}.bfd`),
+    bird: director.bird === undefined ? undefined : bird_section(director.bird, `${at}.bird`),
     drain_grace_ms:
       integer(timeouts.drain_grace_s ?? 30, `${at}.timeouts.drain_grace_s`, 0, 86_400) *
       1000,

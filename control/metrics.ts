@@ -12,9 +12,16 @@ export interface Snapshot {
   /** Seconds since the process started. */
   uptime_s: number;
   ports: { id: number; name: string; stats: PortStats }[];
-  director?: { dataplane: Record<string, number>; control: DirectorControlStats };
-  /** Each agent's counters: all of them dataplane counters (an agent has no control Worker). */
-  agents: { dataplane: Record<string, number> }[];
+  director?: {
+    /** director.name: the `director` label of every director metric. */
+    name?: string;
+    /** The access log's records written, dropped (ring full) and torn; none: the log is off. */
+    access_log?: { written: number; dropped: number; torn: number };
+    dataplane: Record<string, number>;
+    control: DirectorControlStats;
+  };
+  /** Each agent's counters (all dataplane counters: an agent has no control Worker) and its id. */
+  agents: { dataplane: Record<string, number>; id?: number }[];
 }
 
 /** Dataplane counters that are gauges (a current value), not totals. */
@@ -25,6 +32,7 @@ const GAUGES = new Set([
   "reading_buffers",
   "reading_buffers_high",
   "flow_ends_pending",
+  "bfd_sessions_up",
 ]);
 
 interface Sample {
@@ -49,6 +57,7 @@ export function format_prometheus(snapshot: Snapshot): string {
   const add_histogram = (
     family: string,
     help: string,
+    labels: Record<string, string>,
     histogram: { bounds: number[]; counts: number[]; sum: number; count: number },
   ) => {
     histogram.bounds.forEach((bound, i) =>
@@ -57,7 +66,7 @@ export function format_prometheus(snapshot: Snapshot): string {
         type: "histogram",
         help,
         family,
-        labels: { le: bound === Infinity ? "+Inf" : String(bound) },
+        labels: { ...labels, le: bound === Infinity ? "+Inf" : String(bound) },
         value: histogram.counts[i],
       })
     );
@@ -66,7 +75,7 @@ export function format_prometheus(snapshot: Snapshot): string {
       type: "histogram",
       help,
       family,
-      labels: {},
+      labels,
       value: histogram.sum,
     });
     samples.push({
@@ -74,19 +83,24 @@ export function format_prometheus(snapshot: Snapshot): string {
       type: "histogram",
       help,
       family,
-      labels: {},
+      labels,
       value: histogram.count,
     });
   };
 
   // every other control Worker counter (replays refused, unmatched answers,
   // internal errors, ...), one family labelled by role and event
-  const add_control_event = (role: string, event: string, value: number) =>
+  const add_control_event = (
+    role: string,
+    event: string,
+    value: number,
+    labels: Record<string, string> = {},
+  ) =>
     add(
       "baton_control_events_total",
       "counter",
       "Control Worker events, by role and event.",
-      { role, event },
+      { ...labels, role, event },
       value,
     );
   add("baton_uptime_seconds", "gauge", "Seconds since baton started.", {}, snapshot.uptime_s);
@@ -138,11 +152,20 @@ export function format_prometheus(snapshot: Snapshot): string {
   }
   if (snapshot.director) {
     const { dataplane, control } = snapshot.director;
+    // every director metric names its director, so a site's directors sum up (sum by (le), ...)
+    const director_name = snapshot.director.name ?? "";
+    const add_director = (
+      name: string,
+      type: Sample["type"],
+      help: string,
+      labels: Record<string, string>,
+      value: number,
+    ) => add(name, type, help, { director: director_name, ...labels }, value);
     for (const [counter, value] of Object.entries(dataplane)) {
       // shown below, by name: the datagrams by decode result, NACKs, the latency histogram
       if (/^(handoff_rx_|nack_|latency_)/.test(counter)) continue;
       if (counter.startsWith("dropped_")) {
-        add(
+        add_director(
           "baton_director_dropped_packets_total",
           "counter",
           "Frames the director dropped, by reason.",
@@ -150,7 +173,7 @@ export function format_prometheus(snapshot: Snapshot): string {
           value,
         );
       } else if (GAUGES.has(counter)) {
-        add(
+        add_director(
           `baton_director_${counter}`,
           "gauge",
           `Director dataplane: ${counter.replaceAll("_", " ")}.`,
@@ -158,7 +181,7 @@ export function format_prometheus(snapshot: Snapshot): string {
           value,
         );
       } else {
-        add(
+        add_director(
           `baton_director_${counter}_total`,
           "counter",
           `Director dataplane: ${counter.replaceAll("_", " ")}.`,
@@ -174,51 +197,57 @@ export function format_prometheus(snapshot: Snapshot): string {
       ["timeout", c.handoff_timeouts ?? 0],
     ];
     for (const [outcome, value] of outcomes) {
-      add("baton_director_handoffs_total", "counter", "Hand-offs by outcome.", { outcome }, value);
+      add_director(
+        "baton_director_handoffs_total",
+        "counter",
+        "Hand-offs by outcome.",
+        { outcome },
+        value,
+      );
     }
-    add(
+    add_director(
       "baton_director_handoff_datagrams_total",
       "counter",
       "HANDOFF datagrams sent (first and retransmitted).",
       { kind: "first" },
       c.handoffs_sent ?? 0,
     );
-    add(
+    add_director(
       "baton_director_handoff_datagrams_total",
       "counter",
       "HANDOFF datagrams sent (first and retransmitted).",
       { kind: "retransmit" },
       c.handoff_retransmits ?? 0,
     );
-    add(
+    add_director(
       "baton_director_handoff_fallbacks_total",
       "counter",
       "Hand-offs moved to the next server after a NACK or time-out.",
       {},
       c.fallbacks ?? 0,
     );
-    add(
+    add_director(
       "baton_director_responses_total",
       "counter",
       "HTTP answers from the director itself, by status.",
       { status: "400" },
       dataplane.responses_400 ?? 0,
     );
-    add(
+    add_director(
       "baton_director_responses_total",
       "counter",
       "HTTP answers from the director itself, by status.",
       { status: "408" },
       dataplane.responses_408 ?? 0,
     );
-    add(
+    add_director(
       "baton_director_responses_total",
       "counter",
       "HTTP answers from the director itself, by status.",
       { status: "431" },
       dataplane.responses_431 ?? 0,
     );
-    add(
+    add_director(
       "baton_director_responses_total",
       "counter",
       "HTTP answers from the director itself, by status.",
@@ -229,6 +258,7 @@ export function format_prometheus(snapshot: Snapshot): string {
     add_histogram(
       "baton_director_handoff_latency_seconds",
       "Hand-off latency, HANDOFF first sent to its ACK.",
+      { director: director_name },
       {
         bounds: latency.bounds_ms.map((ms) => ms / 1000),
         counts: latency.counts,
@@ -236,7 +266,7 @@ export function format_prometheus(snapshot: Snapshot): string {
         count: latency.count,
       },
     );
-    add(
+    add_director(
       "baton_director_forwarded_flows",
       "gauge",
       "Flows the director forwards to a server.",
@@ -244,30 +274,54 @@ export function format_prometheus(snapshot: Snapshot): string {
       control.forwarding,
     );
     for (const s of control.servers) {
-      add(
+      // a server a reload removed keeps its entry (and its counts) while its flows may live
+      const server: Record<string, string> = s.removed
+        ? { server: s.name, removed: "true" }
+        : { server: s.name };
+      add_director(
         "baton_director_server_selections_total",
         "counter",
         "Connections handed off to each server.",
-        { server: s.name },
+        server,
         s.selections,
       );
-      add(
+      add_director(
         "baton_director_server_handoff_failures_total",
         "counter",
         "Hand-offs a server refused or never answered.",
-        { server: s.name },
+        server,
         s.handoff_failures,
       );
-      add("baton_director_server_healthy", "gauge", "1 while a server is in the selection.", {
-        server: s.name,
-      }, s.healthy ? 1 : 0);
-      add("baton_director_server_flows", "gauge", "Flows currently forwarded to each server.", {
-        server: s.name,
-      }, s.active_flows);
+      add_director(
+        "baton_director_server_healthy",
+        "gauge",
+        "1 while a server is in the selection.",
+        server,
+        s.healthy ? 1 : 0,
+      );
+      add_director(
+        "baton_director_server_flows",
+        "gauge",
+        "Flows currently forwarded to each server.",
+        server,
+        s.active_flows,
+      );
+    }
+    const log = snapshot.director.access_log;
+    if (log) {
+      for (const [result, value] of Object.entries(log)) {
+        add_director(
+          "baton_director_access_log_records_total",
+          "counter",
+          "Access log records: written, dropped (the ring was full), torn (skipped).",
+          { result },
+          value,
+        );
+      }
     }
     for (const [counter, value] of Object.entries(c)) {
       if (counter.startsWith("decode_")) {
-        add(
+        add_director(
           "baton_handoff_datagrams_received_total",
           "counter",
           "Hand-off datagrams received, by decode result.",
@@ -275,12 +329,13 @@ export function format_prometheus(snapshot: Snapshot): string {
           value,
         );
       } else {
-        add_control_event("director", counter, value);
+        add_control_event("director", counter, value, { director: director_name });
       }
     }
   }
-  snapshot.agents.forEach(({ dataplane }, i) => {
-    const agent = String(i);
+  snapshot.agents.forEach(({ dataplane, id }, i) => {
+    // its id, which the director's server entry names too (agent_id); its place without one
+    const agent = String(id ?? i);
     for (const [counter, value] of Object.entries(dataplane)) {
       if (counter.startsWith("handoff_rx_")) {
         // the datagrams its poll loop read, in the family the director's share (by role)

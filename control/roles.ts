@@ -20,10 +20,15 @@ import {
   type DirectorControlReply,
   type DirectorControlReport,
   type DirectorControlSpec,
+  start_bird_driver,
 } from "./director/mod.ts";
 import { create_server_stats, http_response, max_request_bytes } from "../dataplane/wire/mod.ts";
 import { format_nic_stats, new_stats_display, throughput } from "./console_stats.ts";
 import { serve_metrics, type Snapshot } from "./metrics.ts";
+import { watch_reloads } from "./reload.ts";
+import { type AccessLogDrain, start_access_log } from "./access_log.ts";
+import { create_access_log_ring } from "../dataplane/wire/mod.ts";
+import { cluster_keys } from "./cluster_keys.ts";
 import {
   close_ports,
   configure_ports,
@@ -58,6 +63,15 @@ import {
 
 /** The director's agent keys take shim HMAC slots from here (agents from AGENT_KEY_SLOT_BASE). */
 const DIRECTOR_KEY_SLOT_BASE = 0;
+/**
+ * Server entries a director holds for the run (one key slot each, below the
+ * agents' slots): room for servers a reload adds; a removed server keeps its
+ * entry while its flows may live (control/director/reload.ts).
+ */
+const DIRECTOR_SERVER_ENTRIES = AGENT_KEY_SLOT_BASE - DIRECTOR_KEY_SLOT_BASE;
+/** VIPs and ports per VIP the selection table has room for beyond the config's, for reloads. */
+const DIRECTOR_MIN_VIPS = 16;
+const DIRECTOR_MIN_PORTS_PER_VIP = 8;
 
 /** A control Worker as the main isolate sees it. */
 interface ControlWorker<Stats> {
@@ -92,30 +106,48 @@ export async function roles_main(eal_args: string[], app: AppOptions): Promise<n
     };
 
     let director:
-      | { control: ControlWorker<DirectorControlReport>; counters_at: number }
+      | {
+        control: ControlWorker<DirectorControlReport>;
+        counters_at: number;
+        capacity: { max_servers: number; max_vips: number; max_ports_per_vip: number };
+        access_ring?: ReturnType<typeof create_access_log_ring>;
+      }
       | undefined;
     if (config.director) {
       const d = config.director;
+      if (d.servers.length > DIRECTOR_SERVER_ENTRIES) {
+        throw new SetupError(
+          `director.servers: ${d.servers.length} servers, a director holds ${DIRECTOR_SERVER_ENTRIES}`,
+        );
+      }
       // the director holds every agent's key, one shim slot per server
       const key_slots = d.servers.map((server, i) => {
         native.hmac_key_set(DIRECTOR_KEY_SLOT_BASE + i, server.key);
         return DIRECTOR_KEY_SLOT_BASE + i;
       });
+      const capacity = {
+        max_servers: DIRECTOR_SERVER_ENTRIES,
+        max_vips: Math.max(DIRECTOR_MIN_VIPS, 2 * d.vips.length),
+        max_ports_per_vip: Math.max(
+          DIRECTOR_MIN_PORTS_PER_VIP,
+          ...d.vips.map((v) => v.ports.length),
+        ),
+      };
       const shared = {
         selection: create_selection_table({
-          max_servers: Math.max(1, d.servers.length),
-          max_vips: Math.max(1, d.vips.length),
-          max_servers_per_vip: Math.max(1, d.servers.length),
+          ...capacity,
+          max_servers_per_vip: capacity.max_servers,
         }).buffer,
-        server_stats: create_server_stats(d.servers.length),
+        server_stats: create_server_stats(capacity.max_servers),
       };
+      const access_ring = d.access_log ? create_access_log_ring() : undefined;
       const control = await start_control<DirectorControlReply, DirectorControlReport>(
         { url: DIRECTOR_CONTROL_WORKER, name: "director control" },
         {
           type: "start",
           spec: { director: d, key_slots, ...shared } satisfies DirectorControlSpec,
         },
-        (reply) => (reply.type === "stats" || reply.type === "stopped" ? reply.stats : undefined),
+        (reply) => ("stats" in reply ? reply.stats : undefined),
       );
       const emit_slot = next_slot++;
       const pipeline = add_pipeline({
@@ -125,9 +157,12 @@ export async function roles_main(eal_args: string[], app: AppOptions): Promise<n
         tx_port: d.port,
         tx_queue: 0,
         burst: app.burst,
-        director: director_pipeline(d, config, { ports, emit_slot, ...shared }),
+        director: {
+          ...director_pipeline(d, config, { ports, emit_slot, ...shared }),
+          access_log: access_ring?.buffer,
+        },
       });
-      director = { control, counters_at: pipeline.counters_offset };
+      director = { control, counters_at: pipeline.counters_offset, capacity, access_ring };
       console.log(
         `director: VIPs ${
           d.vips.map((v) => `${v.address}:${v.ports.join(",")} (${v.policy})`).join(" ")
@@ -162,6 +197,10 @@ export async function roles_main(eal_args: string[], app: AppOptions): Promise<n
 
     const running = await start_workers(cpus, [pipelines], idle_policy(app.idle));
     const started_at = performance.now();
+    // the poll loop runs: BIRD may announce the VIPs while a server is healthy (bird.ts)
+    const bird = director && config.director?.bird
+      ? start_bird_driver(config.director.bird, { healthy: any_server_healthy(director.control) })
+      : undefined;
     const role_counters = () => ({
       director: director
         ? named(DIRECTOR_COUNTER_NAMES, running.counters, director.counters_at)
@@ -175,6 +214,8 @@ export async function roles_main(eal_args: string[], app: AppOptions): Promise<n
         ports: ports.map((p) => ({ id: p.id, name: p.name, stats: native.port_stats(p.id) })),
         director: director && counters.director
           ? {
+            name: config.director!.name,
+            access_log: access_log?.stats(),
             dataplane: counters.director,
             control: director_stats(
               await director.control.request({ type: "stats" }),
@@ -182,9 +223,28 @@ export async function roles_main(eal_args: string[], app: AppOptions): Promise<n
             ),
           }
           : undefined,
-        agents: counters.agents.map((dataplane) => ({ dataplane })),
+        agents: counters.agents.map((dataplane, i) => ({ dataplane, id: config.agents[i].id })),
       };
     };
+    // SIGHUP: servers, weights and VIPs reload into the running director (reload.ts)
+    const reloader = watch_reloads(
+      { path: app.config, roles, config },
+      director
+        ? {
+          set_key: (slot, key) => native.hmac_key_set(slot, key),
+          apply: (message) => director!.control.request(message),
+          capacity: director.capacity,
+          key_slot_base: DIRECTOR_KEY_SLOT_BASE,
+        }
+        : undefined,
+    );
+    // names by entry, as the last reload left them (an entry keeps its index for the run)
+    const access_log: AccessLogDrain | undefined = director?.access_ring
+      ? await start_access_log(director.access_ring, {
+        target: config.director!.access_log!,
+        server_name: (index) => reloader.entries()[index]?.server.name,
+      })
+      : undefined;
     const metrics = config.metrics ? serve_metrics(config.metrics, snapshot) : undefined;
     if (config.metrics) {
       console.log(`metrics: http://${config.metrics.host}:${config.metrics.port}/metrics`);
@@ -202,17 +262,21 @@ export async function roles_main(eal_args: string[], app: AppOptions): Promise<n
     await show();
     const signal = await run_until(stop, app.stats_period, show);
     console.log(`\nSignal ${signal} received, stopping...`);
+    // the routers withdraw this director first, while it still serves every flow (bird.ts)
+    await bird?.withdraw(signal === "SIGTERM" ? config.director!.bird!.withdraw_wait_ms : 0);
     if (signal === "SIGTERM" && director) {
       const at = director.counters_at;
       await drain(director.control, {
-        grace_ms: config.director!.drain_grace_ms,
+        grace_ms: reloader.config().director!.drain_grace_ms,
         in_flight: () => named(DIRECTOR_COUNTER_NAMES, running.counters, at),
       });
     }
     await metrics?.close();
+    reloader.stop();
 
     const director_report = director ? await director.control.stop() : undefined;
     await stop_workers(running);
+    await access_log?.close(); // the poll loop's last records too
     const last = role_counters();
     if (last.director && director_report) {
       const final = director_stats(director_report, last.director);
@@ -327,7 +391,7 @@ function director_pipeline(
       ports: v.ports,
       l4: v.policy === "l4_hash",
     })),
-    cookie_key: Array.from(crypto.getRandomValues(new Uint8Array(8))),
+    ...director_keys(d),
     mss: config.fabric_mtu - 40,
     max_header: d.max_header_bytes,
     // bytes after the head ride along in the one datagram, up to what it holds
@@ -337,7 +401,27 @@ function director_pipeline(
     flow_capacity: d.flows,
     max_reading: d.max_reading,
     responses,
+    bfd: d.bfd.enabled
+      ? { min_rx_ms: d.bfd.min_rx_ms, min_tx_ms: d.bfd.min_tx_ms, multiplier: d.bfd.multiplier }
+      : undefined,
   };
+}
+
+/** Whether the control Worker holds at least one server healthy. */
+function any_server_healthy(control: ControlWorker<DirectorControlReport>) {
+  return async () => (await control.request({ type: "stats" })).servers.some((s) => s.healthy);
+}
+
+/** The keys every director of the site shares (cluster_keys.ts); random ones, with a warning, without a secret. */
+function director_keys(d: DirectorSection) {
+  const keys = cluster_keys(d.cookie_key);
+  if (!keys.shared) {
+    console.warn(
+      "director: no cookie_key_file and no key_file: SYN cookies and TSval routing use a key " +
+        "of this run only (a restarted or second director cannot carry on its connections)",
+    );
+  }
+  return { cookie_key: keys.cookie_key, route_key: keys.route_key, ts_offset: keys.ts_offset };
 }
 
 function agent_pipeline(

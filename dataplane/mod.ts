@@ -19,3 +19,4 @@ export * from "./timer_wheel.ts";
 export * from "./selection_key.ts";
 export * from "./selection_publish.ts";
 export * from "./burst_tally.ts";
+export * from "./ts_route.ts";

@@ -7,6 +7,7 @@
 import {
   SELECTION_DRAINING,
   SELECTION_NAME_MAX_BYTES,
+  SELECTION_PORTS_SET,
   SELECTION_SERVER_COUNT,
   SELECTION_SERVER_WORDS,
   SELECTION_VERSION,
@@ -101,6 +102,24 @@ export function publish_selection(table: SelectionTable, snapshot: SelectionSnap
       }
     });
   });
+  const with_ports = vips.filter((vip) => vip.ports !== undefined).length;
+  if (with_ports !== 0 && with_ports !== vips.length) {
+    throw new Error("selection: give every VIP its ports, or none");
+  }
+  vips.forEach((vip, v) => {
+    if (vip.ports === undefined) return;
+    if (vip.ports.length > table.max_ports_per_vip) {
+      throw new Error(
+        `selection: vips[${v}] has ${vip.ports.length} ports, but a VIP holds at most ` +
+          table.max_ports_per_vip,
+      );
+    }
+    vip.ports.forEach((port, k) => {
+      if (!Number.isInteger(port) || port < 1 || port > 65535) {
+        throw new Error(`selection: vips[${v}].ports[${k}] = ${port} is not a TCP port`);
+      }
+    });
+  });
   const slots = vip_slots(table, vips);
 
   const header = table.header;
@@ -123,6 +142,7 @@ export function publish_selection(table: SelectionTable, snapshot: SelectionSnap
       if (v === -1) {
         table.vips[base + SELECTION_VIP_IN_USE] = 0;
         table.vips[base + SELECTION_VIP_SERVER_COUNT] = 0;
+        if (table.port_stride > 0) table.ports[slot * table.port_stride] = 0;
         continue;
       }
       const vip = vips[v];
@@ -133,9 +153,16 @@ export function publish_selection(table: SelectionTable, snapshot: SelectionSnap
       for (let k = 0; k < vip.servers.length; k++) {
         table.vips[base + SELECTION_VIP_SERVERS + k] = vip.servers[k];
       }
+      if (table.port_stride > 0) {
+        const ports = vip.ports ?? [];
+        const at = slot * table.port_stride;
+        table.ports[at] = ports.length;
+        for (let k = 0; k < ports.length; k++) table.ports[at + 1 + k] = ports[k];
+      }
       slot_count = slot + 1;
     }
     header[SELECTION_VIP_SLOTS] = slot_count;
+    header[SELECTION_PORTS_SET] = with_ports > 0 && table.port_stride > 0 ? 1 : 0;
     header[SELECTION_DRAINING] = snapshot.draining ? 1 : 0;
   } finally {
     Atomics.store(header, SELECTION_VERSION, (version + 2) | 0);

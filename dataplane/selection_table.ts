@@ -1,10 +1,13 @@
 // The director's selection state, which the control Worker writes and the
 // poll loops read: servers (weight, health, name, the words a hand-off
-// needs), VIPs (address, policy, server list) and the draining flag, all in
-// one SharedArrayBuffer. This file is the only definition of that memory.
+// needs), VIPs (address, policy, server list, the TCP ports they serve) and
+// the draining flag, all in one SharedArrayBuffer. This file is the only definition of that memory.
 // The control Worker writes it with publish_selection. A poll loop opens it
 // with open_selection_table and reads it with find_selection_vip,
-// select_server and selection_draining.
+// select_server and selection_draining; the director's VIP set (which
+// addresses it owns, which ports take new connections) is copied out with
+// read_selection_vip_ports when the version changes, so a config reload
+// changes the VIPs too.
 //
 // select_server makes the same choice as control/director/servers.ts's
 // server_order, rank by rank: weighted rendezvous hashing (selection.ts) over
@@ -60,6 +63,10 @@ export const SELECTION_SERVER_COUNT = 5;
 export const SELECTION_VIP_SLOTS = 6;
 /** 1 while draining: the director answers new requests with 503. */
 export const SELECTION_DRAINING = 7;
+/** Most ports a VIP slot holds (0: the table carries no ports; the director keeps its configured VIPs). */
+export const SELECTION_MAX_PORTS_PER_VIP = 8;
+/** 1 when the last publish gave every VIP its ports (the director's VIP set comes from the table). */
+export const SELECTION_PORTS_SET = 9;
 /** 64 bytes, which keeps the Float64 weights after it aligned. */
 export const SELECTION_HEADER_WORDS = 16;
 /** "BSL1": a buffer that is not a selection table of this layout is refused. */
@@ -107,6 +114,8 @@ export interface SelectionTableOptions {
   max_servers: number;
   max_vips: number;
   max_servers_per_vip: number;
+  /** Most TCP ports per VIP (default 0: no ports; the director keeps the VIPs it started with). */
+  max_ports_per_vip?: number;
 }
 
 /**
@@ -117,6 +126,7 @@ export interface SelectionTableOptions {
  *   servers  max_servers × SELECTION_SERVER_WORDS Int32
  *   names    max_servers × SELECTION_NAME_MAX_BYTES bytes (server i at i × 64)
  *   vips     max_vips × vip_stride Int32
+ *   ports    max_vips × port_stride Int32 (a count, then max_ports_per_vip ports)
  */
 export interface SelectionTable {
   readonly buffer: SharedArrayBuffer;
@@ -125,11 +135,15 @@ export interface SelectionTable {
   readonly max_servers_per_vip: number;
   /** Int32 words per VIP slot: SELECTION_VIP_SERVERS + max_servers_per_vip. */
   readonly vip_stride: number;
+  readonly max_ports_per_vip: number;
+  /** Int32 words per VIP slot's ports: 1 (the count) + max_ports_per_vip. */
+  readonly port_stride: number;
   readonly header: Int32Array;
   readonly weights: Float64Array;
   readonly servers: Int32Array;
   readonly names: Uint8Array;
   readonly vips: Int32Array;
+  readonly ports: Int32Array;
 }
 
 /** One server as the control Worker publishes it. */
@@ -153,6 +167,12 @@ export interface SelectionSnapshotVip {
   l4: boolean;
   /** Indices into the snapshot's servers, in the configured order. */
   servers: readonly number[];
+  /**
+   * The TCP ports that take new connections (at most max_ports_per_vip).
+   * Give them for every VIP or for none; an empty list keeps the address the
+   * director's (ARP, flows already forwarded) without new connections.
+   */
+  ports?: readonly number[];
 }
 
 export interface SelectionSnapshot {
@@ -179,34 +199,50 @@ interface Layout {
   names: number;
   vips: number;
   vip_stride: number;
+  ports: number;
+  port_stride: number;
   bytes: number;
 }
 
-function layout(max_servers: number, max_vips: number, max_servers_per_vip: number): Layout {
+function layout(
+  max_servers: number,
+  max_vips: number,
+  per_vip: { servers: number; ports: number },
+): Layout {
   const weights = SELECTION_HEADER_WORDS * 4;
   const servers = weights + max_servers * 8;
   const names = servers + max_servers * SELECTION_SERVER_WORDS * 4;
   const vips = names + max_servers * SELECTION_NAME_MAX_BYTES;
-  const vip_stride = SELECTION_VIP_SERVERS + max_servers_per_vip;
-  return { weights, servers, names, vips, vip_stride, bytes: vips + max_vips * vip_stride * 4 };
+  const vip_stride = SELECTION_VIP_SERVERS + per_vip.servers;
+  const ports = vips + max_vips * vip_stride * 4;
+  const port_stride = per_vip.ports > 0 ? 1 + per_vip.ports : 0;
+  const bytes = ports + max_vips * port_stride * 4;
+  return { weights, servers, names, vips, vip_stride, ports, port_stride, bytes };
 }
 
 function views(buffer: SharedArrayBuffer, header: Int32Array): SelectionTable {
   const max_servers = header[SELECTION_MAX_SERVERS];
   const max_vips = header[SELECTION_MAX_VIPS];
   const max_servers_per_vip = header[SELECTION_MAX_SERVERS_PER_VIP];
-  const at = layout(max_servers, max_vips, max_servers_per_vip);
+  const max_ports_per_vip = header[SELECTION_MAX_PORTS_PER_VIP];
+  const at = layout(max_servers, max_vips, {
+    servers: max_servers_per_vip,
+    ports: max_ports_per_vip,
+  });
   return {
     buffer,
     max_servers,
     max_vips,
     max_servers_per_vip,
     vip_stride: at.vip_stride,
+    max_ports_per_vip,
+    port_stride: at.port_stride,
     header,
     weights: new Float64Array(buffer, at.weights, max_servers),
     servers: new Int32Array(buffer, at.servers, max_servers * SELECTION_SERVER_WORDS),
     names: new Uint8Array(buffer, at.names, max_servers * SELECTION_NAME_MAX_BYTES),
     vips: new Int32Array(buffer, at.vips, max_vips * at.vip_stride),
+    ports: new Int32Array(buffer, at.ports, max_vips * at.port_stride),
   };
 }
 
@@ -214,9 +250,22 @@ function views(buffer: SharedArrayBuffer, header: Int32Array): SelectionTable {
 const MAX_SERVERS_BOUND = 4096;
 const MAX_VIPS_BOUND = 4096;
 
-function bounds_problem(max_servers: number, max_vips: number, max_servers_per_vip: number) {
+/** Ports per VIP: a config lists a handful; the bound keeps a slip small. */
+const MAX_PORTS_BOUND = 1024;
+
+function bounds_problem(
+  max_servers: number,
+  max_vips: number,
+  per_vip: { servers: number; ports: number },
+) {
+  const max_servers_per_vip = per_vip.servers;
   const within = (value: number, top: number) =>
     Number.isInteger(value) && value >= 1 && value <= top;
+  if (
+    !(Number.isInteger(per_vip.ports) && per_vip.ports >= 0 && per_vip.ports <= MAX_PORTS_BOUND)
+  ) {
+    return `max_ports_per_vip must be an integer in 0..${MAX_PORTS_BOUND}, got ${per_vip.ports}`;
+  }
   if (!within(max_servers, MAX_SERVERS_BOUND)) {
     return `max_servers must be an integer in 1..${MAX_SERVERS_BOUND}, got ${max_servers}`;
   }
@@ -234,14 +283,16 @@ function bounds_problem(max_servers: number, max_vips: number, max_servers_per_v
 /** A new, empty selection table (version 0, no servers, no VIPs) in a fresh SharedArrayBuffer. */
 export function create_selection_table(options: SelectionTableOptions): SelectionTable {
   const { max_servers, max_vips, max_servers_per_vip } = options;
-  const problem = bounds_problem(max_servers, max_vips, max_servers_per_vip);
+  const per_vip = { servers: max_servers_per_vip, ports: options.max_ports_per_vip ?? 0 };
+  const problem = bounds_problem(max_servers, max_vips, per_vip);
   if (problem !== null) throw new RangeError(`selection table: ${problem}`);
-  const buffer = new SharedArrayBuffer(layout(max_servers, max_vips, max_servers_per_vip).bytes);
+  const buffer = new SharedArrayBuffer(layout(max_servers, max_vips, per_vip).bytes);
   const header = new Int32Array(buffer, 0, SELECTION_HEADER_WORDS);
   header[SELECTION_MAGIC] = MAGIC;
   header[SELECTION_MAX_SERVERS] = max_servers;
   header[SELECTION_MAX_VIPS] = max_vips;
   header[SELECTION_MAX_SERVERS_PER_VIP] = max_servers_per_vip;
+  header[SELECTION_MAX_PORTS_PER_VIP] = per_vip.ports;
   return views(buffer, header);
 }
 
@@ -258,10 +309,13 @@ export function open_selection_table(buffer: SharedArrayBuffer): SelectionTable 
   }
   const max_servers = header[SELECTION_MAX_SERVERS];
   const max_vips = header[SELECTION_MAX_VIPS];
-  const max_servers_per_vip = header[SELECTION_MAX_SERVERS_PER_VIP];
-  const problem = bounds_problem(max_servers, max_vips, max_servers_per_vip);
+  const per_vip = {
+    servers: header[SELECTION_MAX_SERVERS_PER_VIP],
+    ports: header[SELECTION_MAX_PORTS_PER_VIP],
+  };
+  const problem = bounds_problem(max_servers, max_vips, per_vip);
   if (problem !== null) throw new TypeError(`selection table: bad header: ${problem}`);
-  const expected = layout(max_servers, max_vips, max_servers_per_vip).bytes;
+  const expected = layout(max_servers, max_vips, per_vip).bytes;
   if (buffer.byteLength !== expected) {
     throw new TypeError(
       `selection table: ${buffer.byteLength} bytes, but its bounds need ${expected}`,
@@ -311,6 +365,65 @@ export function find_selection_vip(table: SelectionTable, vip_ip: number): numbe
     if (Atomics.load(header, SELECTION_VERSION) === version) return found;
   }
   return SELECTION_BUSY;
+}
+
+/** Where read_selection_vip_ports copies the VIP set: (address, port, l4) pairs. */
+export interface SelectionVipPorts {
+  readonly ips: Int32Array;
+  readonly ports: Int32Array;
+  readonly l4: Uint8Array;
+  /** [0]: the table version the pairs were read under (even). */
+  readonly version: Int32Array;
+}
+
+/**
+ * Copies every VIP's (address, port, policy) into out, one pair per port; a
+ * VIP with no ports gives one pair with port 0 (the address stays the
+ * director's, no new connection matches it). Returns the pair count,
+ * SELECTION_NONE when the table carries no ports (or more pairs than out
+ * holds), or SELECTION_BUSY. Allocates nothing; a torn read is retried.
+ */
+export function read_selection_vip_ports(table: SelectionTable, out: SelectionVipPorts): number {
+  const header = table.header;
+  const capacity = out.ips.length;
+  for (let attempt = 0; attempt < SELECTION_READ_ATTEMPTS; attempt++) {
+    const version = Atomics.load(header, SELECTION_VERSION);
+    if ((version & 1) !== 0) continue;
+    let count = SELECTION_NONE;
+    if (header[SELECTION_PORTS_SET] === 1 && table.port_stride > 0) {
+      count = copy_vip_ports(table, out, capacity);
+    }
+    if (Atomics.load(header, SELECTION_VERSION) === version) {
+      out.version[0] = version;
+      return count;
+    }
+  }
+  return SELECTION_BUSY;
+}
+
+/** One read of read_selection_vip_ports, possibly torn (the caller checks the version). */
+function copy_vip_ports(table: SelectionTable, out: SelectionVipPorts, capacity: number): number {
+  let slots = table.header[SELECTION_VIP_SLOTS];
+  if (!(slots >= 0 && slots <= table.max_vips)) slots = 0; // torn
+  let pairs = 0;
+  for (let slot = 0; slot < slots; slot++) {
+    const base = slot * table.vip_stride;
+    if (table.vips[base + SELECTION_VIP_IN_USE] !== 1) continue;
+    const address = table.vips[base + SELECTION_VIP_ADDRESS];
+    const l4 = table.vips[base + SELECTION_VIP_L4] === 1 ? 1 : 0;
+    const at = slot * table.port_stride;
+    let count = table.ports[at];
+    if (!(count >= 0 && count <= table.max_ports_per_vip)) count = 0; // torn
+    const first = count === 0 ? 0 : 1;
+    for (let k = 0; k < (count === 0 ? 1 : count); k++) {
+      if (pairs >= capacity) return SELECTION_NONE;
+      out.ips[pairs] = address;
+      out.ports[pairs] = count === 0 ? 0 : table.ports[at + first + k];
+      out.l4[pairs] = l4;
+      pairs++;
+    }
+  }
+  return pairs;
 }
 
 /** 1 when the VIP in this slot uses the l4_hash policy, 0 for url_hash, SELECTION_BUSY. */

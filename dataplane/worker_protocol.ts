@@ -61,9 +61,17 @@ export interface DirectorPipelineSpec {
   selection: SharedArrayBuffer;
   /** Per-server numbers the dataplane keeps (wire/server_stats.ts). */
   server_stats: SharedArrayBuffer;
+  /** The access log ring (wire/access_log_ring.ts) the director writes outcomes to; none: off. */
+  access_log?: SharedArrayBuffer;
+  /** BFD on the director's address (director/bfd.ts): its timers; none: BFD off. */
+  bfd?: { min_rx_ms: number; min_tx_ms: number; multiplier: number };
   vips: { ip: number; ports: number[]; l4: boolean }[];
-  /** SYN cookie key bytes (≥ 8). */
+  /** SYN cookie key bytes (≥ 8); the same at every director of a site. */
   cookie_key: number[];
+  /** The TSval routing codes' key bytes (≥ 8; ts_route.ts); the same at every director. */
+  route_key: number[];
+  /** Added to the wall clock's ms for TSval; the same at every director. */
+  ts_offset: number;
   mss: number;
   max_header: number;
   /** Request bytes a hand-off may carry (head + body or pipelined bytes after it); ≥ max_header. */

@@ -13,6 +13,11 @@ export interface Server {
   weight: number;
   mac_hi: number;
   mac_lo: number;
+  /**
+   * Removed by a reload: out of every VIP's list, but its entry stays (its
+   * flows are forwarded, its agent's answers accepted; reload.ts).
+   */
+  removed: boolean;
   /** Its agent on the fabric (the server's own address) and its id. */
   agent: { host: string; port: number };
   agent_id: number;
@@ -33,6 +38,8 @@ export interface Vip {
   address: number;
   l4: boolean;
   servers: number[];
+  /** TCP ports open to new connections (none: a VIP being retired after a reload). */
+  ports: number[];
 }
 
 export interface DirectorControl {
@@ -47,4 +54,6 @@ export interface DirectorControl {
   server_stats: Float64Array;
   counters: Record<string, number> & { internal_errors: number };
   guard: Guard;
+  /** Retired VIPs' timers (reload.ts): each drops its VIP once its flows must be gone. */
+  retire_timers: Map<number, ReturnType<typeof setTimeout>>;
 }

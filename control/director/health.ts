@@ -12,7 +12,7 @@ import { read_server_stats } from "../../dataplane/wire/mod.ts";
 
 async function check(ctl: DirectorControl, index: number): Promise<void> {
   const server: Server = ctl.servers[index];
-  if (!server.health) return;
+  if (!server.health || server.removed) return;
   const { counters, director } = ctl;
   counters.health_checks++;
   let ok = false;

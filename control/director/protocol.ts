@@ -7,6 +7,7 @@
 // memory and reads back the per-server numbers the dataplane keeps.
 
 import type { DirectorSection } from "../config.ts";
+import type { ServerEntry } from "./reload.ts";
 
 export interface DirectorControlSpec {
   /** The section as configured. */
@@ -23,10 +24,26 @@ export type DirectorControlMessage =
   | { type: "start"; spec: DirectorControlSpec }
   | { type: "drain" }
   | { type: "stats" }
+  | DirectorReloadMessage
   | { type: "stop" };
+
+/**
+ * A planned reload (reload.ts): the new section and every server entry by
+ * index (key slot = key_slots_base + index; the main thread set new keys).
+ */
+export interface DirectorReloadMessage {
+  type: "reload";
+  director: DirectorSection;
+  entries: ServerEntry[];
+  key_slot_base: number;
+  /** VIPs removed by this reload: kept without ports until their flows are gone. */
+  retired_vips: string[];
+}
 
 export interface ServerStats {
   name: string;
+  /** Removed by a reload: its entry stays while its flows may live. */
+  removed: boolean;
   healthy: boolean;
   selections: number;
   handoff_failures: number;
@@ -69,4 +86,5 @@ export type DirectorControlReply =
   | { type: "listening"; address: string }
   | { type: "failed"; error: string }
   | { type: "stats"; stats: DirectorControlReport }
+  | { type: "reloaded"; stats: DirectorControlReport }
   | { type: "stopped"; stats: DirectorControlReport };

@@ -24,6 +24,8 @@ export function new_control_counters(): Record<string, number> & { internal_erro
     taken_out_by_handoffs: 0,
     /** Selection snapshots written for the poll loops. */
     publishes: 0,
+    /** Config reloads applied (SIGHUP). */
+    reloads: 0,
     internal_errors: 0,
   };
 }
@@ -35,6 +37,7 @@ export function director_control_report(ctl: DirectorControl): DirectorControlRe
       const stats = read_server_stats(ctl.server_stats, i);
       return {
         name: s.name,
+        removed: s.removed,
         healthy: s.healthy,
         selections: stats.selections,
         handoff_failures: stats.handoff_failures,

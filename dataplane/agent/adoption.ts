@@ -44,11 +44,14 @@ import {
   R_ID,
   R_REQUEST,
   R_REQUEST_LENGTH,
+  R_TS_ROUTE,
   R_VIP,
   R_VIP_PORT,
   RECORD_FLAG_SACK,
   RECORD_FLAG_TIMESTAMPS,
+  RECORD_FLAG_TS_ROUTE,
 } from "../wire/mod.ts";
+import { TS_ROUTE_HEADROOM } from "../ts_route.ts";
 import { flow_insert, flow_lookup } from "../flow_table.ts";
 import {
   L4_OFFSET,
@@ -86,6 +89,7 @@ import {
   STATE_REFUSING,
   STATE_REQUEST_SENT,
   STATE_SYN_SENT,
+  TS_ROUTED,
   V_CLIENT_ISN,
   V_CLIENT_MAC_HI,
   V_CLIENT_MAC_LO,
@@ -117,6 +121,7 @@ import {
   V_STACK_WINDOW,
   V_STATE,
   V_TS_DELTA,
+  V_TS_ROUTE,
   VALUES_PER_FLOW,
 } from "./state.ts";
 import { answer_adopted, answer_refused, refuse_record } from "./answers.ts";
@@ -209,6 +214,10 @@ export function agent_adopt(
   values[v + V_EPOCH] = epoch;
   values[v + V_ID] = id;
   values[v + V_CLIENT_TSVAL] = read_u32(record, R_CLIENT_TSVAL) | 0;
+  values[v + V_TS_ROUTE] = (record[R_FLAGS] & RECORD_FLAG_TS_ROUTE) !== 0 &&
+      (record[R_FLAGS] & RECORD_FLAG_TIMESTAMPS) !== 0
+    ? TS_ROUTED | record[R_TS_ROUTE]
+    : 0;
   // Δts is fixed when the stack's SYN/ACK shows its clock; park the director's TSval here until then
   values[v + V_TS_DELTA] = read_u32(record, R_DIRECTOR_TSVAL) | 0;
   values[v + V_CLIENT_WINDOW] = read_u16(record, R_CLIENT_WINDOW);
@@ -331,7 +340,9 @@ export function consume_syn_ack(
   const director_tsval = values[v + V_TS_DELTA] >>> 0;
   values[v + V_FLAGS] = flow_flags;
   values[v + V_ISN_DELTA] = ((server_isn + 1) - values[v + V_DIRECTOR_NEXT]) | 0;
-  values[v + V_TS_DELTA] = timestamps ? (director_tsval - server_tsval) | 0 : 0;
+  // a routed TSval loses its low bits: the headroom keeps the first one above the director's
+  const headroom = values[v + V_TS_ROUTE] !== 0 ? TS_ROUTE_HEADROOM : 0;
+  values[v + V_TS_DELTA] = timestamps ? (director_tsval - server_tsval + headroom) | 0 : 0;
   values[v + V_SERVER_TSVAL] = server_tsval | 0;
   values[v + V_SERVER_WSCALE] = server_wscale;
   values[v + V_SERVER_MSS] = opts[OPT_MSS] > 0 ? opts[OPT_MSS] : 536;
@@ -394,6 +405,8 @@ export interface EstablishedFlow {
   director_next_seq: number;
   /** director clock − stack clock. */
   ts_delta: number;
+  /** The TSval routing code (ts_route.ts); none: TSvals keep their low bits. */
+  ts_route?: number;
   /** 0 when window scaling was not negotiated. */
   server_wscale: number;
   director_wscale: number;
@@ -432,6 +445,7 @@ export function agent_install_flow(state: AgentState, flow: EstablishedFlow, now
   values[v + V_DIRECTOR_NEXT] = flow.director_next_seq | 0;
   values[v + V_ISN_DELTA] = ((flow.server_isn + 1) - flow.director_next_seq) | 0;
   values[v + V_TS_DELTA] = flow.ts_delta | 0;
+  values[v + V_TS_ROUTE] = flow.ts_route === undefined ? 0 : TS_ROUTED | (flow.ts_route & 0xff);
   values[v + V_SERVER_WSCALE] = flow.server_wscale;
   values[v + V_DIRECTOR_WSCALE] = flow.director_wscale;
   values[v + V_STACK_ACK] = (flow.stack_ack ?? flow.client_isn + 1) | 0;

@@ -45,6 +45,7 @@ import {
   R_VIP_PORT,
   seal_datagram_frame,
   TYPE_FLOW_END,
+  TYPE_FLOW_OWNER,
   TYPE_HANDOFF_ACK,
   TYPE_HANDOFF_NACK,
   wire_clock,
@@ -278,6 +279,44 @@ export function nack_datagram(
     )
   ) {
     state.counters[C.nacks_sent]++;
+  }
+}
+
+/**
+ * FLOW_QUERY for the flow at `index`, which this agent holds: the querying
+ * director carries the flow now, so the flow's answers go there from now
+ * on, under the query's epoch and id (its FLOW_END then matches the entry
+ * that director makes), and it hears FLOW_OWNER.
+ */
+export function answer_owner(state: AgentState, bytes: Uint8Array, d: number, index: number): void {
+  const values = state.table.values;
+  const v = index * VALUES_PER_FLOW;
+  const from = state.sender;
+  values[v + V_DIRECTOR_IP] = from[FA_SRC_IP];
+  values[v + V_DIRECTOR_PORT] = from[FA_SRC_PORT];
+  values[v + V_DIRECTOR_MAC_HI] = from[FA_SRC_MAC_HI];
+  values[v + V_DIRECTOR_MAC_LO] = from[FA_SRC_MAC_LO];
+  const epoch = datagram_epoch(bytes, d) | 0;
+  const id = datagram_id(bytes, d) | 0;
+  values[v + V_EPOCH] = epoch;
+  values[v + V_ID] = id;
+  director_of_datagram(state);
+  const table = state.table;
+  if (
+    send_datagram(
+      state,
+      TYPE_FLOW_OWNER,
+      epoch,
+      id,
+      0,
+      table.src_ip[index],
+      table.dst_ip[index],
+      table.ports[index],
+      0,
+      0,
+    )
+  ) {
+    state.counters[C.queries_answered]++;
   }
 }
 

@@ -25,6 +25,8 @@
 //   HANDOFF_CANCEL: the stack's half is reset, the flow forgotten, and the
 //     hand-off finished (agent_cancel).
 //   FLOW_END_ACK: stops that FLOW_END's retransmission (flow_ends.ts).
+//   FLOW_QUERY: a director that does not know the flow asks who holds it;
+//     FLOW_OWNER if this agent does (answers.ts answer_owner).
 //   anything else: counted (unexpected_messages).
 //
 // Allocates nothing and never throws; positional helpers are the hot-path
@@ -52,12 +54,22 @@ import {
   handoff_to_record,
   NACK_BAD_REQUEST,
   TYPE_FLOW_END_ACK,
+  TYPE_FLOW_QUERY,
   TYPE_HANDOFF,
   TYPE_HANDOFF_CANCEL,
 } from "../wire/mod.ts";
 import { flow_lookup } from "../flow_table.ts";
 import { mac_hi, mac_lo, read_u16, read_u32 } from "../packet.ts";
-import { type AgentState, C, V_EPOCH, V_ID, VALUES_PER_FLOW } from "./state.ts";
+import {
+  type AgentState,
+  C,
+  STATE_CLOSING,
+  STATE_ESTABLISHED,
+  V_EPOCH,
+  V_ID,
+  V_STATE,
+  VALUES_PER_FLOW,
+} from "./state.ts";
 import { ADMIT_BAD_CLIENT, admit_handoff, ADMIT_OK, source_allowed } from "./admission.ts";
 import {
   EPOCHS_FULL,
@@ -67,7 +79,7 @@ import {
   TOO_OLD,
 } from "./replay_cache.ts";
 import { flow_end_acked } from "./flow_ends.ts";
-import { nack_datagram } from "./answers.ts";
+import { answer_owner, nack_datagram } from "./answers.ts";
 import { agent_adopt, agent_cancel } from "./adoption.ts";
 
 const UDP = 17;
@@ -161,9 +173,34 @@ export function handoff_in(
     );
     c[acked ? C.flow_ends_acked : C.flow_end_acks_unmatched]++;
     c[C.flow_ends_pending] = state.flow_ends.table.count;
+  } else if (type === TYPE_FLOW_QUERY) {
+    query(state, bytes, d);
   } else {
     c[C.unexpected_messages]++; // an ACK, NACK or FLOW_END has no business here
   }
+}
+
+/**
+ * FLOW_QUERY: a director that does not know the flow asks who holds it.
+ * Answered only for a flow past its adoption (established or closing):
+ * one still being adopted answers its own director first, under its
+ * hand-off's id.
+ */
+function query(state: AgentState, bytes: Uint8Array, d: number): void {
+  const ports = datagram_ports(bytes, d);
+  const index = flow_lookup(
+    state.table,
+    datagram_client_ip(bytes, d),
+    datagram_vip(bytes, d),
+    ports >>> 16,
+    ports & 0xffff,
+  );
+  const flow_state = index < 0 ? 0 : state.table.values[index * VALUES_PER_FLOW + V_STATE];
+  if (flow_state !== STATE_ESTABLISHED && flow_state !== STATE_CLOSING) {
+    state.counters[C.queries_not_here]++;
+    return;
+  }
+  answer_owner(state, bytes, d, index);
 }
 
 function handoff(state: AgentState, bytes: Uint8Array, d: number, now: number): void {

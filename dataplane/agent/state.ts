@@ -94,7 +94,14 @@ export const V_DIRECTOR_IP = 29;
 export const V_DIRECTOR_PORT = 30;
 export const V_DIRECTOR_MAC_HI = 31;
 export const V_DIRECTOR_MAC_LO = 32;
-export const VALUES_PER_FLOW = 33;
+/**
+ * TS_ROUTED | the TSval routing code the director gave the flow
+ * (dataplane/ts_route.ts), written into every TSval to the client; 0: none.
+ */
+export const V_TS_ROUTE = 33;
+export const VALUES_PER_FLOW = 34;
+/** In V_TS_ROUTE: the flow has a routing code (its low 8 bits). */
+export const TS_ROUTED = 0x100;
 
 export const STATE_SYN_SENT = 1;
 export const STATE_REQUEST_SENT = 2;
@@ -238,6 +245,9 @@ export const AGENT_COUNTER_NAMES = [
    * sent: no free mbuf. The adoption timers send SYNs and requests again.
    */
   "tx_no_mbuf",
+  // FLOW_QUERY from a director that does not know a flow (handoff_in.ts)
+  "queries_answered",
+  "queries_not_here",
 ] as const;
 export type AgentCounterName = typeof AGENT_COUNTER_NAMES[number];
 

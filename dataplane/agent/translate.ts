@@ -2,7 +2,8 @@
 // director's connection state (what the client sees) and the stack's
 // (patent US9253289B2):
 //
-//   server → client: seq − ISN_s + ISN_d, TSval + Δts, window rescaled
+//   server → client: seq − ISN_s + ISN_d, TSval + Δts (its low bits the
+//                    flow's routing code when it has one: ts_route.ts), window rescaled
 //                    from the stack's wscale to the director's, L2 dst = client's next hop
 //   client → server: ack − ISN_d + ISN_s, SACK edges likewise, TSecr − Δts,
 //                    L2 dst = the stack's MAC
@@ -90,6 +91,7 @@ import {
   V_DIRECTOR_WSCALE,
   V_FLAGS,
   V_ISN_DELTA,
+  V_SERVER_TSVAL,
   V_SERVER_WSCALE,
   V_STACK_ACK,
   V_STACK_NEXT,
@@ -97,8 +99,10 @@ import {
   V_STATE,
   V_TO_CLIENT,
   V_TS_DELTA,
+  V_TS_ROUTE,
   VALUES_PER_FLOW,
 } from "./state.ts";
+import { restored_tsecr, routed_tsval } from "../ts_route.ts";
 
 /** client → server, in place. False if the TCP options are malformed. */
 export function translate_to_server(
@@ -135,8 +139,16 @@ export function translate_to_server(
         rewrite_sack_blocks(bytes, tcp, sack_at, opts[OPT_SACK_BLOCKS], isn_delta);
       }
     }
-    if (opts[OPT_TIMESTAMP_OFFSET] >= 0) {
-      rewrite_timestamp(bytes, tcp, opts[OPT_TIMESTAMP_OFFSET], 0, -values[v + V_TS_DELTA]);
+    const ts_at = opts[OPT_TIMESTAMP_OFFSET];
+    if (ts_at >= 0) {
+      if (values[v + V_TS_ROUTE] !== 0) {
+        // as a difference, so rewrite_timestamp keeps the checksum right at any alignment
+        const tsecr = read_u32(bytes, ts_at + 6);
+        const restored = restored_tsecr(tsecr, values[v + V_TS_DELTA], values[v + V_SERVER_TSVAL]);
+        rewrite_timestamp(bytes, tcp, ts_at, 0, (restored - tsecr) | 0);
+      } else {
+        rewrite_timestamp(bytes, tcp, ts_at, 0, -values[v + V_TS_DELTA]);
+      }
     }
   }
   const flags = out[TCP_FLAGS];
@@ -176,9 +188,11 @@ function client_ts_segment_to_server(
   const values = state.table.values;
   let sum = 0;
   const ts_delta = values[v + V_TS_DELTA];
-  if (ts_delta !== 0) {
+  if (ts_delta !== 0 || values[v + V_TS_ROUTE] !== 0) {
     const tsecr = view.getInt32(tcp + Tcp.tsecr);
-    const new_tsecr = (tsecr - ts_delta) | 0;
+    const new_tsecr = values[v + V_TS_ROUTE] !== 0
+      ? restored_tsecr(tsecr, ts_delta, values[v + V_SERVER_TSVAL])
+      : (tsecr - ts_delta) | 0;
     view.setInt32(tcp + Tcp.tsecr, new_tsecr);
     sum += (~tsecr >>> 16) + (~tsecr & 0xffff) + (new_tsecr >>> 16) + (new_tsecr & 0xffff);
   }
@@ -222,7 +236,12 @@ export function translate_to_client(
     ) return false;
     const ts_at = opts[OPT_TIMESTAMP_OFFSET];
     if (ts_at >= 0) {
-      if ((flow_flags & F_TIMESTAMPS) !== 0) {
+      if ((flow_flags & F_TIMESTAMPS) !== 0 && values[v + V_TS_ROUTE] !== 0) {
+        const tsval = read_u32(bytes, ts_at + 2);
+        values[v + V_SERVER_TSVAL] = tsval | 0; // restored_tsecr's bound
+        const routed = routed_tsval(tsval, values[v + V_TS_DELTA], values[v + V_TS_ROUTE] & 0xff);
+        rewrite_timestamp(bytes, tcp, ts_at, (routed - tsval) | 0, 0);
+      } else if ((flow_flags & F_TIMESTAMPS) !== 0) {
         rewrite_timestamp(bytes, tcp, ts_at, values[v + V_TS_DELTA], 0);
       } else {
         // the client and the director did not negotiate timestamps: a TSopt is
@@ -323,9 +342,11 @@ const enum Flow {
   client_mac_hi = 6,
   client_mac_lo = 7,
   to_client = 16,
+  server_tsval = 19,
   stack_ack = 26,
   stack_window = 27,
   stack_next = 28,
+  ts_route = 33,
   flag_timestamps = 2,
   syn_sent = 1,
   request_sent = 2,
@@ -351,6 +372,8 @@ export type FastPathMirrors = [
   Mirror<Flow.client_mac_hi, typeof V_CLIENT_MAC_HI>,
   Mirror<Flow.client_mac_lo, typeof V_CLIENT_MAC_LO>,
   Mirror<Flow.to_client, typeof V_TO_CLIENT>,
+  Mirror<Flow.server_tsval, typeof V_SERVER_TSVAL>,
+  Mirror<Flow.ts_route, typeof V_TS_ROUTE>,
   Mirror<Flow.stack_ack, typeof V_STACK_ACK>,
   Mirror<Flow.stack_window, typeof V_STACK_WINDOW>,
   Mirror<Flow.stack_next, typeof V_STACK_NEXT>,
@@ -369,7 +392,8 @@ const MIRRORS_HOLD = Flow.state === V_STATE && Flow.flags === V_FLAGS &&
   Flow.isn_delta === V_ISN_DELTA && Flow.ts_delta === V_TS_DELTA &&
   Flow.server_wscale === V_SERVER_WSCALE && Flow.director_wscale === V_DIRECTOR_WSCALE &&
   Flow.client_mac_hi === V_CLIENT_MAC_HI && Flow.client_mac_lo === V_CLIENT_MAC_LO &&
-  Flow.to_client === V_TO_CLIENT && Flow.stack_ack === V_STACK_ACK &&
+  Flow.to_client === V_TO_CLIENT && Flow.server_tsval === V_SERVER_TSVAL &&
+  Flow.ts_route === V_TS_ROUTE && Flow.stack_ack === V_STACK_ACK &&
   Flow.stack_window === V_STACK_WINDOW && Flow.stack_next === V_STACK_NEXT &&
   Flow.flag_timestamps === F_TIMESTAMPS && Flow.syn_sent === STATE_SYN_SENT &&
   Flow.request_sent === STATE_REQUEST_SENT && Flow.refusing === STATE_REFUSING &&
@@ -455,9 +479,14 @@ export function translate_stack_segments(
     // every changed field's (~old + new), as 16-bit halves, folded into the checksum at the end
     let sum = 0;
     const ts_delta = values[v + Flow.ts_delta];
-    if (tcp_length === Tcp.with_ts_length && ts_delta !== 0) {
+    const ts_route = values[v + Flow.ts_route];
+    if (tcp_length === Tcp.with_ts_length && (ts_delta !== 0 || ts_route !== 0)) {
       const tsval = view.getInt32(tcp + Tcp.tsval);
-      const new_tsval = (tsval + ts_delta) | 0;
+      let new_tsval = (tsval + ts_delta) | 0;
+      if (ts_route !== 0) {
+        values[v + Flow.server_tsval] = tsval; // restored_tsecr's bound
+        new_tsval = routed_tsval(tsval, ts_delta, ts_route & 0xff);
+      }
       view.setInt32(tcp + Tcp.tsval, new_tsval);
       sum += (~tsval >>> 16) + (~tsval & 0xffff) + (new_tsval >>> 16) + (new_tsval & 0xffff);
     }

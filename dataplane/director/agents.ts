@@ -6,6 +6,7 @@
 // then costs one datagram to the old address, which the timers resend.
 
 import {
+  SELECTION_SERVER_AGENT_ID,
   SELECTION_SERVER_AGENT_IP,
   SELECTION_SERVER_AGENT_PORT,
   SELECTION_SERVER_COUNT,
@@ -31,6 +32,17 @@ export function find_agent_server(table: SelectionTable, ip: number, port: numbe
     ) {
       return s;
     }
+  }
+  return -1;
+}
+
+/** The server whose agent id is route_id (a TSval routing code's, ts_route.ts), or −1. */
+export function find_routed_server(table: SelectionTable, route_id: number): number {
+  let count = table.header[SELECTION_SERVER_COUNT];
+  if (!(count >= 0 && count <= table.max_servers)) count = 0;
+  const words = table.servers;
+  for (let s = 0; s < count; s++) {
+    if (words[s * SELECTION_SERVER_WORDS + SELECTION_SERVER_AGENT_ID] === route_id) return s;
   }
   return -1;
 }

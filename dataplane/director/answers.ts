@@ -46,6 +46,7 @@ import {
   seal_datagram_frame,
   TYPE_FLOW_END,
   TYPE_FLOW_END_ACK,
+  TYPE_FLOW_OWNER,
   TYPE_HANDOFF_ACK,
   TYPE_HANDOFF_CANCEL,
   TYPE_HANDOFF_NACK,
@@ -70,6 +71,8 @@ import {
   VALUES_PER_FLOW,
 } from "./state.ts";
 import { forward_to_tried_server, next_server, server_failed } from "./handoff.ts";
+import { recover_flow } from "./carry.ts";
+import { ACCESS_NACK, log_outcome } from "./access_log.ts";
 
 const BAD_MAC = decode_failure_code("bad_mac");
 
@@ -113,6 +116,11 @@ export function agent_datagram(
     return on_answer(state, bytes, d, desc, server, now);
   }
   if (type === TYPE_FLOW_END) return on_flow_end(state, bytes, d, desc, server);
+  if (type === TYPE_FLOW_OWNER) {
+    on_owner(state, bytes, server, now);
+    c[C.handoff_answers_taken]++;
+    return false;
+  }
   c[C.unexpected_messages]++;
   c[C.handoff_answers_taken]++;
   return false;
@@ -173,6 +181,7 @@ function on_answer(
         c[C.committed_kept]++;
         forward_to_tried_server(state, index, now, false);
       } else {
+        log_outcome(state, index, ACCESS_NACK, now);
         server_failed(state, server);
         next_server(state, index, now);
       }
@@ -204,14 +213,22 @@ function on_flow_end(
   const c = state.counters;
   const at = state.parse_out[PAYLOAD_OFFSET];
   const id = datagram_id(bytes, at);
-  if (!issued(state, datagram_epoch(bytes, at), id)) {
-    c[C.flow_ends_unmatched]++;
-    c[C.handoff_answers_taken]++;
-    return false;
-  }
   const index = datagram_flow(state, bytes, at);
   const values = state.table.values;
   const v = index * VALUES_PER_FLOW;
+  if (!issued(state, datagram_epoch(bytes, at), id)) {
+    if (index >= 0) {
+      c[C.flow_ends_unmatched]++;
+      c[C.handoff_answers_taken]++;
+      return false;
+    }
+    // Of a hand-off by this director before a restart, or by another one
+    // (the agent sends FLOW_END where the HANDOFF came from): no flow of it
+    // is here, so nothing can go wrong by saying so, and the agent stops.
+    c[C.flow_ends_foreign]++;
+    answer_in_place(state, bytes, d, desc, server, TYPE_FLOW_END_ACK);
+    return true;
+  }
   if (index >= 0 && values[v + D_STATE] === STATE_FORWARDING) {
     if (values[v + D_HANDOFF_ID] !== (id | 0) || values[v + D_SERVER] !== server) {
       // a replayed FLOW_END of an older hand-off, or about a flow this agent does not have
@@ -227,6 +244,29 @@ function on_flow_end(
   }
   answer_in_place(state, bytes, d, desc, server, TYPE_FLOW_END_ACK);
   return true;
+}
+
+/** FLOW_OWNER: server's agent holds the flow this director asked about (carry.ts). */
+function on_owner(state: DirectorState, bytes: Uint8Array, server: number, now: number): void {
+  const at = state.parse_out[PAYLOAD_OFFSET];
+  const id = datagram_id(bytes, at);
+  if (!issued(state, datagram_epoch(bytes, at), id)) {
+    state.counters[C.answers_unmatched]++;
+    return;
+  }
+  if (datagram_flow(state, bytes, at) >= 0) {
+    state.counters[C.owner_repeats]++; // another agent's answer, or a copy: the flow is here
+    return;
+  }
+  recover_flow(
+    state,
+    datagram_client_ip(bytes, at),
+    datagram_vip(bytes, at),
+    datagram_ports(bytes, at),
+    server,
+    id,
+    now,
+  );
 }
 
 /**

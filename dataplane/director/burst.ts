@@ -63,11 +63,13 @@ import {
 } from "./state.ts";
 import { agent_datagram } from "./answers.ts";
 import { seq_sub } from "../seq.ts";
-import { cookie_ack, replace_flow, syn_ack_in_place } from "./handshake.ts";
+import { cookie_ack, NOT_A_COOKIE, replace_flow, syn_ack_in_place } from "./handshake.ts";
+import { carried_frame } from "./carry.ts";
 import { closing_frame, reading_frame, responding_frame } from "./request.ts";
 import { forwarding_frame, is_reuse_ack, rst_on_flow, syn_on_flow } from "./guard.ts";
 import { to_server } from "./segment.ts";
 import { icmp_error_to_server, is_icmp_error } from "./icmp.ts";
+import { BFD_PORT, bfd_receive } from "./bfd.ts";
 
 /** A burst from the fabric port: every frame gets an action and a counter. */
 export function director_burst(
@@ -104,6 +106,13 @@ export function director_burst(
     const ethertype = out[ETHERTYPE];
     if (ethertype === ETHERTYPE_ARP) {
       if (arp_reply_in_place(state, bytes, o, d, desc)) desc[d + 2] = port;
+      continue;
+    }
+    if (
+      state.bfd !== null && ethertype === ETHERTYPE_IPV4 && out[IP_PROTOCOL] === IP_PROTOCOL_UDP &&
+      out[DST_IP] === (state.config.address | 0) && out[DST_PORT] === BFD_PORT
+    ) {
+      bfd_receive(state.bfd, bytes, o, now); // the routing daemon's BFD (bfd.ts): consumed
       continue;
     }
     if (
@@ -240,8 +249,11 @@ function tcp_frame(
     control === TCP_FLAG_ACK ||
     (control === (TCP_FLAG_ACK | TCP_FLAG_FIN) && out[PAYLOAD_LENGTH] > 0)
   ) {
-    return cookie_ack(state, bytes, o, d, desc, vip_index, now);
+    const taken = cookie_ack(state, bytes, o, d, desc, vip_index, now);
+    if (taken !== NOT_A_COOKIE) return taken === 1;
   }
+  // no cookie of ours: a connection some director handed off (carry.ts)
+  if ((control & TCP_FLAG_SYN) === 0) return carried_frame(state, bytes, o, now);
   c[C.dropped_no_flow]++;
   return false;
 }

@@ -27,6 +27,7 @@ import {
   find_header_end,
   FLAG_SACK_PERMITTED,
   FLAG_TIMESTAMPS,
+  FLAG_TS_ROUTE,
   FLOW_KEY_BYTES,
   HANDOFF_FIXED_BODY_BYTES,
   handoff_request_at,
@@ -43,6 +44,7 @@ import {
   HS_DIRECTOR_TSVAL,
   HS_DIRECTOR_WSCALE,
   HS_FLAGS,
+  HS_TS_ROUTE,
   latency_bucket,
   seal_datagram_frame,
   SERVER_STAT_WORDS,
@@ -78,6 +80,7 @@ import {
 } from "../selection_table.ts";
 import { l4_key_state, url_key_state } from "../selection_key.ts";
 import { server_word } from "./agents.ts";
+import { ts_route_code, ts_route_mask } from "../ts_route.ts";
 import {
   C,
   D_CLIENT_ISN,
@@ -117,6 +120,7 @@ import {
 } from "./state.ts";
 import { cancel_deadline, set_deadline } from "./timers.ts";
 import { respond } from "./request.ts";
+import { ACCESS_ACKED, ACCESS_COMMITTED, ACCESS_TIMEOUT, log_outcome } from "./access_log.ts";
 
 /**
  * The request of the flow at index is complete (request_length bytes in
@@ -211,12 +215,7 @@ function try_server(state: DirectorState, index: number, now: number): void {
   if (rank > 0) c[C.fallbacks]++;
   else if (state.selection_scratch.result[SELECT_RESULT_FAIL_OPEN] === 1) c[C.fail_open]++;
   values[v + D_SERVER] = server;
-  values[v + D_HANDOFF_ID] = state.next_id;
-  state.next_id = (state.next_id + 1) >>> 0;
-  if (state.next_id === 0) {
-    state.next_id = 1;
-    state.ids_wrapped = true;
-  }
+  values[v + D_HANDOFF_ID] = take_datagram_id(state);
   values[v + D_RETRIES] = 1;
   set_deadline(state, index, now + state.config.handoff_rto_ms);
   // the client's frames go to the server being tried while it adopts
@@ -227,6 +226,17 @@ function try_server(state: DirectorState, index: number, now: number): void {
   values[v + D_SERVER_MAC_LO] = words[SELECTION_SERVER_MAC_LO];
   c[C.handoffs_sent]++;
   send_handoff(state, index);
+}
+
+/** The next id of this epoch (a hand-off, or a FLOW_QUERY): 1, 2, ... and round again. */
+export function take_datagram_id(state: DirectorState): number {
+  const id = state.next_id;
+  state.next_id = (state.next_id + 1) >>> 0;
+  if (state.next_id === 0) {
+    state.next_id = 1;
+    state.ids_wrapped = true;
+  }
+  return id;
 }
 
 /** Writes the flow's HANDOFF to its server into a fresh mbuf, signed and stamped now. */
@@ -268,6 +278,22 @@ function send_handoff(state: DirectorState, index: number): void {
     ((flags & F_TIMESTAMPS) !== 0 ? FLAG_TIMESTAMPS : 0);
   f[HS_CLIENT_TSVAL] = values[v + D_CLIENT_TSVAL];
   f[HS_DIRECTOR_TSVAL] = values[v + D_DIRECTOR_TSVAL];
+  if ((flags & F_TIMESTAMPS) !== 0) {
+    // the server's agent id in the TSvals the client will echo: any director finds it (ts_route.ts)
+    const code = ts_route_code(
+      server_word(state.selection, values[v + D_SERVER], SELECTION_SERVER_AGENT_ID),
+      ts_route_mask(
+        state.config.route_key,
+        table.src_ip[index],
+        table.dst_ip[index],
+        table.ports[index],
+      ),
+    );
+    if (code >= 0) {
+      f[HS_FLAGS] |= FLAG_TS_ROUTE;
+      f[HS_TS_ROUTE] = code;
+    }
+  }
   write_handoff_state(bytes, o, f, request_length);
   const slot = values[v + D_REQUEST_SLOT];
   if (request_length > 0 && slot >= 0) {
@@ -283,7 +309,7 @@ function send_handoff(state: DirectorState, index: number): void {
  * server's agent (via the gateway on an L3 fabric): its region offset, or
  * −1 (counted) when the pool has none.
  */
-function begin_datagram(state: DirectorState, server: number, body_length: number): number {
+export function begin_datagram(state: DirectorState, server: number, body_length: number): number {
   const o = state.io.claim(datagram_frame_length(body_length), state.config.port);
   if (o < 0) {
     state.counters[C.tx_no_mbuf]++;
@@ -309,7 +335,7 @@ function begin_datagram(state: DirectorState, server: number, body_length: numbe
 }
 
 /** The tag under server's agent key, then the checksums. */
-function finish_datagram(
+export function finish_datagram(
   state: DirectorState,
   server: number,
   o: number,
@@ -382,6 +408,7 @@ export function handoff_timer(state: DirectorState, index: number, now: number):
     return;
   }
   const server = values[v + D_SERVER];
+  log_outcome(state, index, ACCESS_TIMEOUT, now);
   server_failed(state, server);
   // the agent may have adopted it after all: it must not keep the flow
   const table = state.table;
@@ -428,6 +455,7 @@ export function forward_to_tried_server(
   const v = index * VALUES_PER_FLOW;
   const server = values[v + D_SERVER];
   const at = server * SERVER_STAT_WORDS;
+  log_outcome(state, index, acked ? ACCESS_ACKED : ACCESS_COMMITTED, now);
   if (acked) {
     const latency = now - values[v + D_HANDOFF_START];
     c[state.latency_at + latency_bucket(latency)]++;

@@ -127,7 +127,7 @@ export function syn_ack_in_place(
     out[SRC_PORT],
     out[DST_PORT],
     client_isn,
-    now / 1000,
+    (now + state.clock_offset_ms) / 1000,
     info,
   );
   // the one scratch segment, as for every other frame the director writes:
@@ -141,7 +141,7 @@ export function syn_ack_in_place(
   f.sack = cookie_info_sack(info);
   f.ts = ts;
   // the option bits ride in the low bits of our TSval and come back as TSecr
-  f.tsval = cookie_tsval((now | 0) + state.ts_offset, info);
+  f.tsval = cookie_tsval(((now + state.clock_offset_ms) | 0) + state.ts_offset, info);
   f.tsecr = tsval;
   f.wscale = cookie_info_wscale(info) !== COOKIE_WSCALE_NONE;
   desc[d + 1] = write_segment(state, bytes, o, f);
@@ -149,10 +149,14 @@ export function syn_ack_in_place(
   return true;
 }
 
+/** checked_cookie: the ACK's options cannot be read (counted in dropped_malformed). */
+export const COOKIE_MALFORMED = -2;
+
 /**
  * The cookie an ACK answers (its ISN and, with a timestamp option, TSecr),
- * checked: its option info, or −1, counted in bad_cookies (dropped_malformed
- * when its options cannot be read).
+ * checked: its option info, −1 when it is not a cookie of ours (not
+ * counted: it may be a packet of a connection another director handed
+ * off, carry.ts), or COOKIE_MALFORMED (counted).
  */
 function checked_cookie(state: DirectorState, bytes: Uint8Array, now: number): number {
   const out = state.parse_out;
@@ -165,7 +169,7 @@ function checked_cookie(state: DirectorState, bytes: Uint8Array, now: number): n
         OPTIONS_OK
     ) {
       state.counters[C.dropped_malformed]++;
-      return -1;
+      return COOKIE_MALFORMED;
     }
     if (opts[OPT_TIMESTAMP_OFFSET] >= 0) tsecr = read_u32(bytes, opts[OPT_TIMESTAMP_OFFSET] + 6);
   }
@@ -178,13 +182,19 @@ function checked_cookie(state: DirectorState, bytes: Uint8Array, now: number): n
     (read_u32(bytes, tcp + 4) - 1) >>> 0,
     (read_u32(bytes, tcp + 8) - 1) >>> 0,
     tsecr,
-    now / 1000,
+    (now + state.clock_offset_ms) / 1000,
   );
-  if (info < 0) state.counters[C.bad_cookies]++;
   return info;
 }
 
-/** An ACK without a flow: a valid cookie completes the handshake and creates the flow. */
+/** cookie_ack: the ACK is no cookie of ours (nothing counted: carry.ts takes it on). */
+export const NOT_A_COOKIE = -1;
+
+/**
+ * An ACK without a flow: a valid cookie completes the handshake and
+ * creates the flow (1: the frame goes out, 0: it does not); NOT_A_COOKIE
+ * when it answers no cookie of ours.
+ */
 export function cookie_ack(
   state: DirectorState,
   bytes: Uint8Array,
@@ -193,10 +203,11 @@ export function cookie_ack(
   desc: Int32Array,
   vip_index: number,
   now: number,
-): boolean {
+): number {
   const info = checked_cookie(state, bytes, now);
-  if (info < 0) return false;
-  return create_flow(state, bytes, o, d, desc, vip_index, info, now);
+  if (info === COOKIE_MALFORMED) return 0;
+  if (info < 0) return NOT_A_COOKIE;
+  return create_flow(state, bytes, o, d, desc, vip_index, info, now) ? 1 : 0;
 }
 
 /**
@@ -214,7 +225,11 @@ export function replace_flow(
 ): boolean {
   const out = state.parse_out;
   const info = checked_cookie(state, bytes, now);
-  if (info < 0) return false; // a forged ACK in the new connection's place: not the old flow's either
+  if (info < 0) {
+    // a forged ACK in the new connection's place: not the old flow's either
+    if (info !== COOKIE_MALFORMED) state.counters[C.bad_cookies]++;
+    return false;
+  }
   const vip_index = find_vip(state, out[DST_IP], out[DST_PORT]);
   remove_flow(state, index);
   state.counters[C.flows_replaced]++;
@@ -271,7 +286,15 @@ function create_flow(
   values[v + D_REQUEST_LENGTH] = 0;
   values[v + D_REQUEST_SLOT] = -1; // taken with the first request bytes (reading_frame)
   // the clock now, with the cookie's option bits like the SYN/ACK's TSval (see the header)
-  values[v + D_DIRECTOR_TSVAL] = cookie_tsval((now | 0) + state.ts_offset, info) | 0;
+  let director_tsval = cookie_tsval(((now + state.clock_offset_ms) | 0) + state.ts_offset, info) |
+    0;
+  if (cookie_info_ts(info)) {
+    // The SYN/ACK may have come from another director whose clock runs a
+    // little ahead: the client's PAWS would drop a TSval below its echo.
+    const tsecr = read_u32(bytes, state.options_out[OPT_TIMESTAMP_OFFSET] + 6) | 0;
+    if (((tsecr - director_tsval) | 0) > 0) director_tsval = tsecr;
+  }
+  values[v + D_DIRECTOR_TSVAL] = director_tsval;
   note_client_segment(state, bytes, v);
   values[v + D_STATE] = STATE_READING;
   // a silent handshake is forgotten at this deadline too (service.ts): it pins nothing longer

@@ -43,6 +43,7 @@ import {
   VALUES_PER_FLOW,
 } from "./state.ts";
 import { set_deadline } from "./timers.ts";
+import { log_outcome } from "./access_log.ts";
 import {
   ack_fields,
   challenge_ack,
@@ -264,6 +265,7 @@ export function closing_frame(
 export function respond(state: DirectorState, index: number, status: number, now: number): void {
   const values = state.table.values;
   const v = index * VALUES_PER_FLOW;
+  log_outcome(state, index, status, now); // before the buffer goes: it holds Host and path
   if (values[v + D_STATE] === STATE_HANDING) state.counters[C.handoffs_pending]--;
   values[v + D_FLAGS] &= ~F_TRYING;
   release_buffer(state, index);

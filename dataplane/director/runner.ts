@@ -12,6 +12,9 @@ import { director_service } from "./service.ts";
 import type { DirectorPipelineSpec } from "../worker_protocol.ts";
 import { open_selection_table } from "../selection_table.ts";
 import { mac_hi, mac_lo } from "../packet.ts";
+import { open_access_log_ring } from "../wire/mod.ts";
+import { create_access_log_writer } from "./access_log.ts";
+import { create_bfd_sessions, random_discriminator } from "./bfd.ts";
 
 export interface DirectorRunner {
   state: DirectorState;
@@ -57,6 +60,10 @@ export function create_director_runner(
     director_mac: Uint8Array.from(spec.director_mac),
     vips: spec.vips,
     cookie_key,
+    route_key: create_cookie_key(Uint8Array.from(spec.route_key)),
+    // this Worker's performance.now() to the wall clock, as every director's is
+    clock_offset_ms: Date.now() - performance.now(),
+    ts_offset: spec.ts_offset,
     mss: spec.mss,
     max_header: spec.max_header,
     max_request: spec.max_request,
@@ -80,6 +87,9 @@ export function create_director_runner(
     responses,
     selection: open_selection_table(spec.selection),
     server_stats: new Float64Array(spec.server_stats),
+    access_log: spec.access_log
+      ? create_access_log_writer(open_access_log_ring(spec.access_log))
+      : undefined,
     region: native.region(),
     io: {
       claim: emitter.claim,
@@ -88,6 +98,19 @@ export function create_director_runner(
       wall_clock: Date.now,
     },
   });
+  if (spec.bfd) {
+    state.bfd = create_bfd_sessions(spec.bfd, {
+      address: spec.address,
+      mac_hi: mac_hi(state.config.director_mac, 0),
+      mac_lo: mac_lo(state.config.director_mac, 0),
+      port: spec.port,
+      counters: state.counters,
+      parse_out: state.parse_out,
+      region: native.region(),
+      claim: emitter.claim,
+      discriminator: random_discriminator,
+    });
+  }
   return {
     state,
     native,

@@ -59,6 +59,7 @@ import {
 import { respond } from "./request.ts";
 import { handoff_timer, start_handoff } from "./handoff.ts";
 import { client_next, director_window } from "./segment.ts";
+import { bfd_service } from "./bfd.ts";
 
 /**
  * The slow path, after each round of bursts: HTTP responses the director
@@ -72,6 +73,7 @@ export function director_service(
 ): void {
   fire_timers(state, now, options.emit);
   sweep(state, now, options.emit, 64);
+  if (state.bfd !== null) bfd_service(state.bfd, now); // BFD packets due (bfd.ts)
 }
 
 /**

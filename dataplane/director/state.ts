@@ -21,6 +21,11 @@ import {
   type SelectionScratch,
   type SelectionTable,
 } from "../selection_table.ts";
+import { create_vip_set } from "./vips.ts";
+// the VIP lookups every part uses live with the VIP set (vips.ts)
+export { bad_source_address, find_vip, is_own_ip, is_vip_ip, sync_vips } from "./vips.ts";
+import type { AccessLogWriter } from "./access_log.ts";
+import type { BfdSessions } from "./bfd.ts";
 import { create_flow_table, flow_remove_at, type FlowTable } from "../flow_table.ts";
 import { create_timer_wheel, type TimerWheel } from "../timer_wheel.ts";
 import { cancel_deadline, TIMER_WORDS, TIMERS_PER_CALL } from "./timers.ts";
@@ -127,6 +132,8 @@ export const DIRECTOR_WINDOW = 65535;
  */
 export const FIN_SENDS = 3;
 export const FIN_RTO_MS = 300;
+/** Slots of the "asked lately" table of FLOW_QUERYs (carry.ts; direct-mapped by the flow's hash). */
+export const QUERY_RECENT_SLOTS = 4096;
 /** Challenge ACKs per second, all flows together, unless configured (RFC 5961 section 7). */
 export const CHALLENGE_ACK_LIMIT = 1000;
 
@@ -247,6 +254,22 @@ export const DIRECTOR_COUNTER_NAMES = [
   // hand-off latency (first HANDOFF → its ACK), per bucket of LATENCY_BOUNDS_MS, +Inf last
   ...LATENCY_BUCKET_NAMES,
   "latency_sum_ms",
+  // connections this director does not know, carried on (carry.ts)
+  "carried_by_tsval",
+  "dropped_asked_owner",
+  "dropped_query_limited",
+  "queries_sent",
+  "flows_recovered",
+  "owner_repeats",
+  "flow_ends_foreign",
+  // BFD on the director's address (bfd.ts): accepted, sent, refused by reason, the sessions Up
+  "bfd_rx",
+  "bfd_tx",
+  "dropped_bfd_malformed",
+  "dropped_bfd_ttl",
+  "dropped_bfd_no_session",
+  "bfd_state_changes",
+  "bfd_sessions_up",
 ] as const;
 export type DirectorCounterName = typeof DIRECTOR_COUNTER_NAMES[number];
 
@@ -270,6 +293,8 @@ export const DIRECTOR_DROP_REASONS: readonly DirectorCounterName[] = [
   "closed_clean",
   "acks_absorbed",
   "challenge_acks_limited",
+  // a BFD packet a session took (bfd.ts): consumed, never sent on
+  "bfd_rx",
 ];
 /** Counter name → its word in DirectorState.counters. */
 export const C = Object.fromEntries(DIRECTOR_COUNTER_NAMES.map((name, i) => [name, i])) as Record<
@@ -299,6 +324,22 @@ export interface DirectorConfig {
   director_mac: Uint8Array;
   vips: DirectorVip[];
   cookie_key: CookieKey;
+  /**
+   * The key of the flows' TSval routing codes (ts_route.ts); every director
+   * of a site has the same, so each reads the codes the others gave.
+   */
+  route_key: CookieKey;
+  /**
+   * Added to the poll loop's clock (performance.now(), which starts at the
+   * process's start) for the cookies' time and TSval: Date.now() −
+   * performance.now() at start, so every director's clock is the same wall
+   * clock and a cookie or a TSval from one is good at another. Default 0.
+   */
+  clock_offset_ms?: number;
+  /** Added to the wall clock's milliseconds for TSval (the same at every director). */
+  ts_offset?: number;
+  /** Packets of flows the director does not know that it asks the agents about, per second. */
+  query_limit?: number;
   /** Announced MSS: fabric MTU − 40. */
   mss: number;
   /** Largest request head; a larger one gets 431. */
@@ -357,10 +398,24 @@ export interface DirectorState {
   counters: Float64Array;
   parse_out: Int32Array;
   options_out: Int32Array;
-  /** VIP ip → served ports, as (ip, port) pairs for a short linear scan. */
+  /**
+   * VIP ip → served ports, as (ip, port) pairs for a short linear scan: the
+   * first vip_count entries. From the config at start; once the control
+   * Worker publishes ports in the selection table (a reload may change them),
+   * copied from there whenever its version changes (sync_vips), into the
+   * spare arrays and then swapped in, so a reader never sees half a set.
+   */
   vip_ips: Int32Array;
   vip_ports: Int32Array;
   vip_l4: Uint8Array;
+  vip_count: number;
+  /** The selection version the VIP set was last checked against (−1: never). */
+  vip_version: number;
+  vip_spare: { ips: Int32Array; ports: Int32Array; l4: Uint8Array; version: Int32Array };
+  /** Where hand-off outcomes are logged (access_log.ts); null: the access log is off. */
+  access_log: AccessLogWriter | null;
+  /** The BFD sessions on the director's address (bfd.ts); null: BFD is off. */
+  bfd: BfdSessions | null;
   /** The request buffers (one per READING flow that has request bytes). */
   pool: ReadingPool;
   /** Most request bytes one hand-off carries (config.max_request, at least max_header). */
@@ -388,6 +443,13 @@ export interface DirectorState {
   director_mac_lo: number;
   /** Added to the millisecond clock for TSval, so it does not start at 0. */
   ts_offset: number;
+  /** DirectorConfig.clock_offset_ms: poll-loop clock + this = the wall clock. */
+  clock_offset_ms: number;
+  /** Flows asked about lately (carry.ts): per slot, the flow's hash and when. */
+  query_recent: Int32Array;
+  /** The second query_budget is for, and the FLOW_QUERYs it has left. */
+  query_second: number;
+  query_budget: number;
   key_scratch: Float64Array;
   /** The configured challenge ACKs per second, the second they were counted for, and what is left. */
   challenge_ack_limit: number;
@@ -406,12 +468,10 @@ export function create_director_state(
     server_stats: Float64Array;
     io: DirectorIo;
     region: Uint8Array;
+    access_log?: AccessLogWriter;
   },
 ): DirectorState {
-  const pairs: number[][] = [];
-  for (const vip of config.vips) {
-    for (const port of vip.ports) pairs.push([vip.ip, port, vip.l4 ? 1 : 0]);
-  }
+  const vips = create_vip_set(config.vips, options.selection);
   const request_capacity = Math.max(config.max_header, config.max_request ?? 0);
   const share = config.reading_share ?? default_reading_share(config.max_reading);
   return {
@@ -420,9 +480,9 @@ export function create_director_state(
     counters: options.counters ?? new Float64Array(DIRECTOR_COUNTER_WORDS),
     parse_out: create_parse_out(),
     options_out: new Int32Array(TCP_OPTION_FIELDS),
-    vip_ips: Int32Array.from(pairs.map((p) => p[0] | 0)),
-    vip_ports: Int32Array.from(pairs.map((p) => p[1])),
-    vip_l4: Uint8Array.from(pairs.map((p) => p[2])),
+    ...vips,
+    access_log: options.access_log ?? null,
+    bfd: null, // the runner sets the sessions up (they need the emitter)
     // one spare byte per buffer beyond the capacity tells "over the limit"
     pool: create_reading_pool(config.max_reading, request_capacity + 1, share),
     request_capacity,
@@ -448,7 +508,11 @@ export function create_director_state(
     timer_out: new Int32Array(TIMERS_PER_CALL * TIMER_WORDS),
     director_mac_hi: mac_hi(config.director_mac, 0),
     director_mac_lo: mac_lo(config.director_mac, 0),
-    ts_offset: (Math.random() * 0x7fffffff) | 0,
+    ts_offset: config.ts_offset ?? ((Math.random() * 0x7fffffff) | 0),
+    clock_offset_ms: config.clock_offset_ms ?? 0,
+    query_recent: new Int32Array(2 * QUERY_RECENT_SLOTS),
+    query_second: -1,
+    query_budget: 0,
     key_scratch: new Float64Array(4),
     challenge_ack_limit: config.challenge_ack_limit ?? CHALLENGE_ACK_LIMIT,
     challenge_second: -1,
@@ -459,42 +523,6 @@ export function create_director_state(
 
 /** Sends a frame the director built itself (slow path) out of a port. */
 export type EmitFrame = (frame: Uint8Array, port: number) => void;
-
-/** Index of (ip, port) among the served VIP ports; −2 if the IP is a VIP but the port is not; −1 otherwise. */
-export function find_vip(state: DirectorState, ip: number, port: number): number {
-  let is_vip = false;
-  for (let i = 0; i < state.vip_ips.length; i++) {
-    if (state.vip_ips[i] === (ip | 0)) {
-      if (state.vip_ports[i] === port) return i;
-      is_vip = true;
-    }
-  }
-  return is_vip ? -2 : -1;
-}
-
-export function is_vip_ip(state: DirectorState, ip: number): boolean {
-  for (let i = 0; i < state.vip_ips.length; i++) if (state.vip_ips[i] === (ip | 0)) return true;
-  return false;
-}
-
-/** A VIP or the director's own fabric address: what it answers ARP for. */
-export function is_own_ip(state: DirectorState, ip: number): boolean {
-  return (ip | 0) === (state.config.address | 0) || is_vip_ip(state, ip);
-}
-
-/**
- * A source address no client can have: 0.0.0.0/8 ("this network"),
- * 127.0.0.0/8 (loopback), 224.0.0.0/4 (multicast), 240.0.0.0/4 (class E,
- * with the limited broadcast 255.255.255.255), all of which RFC 1122 section
- * 3.2.1.3 says a host must not accept as a source, or one of our own VIPs
- * (a reflection off ourselves). Answering one sends our reply to a group,
- * to ourselves, or nowhere; a connection from one (or from port 0, which the
- * hand-off codec refuses) would otherwise reach the control Worker.
- */
-export function bad_source_address(state: DirectorState, ip: number): boolean {
-  const top = ip >>> 24;
-  return top === 0 || top === 127 || top >= 224 || is_vip_ip(state, ip);
-}
 
 // ---------------------------------------------------------- request buffers
 

@@ -24,6 +24,8 @@ const snapshot: Snapshot = {
   uptime_s: 12.5,
   ports: [{ id: 0, name: "net_af_packet0", stats: port_stats }],
   director: {
+    name: "dir-a",
+    access_log: { written: 7, dropped: 1, torn: 0 },
     dataplane: { rx: 5, syn_cookies_sent: 3, dropped_not_vip: 2, flows: 7, handoffs_pending: 1 },
     control: {
       counters: {
@@ -37,6 +39,7 @@ const snapshot: Snapshot = {
       servers: [
         {
           name: 'we"b1',
+          removed: false,
           healthy: true,
           selections: 6,
           handoff_failures: 0,
@@ -45,11 +48,21 @@ const snapshot: Snapshot = {
         },
         {
           name: "web2",
+          removed: false,
           healthy: false,
           selections: 3,
           handoff_failures: 1,
           consecutive_failures: 3,
           active_flows: 0,
+        },
+        {
+          name: "web3",
+          removed: true,
+          healthy: false,
+          selections: 5,
+          handoff_failures: 0,
+          consecutive_failures: 0,
+          active_flows: 1,
         },
       ],
       latency_p50_ms: 2,
@@ -77,6 +90,7 @@ const snapshot: Snapshot = {
       acks_sent: 4,
       flow_ends_pending: 1,
     },
+    id: 3,
   }],
 };
 
@@ -122,41 +136,56 @@ Deno.test("metrics: Prometheus text follows the conventions and reads back", () 
     values.get('baton_port_transmitted_bytes_total{port="0",device="net_af_packet0"}'),
     2000,
   );
-  assert.equal(values.get('baton_director_handoffs_total{outcome="acked"}'), 9);
-  assert.equal(values.get('baton_director_dropped_packets_total{reason="not_vip"}'), 2);
-  assert.equal(values.get("baton_director_flows"), 7);
-  assert.equal(values.get('baton_director_server_selections_total{server="we\\"b1"}'), 6);
-  assert.equal(values.get('baton_director_server_healthy{server="web2"}'), 0);
-  assert.equal(types.get("baton_director_handoff_latency_seconds"), "histogram");
-  assert.equal(values.get('baton_director_handoff_latency_seconds_bucket{le="0.01"}'), 8);
-  assert.equal(values.get('baton_director_handoff_latency_seconds_bucket{le="+Inf"}'), 9);
-  assert.equal(values.get("baton_director_handoff_latency_seconds_sum"), 0.0425);
-  assert.equal(values.get("baton_director_handoff_latency_seconds_count"), 9);
+  // every director series names its director; every agent series its agent's id
+  const d = 'director="dir-a"';
+  assert.equal(values.get(`baton_director_handoffs_total{${d},outcome="acked"}`), 9);
+  assert.equal(values.get(`baton_director_dropped_packets_total{${d},reason="not_vip"}`), 2);
+  assert.equal(values.get(`baton_director_flows{${d}}`), 7);
+  assert.equal(values.get(`baton_director_server_selections_total{${d},server="we\\"b1"}`), 6);
+  assert.equal(values.get(`baton_director_server_healthy{${d},server="web2"}`), 0);
+  // a server a reload removed keeps its counts, marked
   assert.equal(
-    values.get('baton_handoff_datagrams_received_total{role="director",result="bad_mac"}'),
+    values.get(`baton_director_server_selections_total{${d},server="web3",removed="true"}`),
+    5,
+  );
+  assert.equal(values.get(`baton_director_access_log_records_total{${d},result="dropped"}`), 1);
+  assert.equal(types.get("baton_director_handoff_latency_seconds"), "histogram");
+  // the director label comes before le, so sum by (le) across directors works
+  assert.equal(values.get(`baton_director_handoff_latency_seconds_bucket{${d},le="0.01"}`), 8);
+  assert.equal(values.get(`baton_director_handoff_latency_seconds_bucket{${d},le="+Inf"}`), 9);
+  assert.equal(values.get(`baton_director_handoff_latency_seconds_sum{${d}}`), 0.0425);
+  assert.equal(values.get(`baton_director_handoff_latency_seconds_count{${d}}`), 9);
+  for (const [series] of values) {
+    if (series.startsWith("baton_director_")) assert.match(series, /\{director="dir-a"/, series);
+  }
+  assert.equal(
+    values.get(`baton_handoff_datagrams_received_total{${d},role="director",result="bad_mac"}`),
     2,
   );
-  assert.equal(values.get('baton_agent_flows_ended_total{agent="0",reason="fin"}'), 3);
-  assert.equal(values.get('baton_agent_dropped_packets_total{agent="0",reason="not_ours"}'), 1);
-  assert.equal(values.get('baton_agent_flows{agent="0"}'), 1);
+  assert.equal(values.get('baton_agent_flows_ended_total{agent="3",reason="fin"}'), 3);
+  assert.equal(values.get('baton_agent_dropped_packets_total{agent="3",reason="not_ours"}'), 1);
+  assert.equal(values.get('baton_agent_flows{agent="3"}'), 1);
   // the agent's hand-off datagrams are dataplane counters now, in the same family as before
   assert.equal(
-    values.get('baton_handoff_datagrams_received_total{role="agent0",result="ok"}'),
+    values.get('baton_handoff_datagrams_received_total{role="agent3",result="ok"}'),
     4,
   );
   assert.equal(
     values.get(
-      'baton_handoff_datagrams_received_total{role="agent0",result="unknown_source"}',
+      'baton_handoff_datagrams_received_total{role="agent3",result="unknown_source"}',
     ),
     5,
   );
   assert.equal(
-    values.get('baton_agent_handoffs_refused_total{agent="0",reason="wrong_vip"}'),
+    values.get('baton_agent_handoffs_refused_total{agent="3",reason="wrong_vip"}'),
     2,
   );
-  assert.equal(values.get('baton_agent_acks_sent_total{agent="0"}'), 4);
+  assert.equal(values.get('baton_agent_acks_sent_total{agent="3"}'), 4);
   assert.equal(types.get("baton_agent_flow_ends_pending"), "gauge");
-  assert.equal(values.get('baton_control_events_total{role="director",event="handoffs_sent"}'), 10);
+  assert.equal(
+    values.get(`baton_control_events_total{${d},role="director",event="handoffs_sent"}`),
+    10,
+  );
 });
 
 Deno.test({
@@ -170,7 +199,10 @@ Deno.test({
       const response = await fetch(`http://127.0.0.1:${port}/metrics`);
       assert.equal(response.status, 200);
       assert.match(response.headers.get("content-type") ?? "", /^text\/plain; version=0\.0\.4/);
-      assert.match(await response.text(), /^baton_director_handoffs_total\{outcome="acked"\} 9$/m);
+      assert.match(
+        await response.text(),
+        /^baton_director_handoffs_total\{director="dir-a",outcome="acked"\} 9$/m,
+      );
       assert.equal(
         await fetch(`http://127.0.0.1:${port}/other`).then((r) =>
           r.body?.cancel().then(() => r.status)
@@ -190,7 +222,10 @@ Deno.test({
       }).output();
       const text = new TextDecoder().decode(stats.stdout);
       assert.equal(stats.code, 0, new TextDecoder().decode(stats.stderr));
-      assert.match(text, /baton_director_server_selections_total\{server="web2"\}\s+3/);
+      assert.match(
+        text,
+        /baton_director_server_selections_total\{director="dir-a",server="web2"\}\s+3/,
+      );
     } finally {
       await server.close();
     }

@@ -40,6 +40,7 @@ interface FixtureFlow {
   server_isn: number;
   director_next_seq: number;
   ts_delta: number;
+  ts_route?: number;
   server_wscale: number;
   director_wscale: number;
   sack_permitted: boolean;

@@ -173,6 +173,8 @@ const runner = create_director_runner(native, {
     server_stats,
     vips: vips.map((vip) => ({ ip: ip_to_u32(vip), ports: spec.ports, l4: spec.l4 ?? false })),
     cookie_key: spec.cookie_key,
+    route_key: spec.cookie_key,
+    ts_offset: spec.ts_offset,
     mss: spec.mss,
     max_header: spec.max_header,
     max_request: spec.max_request,
@@ -192,6 +194,7 @@ const runner = create_director_runner(native, {
 });
 // the real ones are random (TSvals must not start at 0) or the time: fixed, the expected frames say them
 runner.state.ts_offset = spec.ts_offset;
+runner.state.clock_offset_ms = 0;
 let wall = spec.wall_clock;
 runner.state.io.wall_clock = () => wall;
 

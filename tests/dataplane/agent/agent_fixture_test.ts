@@ -61,6 +61,7 @@ import {
   parse_key_text,
 } from "../../../dataplane/wire/mod.ts";
 import { read_pcap, write_pcap } from "../../support/pcap.ts";
+import { routed_tsval, TS_ROUTE_HEADROOM } from "../../../dataplane/mod.ts";
 
 const HARNESS = new URL("../../support/agent_fixture_main.ts", import.meta.url).pathname;
 
@@ -97,6 +98,8 @@ interface Flow {
   server_isn: number;
   director_isn: number;
   ts_delta: number;
+  /** The TSval routing code its director gave it (dataplane/ts_route.ts). */
+  ts_route?: number;
   server_wscale: number;
   director_wscale: number;
   sack_permitted: boolean;
@@ -171,7 +174,7 @@ interface FixtureRow {
 
 /** An answer the agent sends the director, as the director decodes it. */
 interface Answer {
-  type: Extract<MessageType, "handoff_ack" | "handoff_nack" | "flow_end">;
+  type: Extract<MessageType, "handoff_ack" | "handoff_nack" | "flow_end" | "flow_owner">;
   /** NACK or FLOW_END reason; 0 for an ACK. */
   reason?: number;
   /** The hand-off it names; default EPOCH, ID. */
@@ -618,12 +621,16 @@ const as_client = (s: Segment) => from_client({ src_mac: CLIENT_MAC, ...s });
  * this window); the stack's ACK → HANDOFF_ACK to the director. After them
  * the stack's next byte is S_ISN + 1, the client's 1001 + request.
  */
-function adoption(synack_options: TcpOption[], request_window: number): Step[] {
+function adoption(
+  synack_options: TcpOption[],
+  request_window: number,
+  handoff: HandoffMessage = HANDOFF,
+): Step[] {
   const c = BASE.client_isn;
   return [
     {
       now: 0,
-      handoff: HANDOFF,
+      handoff,
       to_stack: [as_client({
         seq: c,
         ack: 0,
@@ -1880,11 +1887,112 @@ async function assert_answers(got: Uint8Array[], want: Answer[], now: number, wh
   }
 }
 
+/**
+ * Any director carries on: the agent writes a routed HANDOFF's code into
+ * every TSval to the client (dataplane/ts_route.ts), and answers a
+ * FLOW_QUERY for a flow it holds (FLOW_OWNER), whose answers then go to
+ * the director that asked.
+ */
+function routing_rows(): StepsRow[] {
+  const f = BASE;
+  const c = f.client_isn;
+  const adopted_end = c + 1 + REQUEST.length;
+  const request_end = c + 1 + 100;
+  const live: Partial<Flow> = { stack_ack: request_end, stack_window: 64000 };
+  const rst: Segment = { seq: request_end, ack: 0, flags: 0x04, window: 0 };
+  const query = (epoch: number, id: number): HandoffMessage => ({
+    type: "flow_query",
+    epoch,
+    id,
+    key: FLOW_KEY,
+  });
+  const CODE = 0xa7;
+  const handoff = HANDOFF as Extract<HandoffMessage, { type: "handoff" }>;
+  const routed: HandoffMessage = { ...handoff, state: { ...handoff.state, ts_route: CODE } };
+  // the headroom keeps the first routed TSval above the director's (D_TSVAL)
+  const ts_delta = D_TSVAL - S_TSVAL + TS_ROUTE_HEADROOM;
+  const to_client_tsval = routed_tsval(S_TSVAL + 5, ts_delta, CODE) >>> 0;
+  return [
+    {
+      description:
+        "a routed HANDOFF: the stack's TSval reaches the client with the code in its low 8 bits, after the director's; the echo comes back as the TSval echoed",
+      flow: null,
+      steps: [
+        ...adoption(LINUX_SYNACK, 400, routed),
+        {
+          now: 3,
+          from_stack: [from_stack({
+            seq: S_ISN + 1,
+            ack: adopted_end,
+            flags: 0x18,
+            window: 502,
+            options: ts(S_TSVAL + 5, C_TSVAL),
+            payload: 100,
+          })],
+          to_client: [from_stack({
+            seq: f.director_isn + 1,
+            ack: adopted_end,
+            flags: 0x18,
+            window: 502,
+            options: ts(to_client_tsval, C_TSVAL),
+            payload: 100,
+          })],
+        },
+        {
+          from_client: [from_client({
+            seq: adopted_end,
+            ack: f.director_isn + 1 + 100,
+            flags: 0x10,
+            window: 400,
+            options: ts(C_TSVAL + 1, to_client_tsval),
+          })],
+          to_stack: [from_client({
+            seq: adopted_end,
+            ack: S_ISN + 1 + 100,
+            flags: 0x10,
+            window: 400,
+            options: ts(C_TSVAL + 1, S_TSVAL + 5),
+          })],
+        },
+      ],
+      counters: { adopted: 1, translated_to_client: 1, translated_to_server: 1 },
+    },
+    {
+      description:
+        "FLOW_QUERY from a restarted director (a new epoch) for a flow it holds: FLOW_OWNER; the flow's FLOW_END then names the query",
+      flow: live,
+      steps: [
+        { now: 0, handoff: query(9, 5), answers: [{ type: "flow_owner", epoch: 9, id: 5 }] },
+        { from_client: [from_client(rst)], to_stack: [from_client(rst)] },
+        {
+          now: 3000,
+          answers: [{ type: "flow_end", reason: FLOW_END_CLIENT_RESET, epoch: 9, id: 5 }],
+        },
+      ],
+      counters: { handoff_rx_ok: 1, queries_answered: 1, flow_ends_sent: 1 },
+    },
+    {
+      description: "FLOW_QUERY for a flow it does not hold: no answer",
+      flow: null,
+      steps: [{ now: 0, handoff: query(9, 5) }],
+      counters: { handoff_rx_ok: 1, queries_not_here: 1, queries_answered: 0 },
+    },
+    {
+      description:
+        "FLOW_QUERY for a flow still being adopted: no answer (its own director hears first, under its hand-off's id)",
+      flow: null,
+      steps: [{ ...adoption(LINUX_SYNACK, 400)[0], handoff: [HANDOFF, query(9, 5)] }],
+      counters: { handoff_rx_ok: 2, queries_not_here: 1, syn_sent: 1 },
+    },
+  ];
+}
+
 for (
   const row of [
     ...rows().map(as_steps),
     ...hostile_rows(),
     ...handoff_rows(),
+    ...routing_rows(),
     ...icmp_rows().map(as_steps),
     ...icmp_steps_rows(),
   ]

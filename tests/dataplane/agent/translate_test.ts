@@ -47,6 +47,7 @@ import {
   DEFAULT_AGENT_TIMERS,
 } from "../../../dataplane/agent/mod.ts";
 import { stack_frame } from "../../../dataplane/agent/burst.ts";
+import { restored_tsecr } from "../../../dataplane/mod.ts";
 import { translate_stack_segments } from "../../../dataplane/agent/translate.ts";
 import { parse_tcp_segment, region_view } from "../../../dataplane/agent/translate_parse.ts";
 import {
@@ -60,6 +61,7 @@ import {
   STATE_SYN_SENT,
   V_CLIENT_WSCALE,
   V_FLAGS,
+  V_SERVER_TSVAL,
   V_STATE,
   VALUES_PER_FLOW,
 } from "../../../dataplane/agent/state.ts";
@@ -101,6 +103,7 @@ interface TestFlow {
   server_isn: number;
   director_next_seq: number;
   ts_delta: number;
+  ts_route?: number;
   server_wscale: number;
   director_wscale: number;
   sack_permitted: boolean;
@@ -122,6 +125,7 @@ function random_flow(r: Rng, k: number): TestFlow {
     server_isn: r.u32(),
     director_next_seq: r.u32(),
     ts_delta: r.chance(0.2) ? 0 : r.chance(0.5) ? r.int(1000) - 500 : r.u32() | 0,
+    ...(r.chance(0.3) ? { ts_route: r.int(256) } : {}),
     server_wscale,
     director_wscale: r.chance(0.6) ? server_wscale : r.pick([0, 2, 7, 14]),
     sack_permitted: r.chance(0.7),
@@ -520,7 +524,11 @@ Deno.test("client → server: every option layout, translated as a frame built w
     const translated_blocks = blocks.map(([left, right]) =>
       [(left + isn_delta) >>> 0, (right + isn_delta) >>> 0] as [number, number]
     );
-    let expect_options = options((tsecr - f.ts_delta) >>> 0, translated_blocks);
+    // a routed flow's TSecr comes back as the latest TSval it can echo (ts_route.ts)
+    const translated_tsecr = f.ts_route === undefined
+      ? (tsecr - f.ts_delta) >>> 0
+      : restored_tsecr(tsecr, f.ts_delta, values[v + V_SERVER_TSVAL]) >>> 0;
+    let expect_options = options(translated_tsecr, translated_blocks);
     if (layout === 3 && no_sack) {
       // the SACK option overwritten with NOPs, in place
       expect_options = [...expect_options.slice(0, 5), ...Array(2 + 8 * blocks.length).fill(nop)];

@@ -55,6 +55,7 @@ import {
 } from "../../../dataplane/wire/mod.ts";
 import { rendezvous_order, url_key } from "../../../control/director/mod.ts";
 import { read_pcap, write_pcap } from "../../support/pcap.ts";
+import { ts_route_code, ts_route_mask } from "../../../dataplane/mod.ts";
 
 const HARNESS = new URL("../../support/director_fixture_main.ts", import.meta.url).pathname;
 
@@ -162,6 +163,12 @@ export function connection(
   );
   // the clock with the cookie's option bits in its low 6, on the SYN/ACK and every later segment
   const director_tsval = cookie_tsval(at + TS_OFFSET, info);
+  // the TSval routing code of a hand-off to agent_id (the fixture's route key is the cookie key)
+  const route_code = (agent_id: number) =>
+    ts_route_code(
+      agent_id,
+      ts_route_mask(KEY, ip_to_u32(client_ip), ip_to_u32(VIP), (client_port << 16) | VIP_PORT),
+    );
   const ports = { src_ip: client_ip, src_port: client_port, dst_port: VIP_PORT };
   const back = { dst_ip: client_ip, src_port: VIP_PORT, dst_port: client_port };
   const client_ts = (tsval: number) => (full ? ts(tsval, director_tsval) : []);
@@ -281,6 +288,7 @@ export function connection(
      * 502 (its segments' window field) and its MSS, the director's MSS 1460,
      * the options the cookie kept; stamped with `wall` (WALL unless set).
      */
+    route_code,
     handoff: (
       request: string | Uint8Array,
       client_tsval: number,
@@ -307,6 +315,7 @@ export function connection(
           timestamps: full,
           client_tsval,
           director_tsval,
+          ...(full ? { ts_route: route_code((options.to ?? SERVER1).agent_id) } : {}),
           request: bytes,
         },
       };
@@ -480,13 +489,30 @@ export function flow_key(client_port: number, client_ip = CLIENT_IP): FlowKey {
  */
 export function flow_end_ack(
   client_port: number,
-  options: { id?: number; to?: Agent; client_ip?: string; wall?: number } = {},
+  options: { id?: number; epoch?: number; to?: Agent; client_ip?: string; wall?: number } = {},
 ): Uint8Array {
   return datagram_frame(
     {
       type: "flow_end_ack",
-      epoch: EPOCH,
+      epoch: options.epoch ?? EPOCH,
       id: options.id ?? 1,
+      key: flow_key(client_port, options.client_ip),
+    },
+    options.to ?? SERVER1,
+    options.wall,
+  );
+}
+
+/** The FLOW_QUERY (id `id`) the director sends `to` (SERVER1 unless named) about a client port's flow. */
+export function flow_query(
+  client_port: number,
+  options: { id: number; to?: Agent; client_ip?: string; wall?: number },
+): Uint8Array {
+  return datagram_frame(
+    {
+      type: "flow_query",
+      epoch: EPOCH,
+      id: options.id,
       key: flow_key(client_port, options.client_ip),
     },
     options.to ?? SERVER1,
@@ -646,6 +672,7 @@ export async function run_case(row: FixtureRow): Promise<Result> {
           timestamps: m.state.timestamps,
           client_tsval: m.state.client_tsval,
           director_tsval: m.state.director_tsval,
+          ...(m.state.ts_route === undefined ? {} : { ts_route: m.state.ts_route }),
           request: m.state.request,
         }]
         : []

@@ -188,7 +188,9 @@ function rows(): FixtureRow[] {
       };
     })(),
     {
-      description: "forged ACK (no SYN, random ack number): dropped, nothing sent",
+      // changed (issue 11): it may be a packet of a flow another director handed off
+      description:
+        "forged ACK (no SYN, random ack, a TSecr naming no server): dropped, the agents asked once",
       steps: [{
         send: [from_client({
           src_port: 40003,
@@ -199,7 +201,7 @@ function rows(): FixtureRow[] {
         })],
         expect: [],
       }],
-      counters: { bad_cookies: 1 },
+      counters: { dropped_asked_owner: 1, queries_sent: 1 },
     },
     (() => {
       const c = connection(40004, 0x2000_0000);
@@ -254,6 +256,7 @@ function rows(): FixtureRow[] {
             timestamps: true,
             client_tsval: 5002,
             director_tsval: c.director_tsval,
+            ts_route: c.route_code(1),
             request: head,
           };
           assert.deepEqual(records[0], expected);
@@ -687,12 +690,18 @@ function rows(): FixtureRow[] {
           request_segments: 1,
           requests_complete: 1,
           ended_agent: 1,
-          dropped_no_flow: 1,
+          // the RST after the flow went: no flow, no cookie, no TSecr, so the agents are asked
+          dropped_asked_owner: 1,
+          queries_sent: 1,
         },
         // was: no event (the agent told the director, not the other way round); now: the
-        // director's only datagrams are the HANDOFF and the FLOW_END_ACK
+        // director's datagrams are the HANDOFF, the FLOW_END_ACK and the RST's FLOW_QUERY
         check: ({ handoffs }: Result) =>
-          assert.deepEqual(handoffs.map((h) => h.message.type), ["handoff", "flow_end_ack"]),
+          assert.deepEqual(handoffs.map((h) => h.message.type), [
+            "handoff",
+            "flow_end_ack",
+            "flow_query",
+          ]),
       };
     })(),
     (() => {

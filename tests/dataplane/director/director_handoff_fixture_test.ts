@@ -26,6 +26,7 @@ import {
   type FixtureRow,
   type FixtureServer,
   flow_end_ack,
+  flow_query,
   forwarded,
   forwarded_to,
   from_agent,
@@ -139,6 +140,7 @@ function sending(): FixtureRow[] {
           timestamps: true,
           client_tsval: 5000,
           director_tsval: c.director_tsval,
+          ts_route: c.route_code(1),
           request,
         },
       };
@@ -678,7 +680,7 @@ function flow_ends(): FixtureRow[] {
             expect: [],
             expect_datagrams: [flow_end_ack(42300)],
           },
-          { send: [rst], expect: [] },
+          { send: [rst], expect: [], expect_datagrams: [flow_query(42300, { id: 3 })] },
         ],
         counters: {
           syn_cookies_sent: 2,
@@ -695,7 +697,9 @@ function flow_ends(): FixtureRow[] {
           flow_ends: 1,
           ended_agent: 1,
           flow_end_repeats: 1,
-          dropped_no_flow: 1,
+          // the RST after the flow went: no flow, no cookie, no TSecr, so the agents are asked
+          dropped_asked_owner: 1,
+          queries_sent: 1,
           handoff_rx_ok: 5,
           // the two ACKs and the unmatched FLOW_END; the others are answered in their own mbufs
           handoff_answers_taken: 3,

@@ -195,15 +195,20 @@ Deno.test({
         ]);
         assert.equal(result.code, 0, result.stderr);
         const values = parse_prometheus(result.stdout);
-        assert.ok(values.get('baton_director_handoffs_total{outcome="acked"}')! > 1000);
+        // every director metric names its director (director.name: its address by default)
+        const d = `director="${lab.director_ip}"`;
+        assert.ok(values.get(`baton_director_handoffs_total{${d},outcome="acked"}`)! > 1000);
         for (const s of lab.servers) {
-          assert.ok(values.get(`baton_director_server_selections_total{server="srv${s.id}"}`)! > 0);
-          assert.equal(values.get(`baton_director_server_healthy{server="srv${s.id}"}`), 1);
+          assert.ok(
+            values.get(`baton_director_server_selections_total{${d},server="srv${s.id}"}`)! > 0,
+          );
+          assert.equal(values.get(`baton_director_server_healthy{${d},server="srv${s.id}"}`), 1);
         }
         const director_port =
           'baton_port_transmitted_bytes_total{port="0",device="net_af_packet0"}';
         assert.ok(values.get(director_port)! > 0);
-        assert.ok(values.get('baton_agent_adopted_total{agent="0"}')! > 0);
+        // an agent's metrics name it by its id (the lab's agents: the server's number)
+        assert.ok(values.get('baton_agent_adopted_total{agent="1"}')! > 0);
       });
 
       await t.step(
