@@ -87,6 +87,25 @@ export async function start_lab_processes(
   return started;
 }
 
+/**
+ * Starts one process of a lab form or of the ECMP lab (config.ts
+ * write_ecmp_lab_configs), e.g. director k alone, so a test can kill it and
+ * start it again; resolves once it forwards. EAL file prefix
+ * `${name}-${process.name}`.
+ */
+export async function start_lab_process(
+  lab: Lab,
+  process: LabProcess,
+  options: { name: string; app: string[] },
+): Promise<DpdkProcess> {
+  return await start_baton_in_lab(lab, {
+    interfaces: process.interfaces,
+    app: [`--role=${process.roles.join(",")}`, `--config=${process.config}`, ...options.app],
+    name: `${options.name}-${process.name}`,
+    main_lcore: process.main_lcore,
+  });
+}
+
 /** The last `baton-stats {json}` line a running baton printed (--stats-period), parsed. */
 export function latest_snapshot(baton: DpdkProcess): Snapshot | undefined {
   const output = baton.output();

@@ -7,6 +7,7 @@ import type { Lab } from "./topology.ts";
 
 const USAGE = `usage: deno task lab -- <command> [--prefix P] [--json]
   up N      create the lab with N servers (no-op if it is already up with N)
+            --directors M: M directors (1..4) behind a router running BIRD (ECMP)
   down      remove everything the lab created
   status    show namespaces, nginx processes and interfaces
 options:
@@ -21,6 +22,7 @@ async function main(args: string[]): Promise<number> {
       allowPositionals: true,
       options: {
         prefix: { type: "string" },
+        directors: { type: "string" },
         json: { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
       },
@@ -34,13 +36,17 @@ async function main(args: string[]): Promise<number> {
     return 0;
   }
   const [command, ...rest] = positionals;
+  if (values.directors !== undefined && !/^[1-9][0-9]*$/.test(values.directors)) {
+    return fail(`--directors takes a number of directors (got: ${values.directors})`);
+  }
+  const directors = values.directors === undefined ? undefined : Number(values.directors);
   const options = { prefix: values.prefix };
   switch (command) {
     case "up": {
       if (rest.length !== 1 || !/^[1-9][0-9]*$/.test(rest[0])) {
         return fail(`'up' takes one argument, the number of servers (got: ${rest.join(" ")})`);
       }
-      const lab = await lab_up(Number(rest[0]), options);
+      const lab = await lab_up(Number(rest[0]), { ...options, directors });
       console.log(values.json ? JSON.stringify(lab, null, 2) : describe(lab));
       return 0;
     }
@@ -71,8 +77,7 @@ function describe(lab: Lab): string {
   const lines = [
     `lab ${lab.prefix}: up, ${lab.servers.length} server(s), state in ${lab.state_dir}`,
     `  client  ${lab.client.ns}  ${lab.client.if} ${lab.client.ip} ${lab.client.mac}`,
-    `  switch  ${lab.bridge.ns}  ${lab.bridge.name} (ports ${lab.client.switch_port}, ` +
-    `${lab.director_peer_if}, ${lab.servers.map((s) => s.agent_fabric_peer_if).join(", ")})`,
+    `  switch  ${lab.bridge.ns}  ${lab.bridge.name} (ports ${switch_ports(lab).join(", ")})`,
     `  dp      ${lab.namespaces.dp}  director ${lab.director_if} ${lab.director_mac}`,
   ];
   for (const s of lab.servers) {
@@ -85,8 +90,37 @@ function describe(lab: Lab): string {
     lines.push(`  server  ${s.ns}  ${s.if} ${s.ip} ${s.mac}  nginx pid ${s.nginx_pid}`);
   }
   lines.push(`  vip     ${lab.vip} (on every server's lo, arp_ignore=1)`);
+  if (lab.ecmp) {
+    const { router } = lab.ecmp;
+    lines.push(
+      `  router  ${router.ns}  ${router.client_if} ${router.client_ip}, ${router.fabric_if} ` +
+        `${router.fabric_ip}  BIRD ${router.bird.socket}`,
+    );
+    for (const d of lab.ecmp.directors) {
+      lines.push(
+        `  director ${d.id}: ${d.if} ${d.ip} ${d.mac} (dp); host ${d.host_ns} ${d.host_ip}  ` +
+          `BIRD ${d.bird.socket}`,
+      );
+    }
+  }
   lines.push(`  ${lab.big_file.path}  ${lab.big_file.size} bytes  sha256 ${lab.big_file.sha256}`);
   return lines.join("\n");
+}
+
+/** The fabric bridge's ports: the client's (or the router's and director hosts'), directors', agents'. */
+function switch_ports(lab: Lab): string[] {
+  if (!lab.ecmp) {
+    return [
+      lab.client.switch_port,
+      lab.director_peer_if,
+      ...lab.servers.map((s) => s.agent_fabric_peer_if),
+    ];
+  }
+  return [
+    lab.ecmp.router.fabric_peer_if,
+    ...lab.ecmp.directors.flatMap((d) => [d.peer_if, d.host_peer_if]),
+    ...lab.servers.map((s) => s.agent_fabric_peer_if),
+  ];
 }
 
 function describe_status(status: LabStatus): string {

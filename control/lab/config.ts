@@ -191,3 +191,92 @@ export async function write_lab_form(
     },
   ];
 }
+
+// ---------------------------------------------------------------------------
+// The ECMP lab (--directors M, topology.ts describe_ecmp_lab): one agents
+// process (as in "per-role") that takes hand-offs from every director, and
+// one process per director on its own port, each with its own config that
+// differs from the others only in its address, metrics port and BIRD socket.
+// Every director shares the agents' keys and the site's secret (the shared
+// key_file, from which the SYN cookie key comes), so a handshake one began
+// completes at another.
+
+/** The processes of the ECMP lab: the agents, then director k at index k − 1. */
+export interface EcmpLabProcesses {
+  agents: LabProcess;
+  directors: LabProcess[];
+}
+
+/** The site's shared secret the ECMP lab's directors read (the config's key_file). */
+export const LAB_CLUSTER_KEY_FILE = "cluster.key";
+
+/** Director k's config (1-based) for the ECMP lab. */
+export function ecmp_director_config(
+  lab: Lab,
+  k: number,
+  options: LabConfigOptions,
+): Record<string, unknown> {
+  const ecmp = lab.ecmp!;
+  const d = ecmp.directors[k - 1];
+  const { director, ...shared } = lab_director_config(lab, options);
+  return {
+    ...shared,
+    key_file: LAB_CLUSTER_KEY_FILE,
+    metrics: d.metrics,
+    director: {
+      ...(director as Record<string, unknown>),
+      port: 0,
+      address: d.ip,
+      bird: { socket: d.bird.socket, protocol: ecmp.protocol },
+    },
+  };
+}
+
+/** The ECMP lab's agents: each takes hand-offs from every director. */
+export function ecmp_agents_config(lab: Lab, options: LabConfigOptions): Record<string, unknown> {
+  const config = lab_agents_config(lab, options);
+  const directors = lab.ecmp!.directors.map((d) => d.ip);
+  return {
+    ...config,
+    agents: (config.agents as Record<string, unknown>[]).map((a) => ({ ...a, directors })),
+  };
+}
+
+/** Writes the keys, the site secret and every process's config of the ECMP lab into dir. */
+export async function write_ecmp_lab_configs(
+  lab: Lab,
+  dir: string,
+  options: Omit<LabConfigOptions, "key_files"> = {},
+): Promise<EcmpLabProcesses> {
+  if (!lab.ecmp) throw new Error("lab: not an ECMP lab (lab up N --directors M)");
+  await write_lab_keys(lab, dir);
+  const secret = crypto.getRandomValues(new Uint8Array(32));
+  await Deno.writeTextFile(
+    `${dir}/${LAB_CLUSTER_KEY_FILE}`,
+    Array.from(secret, (b) => b.toString(16).padStart(2, "0")).join("") + "\n",
+    { mode: 0o600 },
+  );
+  const keyed = { ...options, key_files: lab_key_file };
+  const write = async (file: string, config: Record<string, unknown>) => {
+    const path = `${dir}/${file}`;
+    await Deno.writeTextFile(path, JSON.stringify(config, null, 2) + "\n");
+    return path;
+  };
+  const agents: LabProcess = {
+    name: "agents",
+    roles: ["agent"],
+    interfaces: lab_agent_interfaces(lab),
+    config: await write("agents.json", ecmp_agents_config(lab, keyed)),
+    main_lcore: 1,
+  };
+  const directors: LabProcess[] = [];
+  for (const d of lab.ecmp.directors) {
+    directors.push({
+      name: `director${d.id}`,
+      roles: ["director"],
+      interfaces: [d.if],
+      config: await write(`director${d.id}.json`, ecmp_director_config(lab, d.id, keyed)),
+    });
+  }
+  return { agents, directors };
+}

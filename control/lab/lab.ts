@@ -8,8 +8,11 @@ import { exists, require_root, run, tool } from "./shell.ts";
 import {
   check_prefix,
   DEFAULT_PREFIX,
+  describe_ecmp_lab,
   describe_lab,
   type Lab,
+  type LabEcmp,
+  MAX_LAB_DIRECTORS,
   MAX_LAB_SERVERS,
   namespace_names,
   state_dir,
@@ -23,10 +26,16 @@ import {
   our_namespaces,
 } from "./network.ts";
 import { nginx_alive, start_nginx, stop_nginx, write_content } from "./nginx.ts";
+import { bird_alive, start_bird, stop_bird, write_bird_configs } from "./bird.ts";
 
 export interface LabOptions {
   /** Prefix of every namespace name (default "bt-"). */
   prefix?: string;
+  /**
+   * The ECMP lab: this many directors (1..MAX_LAB_DIRECTORS) behind a router
+   * running BIRD (topology.ts describe_ecmp_lab); none: the single-director lab.
+   */
+  directors?: number;
 }
 
 export interface LabInterfaceStatus {
@@ -59,11 +68,24 @@ export async function lab_up(servers: number, options: LabOptions = {}): Promise
   if (!Number.isInteger(servers) || servers < 1 || servers > MAX_LAB_SERVERS) {
     throw new Error(`lab: servers must be an integer in 1..${MAX_LAB_SERVERS}, got ${servers}`);
   }
+  const directors = options.directors;
+  if (
+    directors !== undefined &&
+    (!Number.isInteger(directors) || directors < 1 || directors > MAX_LAB_DIRECTORS)
+  ) {
+    throw new Error(
+      `lab: directors must be an integer in 1..${MAX_LAB_DIRECTORS}, got ${directors}`,
+    );
+  }
   require_root();
   for (const name of ["ip", "ethtool", "sysctl", "nginx"]) tool(name);
+  if (directors !== undefined) tool("bird");
 
   const existing = await read_state(prefix);
-  if (existing?.complete && existing.lab && existing.servers === servers) {
+  if (
+    existing?.complete && existing.lab && existing.servers === servers &&
+    existing.directors === directors
+  ) {
     if (await lab_intact(existing)) return existing.lab;
   }
   if (existing || (await our_namespaces(prefix)).length > 0) await lab_down({ prefix });
@@ -75,12 +97,15 @@ export async function lab_up(servers: number, options: LabOptions = {}): Promise
     namespaces: [],
     nginx_pids: [],
     nginx_confs: [],
+    directors,
     complete: false,
   };
   try {
     await Deno.mkdir(state_dir(prefix), { recursive: true, mode: 0o755 });
     await write_state(state);
-    const lab = describe_lab(prefix, servers);
+    const lab = directors === undefined
+      ? describe_lab(prefix, servers)
+      : describe_ecmp_lab(prefix, servers, directors);
     await create_namespaces(lab, state);
     await create_links(lab);
     await configure_addresses(lab);
@@ -89,6 +114,7 @@ export async function lab_up(servers: number, options: LabOptions = {}): Promise
     for (const server of lab.servers) {
       server.nginx_pid = await start_nginx(server, state);
     }
+    if (lab.ecmp) await start_lab_birds(lab, lab.ecmp, state);
     state.lab = lab;
     state.complete = true;
     await write_state(state);
@@ -122,6 +148,7 @@ export async function lab_down(options: LabOptions = {}): Promise<void> {
     if (pid && !nginx.some((entry) => entry.pid === pid)) nginx.push({ pid, conf });
   }
   for (const { pid, conf } of nginx) await stop_nginx(pid, conf);
+  await stop_lab_birds(dir, state);
   await stop_kept_baton(dir);
 
   const names = new Set([...(state?.namespaces ?? []), ...(await our_namespaces(prefix))]);
@@ -141,7 +168,7 @@ export async function lab_status(options: LabOptions = {}): Promise<LabStatus> {
   const present = new Set(await list_namespaces());
   const servers = state?.servers ?? 0;
   const expected = servers > 0
-    ? namespace_names(prefix, servers)
+    ? namespace_names(prefix, servers, state?.directors)
     : await our_namespaces(prefix, present);
   const names = [...new Set([...expected, ...(state?.namespaces ?? [])])];
   const status: LabStatus = {
@@ -206,6 +233,29 @@ async function stop_kept_baton(dir: string): Promise<void> {
 
 async function lab_intact(state: LabState): Promise<boolean> {
   const present = new Set(await list_namespaces());
-  if (!namespace_names(state.prefix, state.servers).every((ns) => present.has(ns))) return false;
+  const names = namespace_names(state.prefix, state.servers, state.directors);
+  if (!names.every((ns) => present.has(ns))) return false;
+  const birds = state.bird_pids ?? [];
+  if (!birds.every((pid, i) => bird_alive(pid, state.bird_confs![i]))) return false;
   return state.nginx_pids.every((pid, i) => nginx_alive(pid, state.nginx_confs[i]));
+}
+
+/** The ECMP lab's BIRDs: the router's, then each director host's (configs written first). */
+async function start_lab_birds(lab: Lab, ecmp: LabEcmp, state: LabState): Promise<void> {
+  await write_bird_configs(lab, ecmp);
+  await start_bird(ecmp.router.bird, state);
+  for (const d of ecmp.directors) await start_bird(d.bird, state);
+}
+
+/** Stops the BIRDs the state records, and any whose pid file is in the state dir without one. */
+async function stop_lab_birds(dir: string, state: LabState | null): Promise<void> {
+  const birds = (state?.bird_pids ?? []).map((pid, i) => ({ pid, conf: state!.bird_confs![i] }));
+  const names = ["rtr", ...Array.from({ length: MAX_LAB_DIRECTORS }, (_, i) => `dh${i + 1}`)];
+  for (const name of names) {
+    const pid = await read_pid_file(`${dir}/bird-${name}.pid`);
+    if (pid && !birds.some((b) => b.pid === pid)) {
+      birds.push({ pid, conf: `${dir}/bird-${name}.conf` });
+    }
+  }
+  for (const { pid, conf } of birds) await stop_bird(pid, conf);
 }

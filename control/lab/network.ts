@@ -5,12 +5,19 @@
 // tear-down never touches anybody else's.
 
 import { in_namespace, run, tool } from "./shell.ts";
-import { type Lab, mac, MAX_LAB_SERVERS, namespace_names } from "./topology.ts";
+import {
+  type Lab,
+  type LabEcmp,
+  mac,
+  MAX_LAB_DIRECTORS,
+  MAX_LAB_SERVERS,
+  namespace_names,
+} from "./topology.ts";
 import { type LabState, write_state } from "./state.ts";
 
 export async function create_namespaces(lab: Lab, state: LabState): Promise<void> {
   const ip = tool("ip");
-  for (const ns of namespace_names(lab.prefix, lab.servers.length)) {
+  for (const ns of namespace_names(lab.prefix, lab.servers.length, lab.ecmp?.directors.length)) {
     await run([ip, "netns", "add", ns], { check: true });
     state.namespaces.push(ns);
     await write_state(state);
@@ -104,6 +111,7 @@ export async function create_links(lab: Lab): Promise<void> {
       { ns: server.ns, name: "ctl0", mac: mac(0x21, server.id) },
     ]);
   }
+  if (lab.ecmp) pairs.splice(0, 1, ...ecmp_pairs(lab, lab.ecmp));
   for (const server of lab.servers) {
     pairs.push([
       { ns: sw, name: server.agent_fabric_peer_if, mac: server.agent_fabric_peer_mac },
@@ -146,6 +154,75 @@ export async function create_links(lab: Lab): Promise<void> {
   }
   await run([ip, "-n", sw, "link", "set", "br0", "up"], { check: true });
   await run([ip, "-n", sw, "link", "set", lab.control.bridge, "up"], { check: true });
+}
+
+/**
+ * The ECMP lab's pairs: the client behind the router instead of on the
+ * switch, the router and each director host on the fabric, and each
+ * director after the first its own port in dp (the first is the lab's dir0).
+ */
+function ecmp_pairs(lab: Lab, ecmp: LabEcmp): [VethEnd, VethEnd][] {
+  const sw = lab.namespaces.switch;
+  const { router } = ecmp;
+  const pairs: [VethEnd, VethEnd][] = [
+    [
+      { ns: router.ns, name: router.client_if, mac: router.client_mac },
+      { ns: lab.client.ns, name: lab.client.if, mac: lab.client.mac },
+    ],
+    [
+      { ns: sw, name: router.fabric_peer_if, mac: router.fabric_peer_mac },
+      { ns: router.ns, name: router.fabric_if, mac: router.fabric_mac },
+    ],
+  ];
+  for (const d of ecmp.directors) {
+    pairs.push([
+      { ns: sw, name: d.host_peer_if, mac: d.host_peer_mac },
+      { ns: d.host_ns, name: d.host_if, mac: d.host_mac },
+    ]);
+    if (d.id === 1) continue;
+    pairs.push([
+      { ns: sw, name: d.peer_if, mac: d.peer_mac },
+      { ns: lab.namespaces.dp, name: d.if, mac: d.mac },
+    ]);
+  }
+  return pairs;
+}
+
+/**
+ * The ECMP lab's addresses and routes: the router forwards (multipath
+ * hashed on the 4-tuple), the client's default route is the router, the
+ * servers answer the client through it, the director hosts hold their
+ * fabric address (BIRD's BGP and BFD run from it).
+ */
+async function configure_ecmp(lab: Lab, ecmp: LabEcmp): Promise<void> {
+  const ip = tool("ip");
+  const { router } = ecmp;
+  await in_namespace(router.ns, [
+    "sysctl",
+    "-q",
+    "-w",
+    "net.ipv4.ip_forward=1",
+    "net.ipv4.fib_multipath_hash_policy=1",
+    "net.ipv4.conf.all.rp_filter=0",
+    "net.ipv4.conf.default.rp_filter=0",
+  ], { check: true });
+  for (
+    const [ns, address, dev] of [
+      [router.ns, `${router.fabric_ip}/24`, router.fabric_if],
+      [router.ns, `${router.client_ip}/24`, router.client_if],
+      ...ecmp.directors.map((d) => [d.host_ns, `${d.host_ip}/24`, d.host_if]),
+    ]
+  ) {
+    await run([ip, "-n", ns, "addr", "add", address, "dev", dev], { check: true });
+  }
+  await run([ip, "-n", lab.client.ns, "route", "add", "default", "via", router.client_ip], {
+    check: true,
+  });
+  for (const server of lab.servers) {
+    await run([ip, "-n", server.ns, "route", "add", "default", "via", router.fabric_ip], {
+      check: true,
+    });
+  }
 }
 
 async function disable_offloads(end: VethEnd): Promise<void> {
@@ -199,6 +276,7 @@ export async function configure_addresses(lab: Lab): Promise<void> {
       check: true,
     });
   }
+  if (lab.ecmp) await configure_ecmp(lab, lab.ecmp);
 }
 
 export async function list_namespaces(): Promise<string[]> {
@@ -210,7 +288,8 @@ export async function list_namespaces(): Promise<string[]> {
 /** Namespaces that carry exactly the names a lab with this prefix creates. */
 export async function our_namespaces(prefix: string, present?: Set<string>): Promise<string[]> {
   const names = present ? [...present] : await list_namespaces();
-  const fixed = new Set([`${prefix}sw`, `${prefix}client`, `${prefix}dp`]);
+  const fixed = new Set([`${prefix}sw`, `${prefix}client`, `${prefix}dp`, `${prefix}rtr`]);
+  for (let id = 1; id <= MAX_LAB_DIRECTORS; id++) fixed.add(`${prefix}dh${id}`);
   return names.filter((name) => {
     if (fixed.has(name)) return true;
     if (!name.startsWith(`${prefix}srv`)) return false;

@@ -13,6 +13,8 @@ const TOOL_PACKAGES: Record<string, string> = {
   nginx: "nginx-light",
   curl: "curl",
   wrk: "wrk",
+  bird: "bird2",
+  birdc: "bird2",
 };
 
 export interface CommandResult {

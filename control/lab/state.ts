@@ -16,6 +16,10 @@ export interface LabState {
   namespaces: string[];
   nginx_pids: number[];
   nginx_confs: string[];
+  /** The ECMP lab (--directors M): how many directors, and the BIRDs started (pid, config). */
+  directors?: number;
+  bird_pids?: number[];
+  bird_confs?: string[];
   complete: boolean;
   lab?: Lab;
 }

@@ -38,6 +38,10 @@ export const LAB_SUBNET = "198.18.0.0/24";
 export const LAB_CONTROL_SUBNET = "198.19.0.0/24";
 /** Servers whose addresses (198.18.0.11 ..) stay below the VIP. */
 export const MAX_LAB_SERVERS = 89;
+/** Directors behind the ECMP lab's router (198.18.0.2 .. 198.18.0.5). */
+export const MAX_LAB_DIRECTORS = 4;
+/** The ECMP lab's client subnet (the client 198.18.1.1, the router 198.18.1.254). */
+export const LAB_CLIENT_SUBNET = "198.18.1.0/24";
 
 export const DEFAULT_PREFIX = "bt-";
 
@@ -88,6 +92,63 @@ export interface Lab {
   /** Same bytes on every server. */
   big_file: { path: string; size: number; sha256: string };
   small_file: { path: string; size: number };
+  /** With --directors M: the router, the directors and their BIRDs (describe_ecmp_lab). */
+  ecmp?: LabEcmp;
+}
+
+/** A director of the ECMP lab: its DPDK port and address, and the host beside it running BIRD. */
+export interface LabEcmpDirector {
+  /** 1-based. */
+  id: number;
+  /** Its fabric port in the dp namespace (DPDK reads it). */
+  if: string;
+  mac: string;
+  ip: string;
+  peer_if: string;
+  peer_mac: string;
+  /** The director's host namespace: a kernel veth on the fabric, where its BIRD runs. */
+  host_ns: string;
+  host_if: string;
+  host_ip: string;
+  host_mac: string;
+  host_peer_if: string;
+  host_peer_mac: string;
+  bird: LabBird;
+  /** Its metrics endpoint on the control network. */
+  metrics: string;
+}
+
+/** One BIRD of the lab: its config, control socket and pid file. */
+export interface LabBird {
+  ns: string;
+  conf: string;
+  socket: string;
+  pid_file: string;
+  log: string;
+  /** BGP AS number. */
+  as: number;
+}
+
+export interface LabEcmp {
+  /** The client's own subnet, behind the router. */
+  client_subnet: string;
+  router: {
+    ns: string;
+    /** On the fabric bridge. */
+    fabric_if: string;
+    fabric_ip: string;
+    fabric_mac: string;
+    fabric_peer_if: string;
+    fabric_peer_mac: string;
+    /** Towards the client. */
+    client_if: string;
+    client_ip: string;
+    client_mac: string;
+    bird: LabBird;
+  };
+  directors: LabEcmpDirector[];
+  /** The BIRD protocol on each director host that announces the VIPs. */
+  protocol: string;
 }
 
 export interface AfPacketOptions {
@@ -127,9 +188,12 @@ export function state_dir(prefix: string): string {
   return `/tmp/baton-lab-${prefix}`;
 }
 
-export function namespace_names(prefix: string, servers: number): string[] {
+export function namespace_names(prefix: string, servers: number, directors = 0): string[] {
   const names = [`${prefix}sw`, `${prefix}client`, `${prefix}dp`];
   for (let id = 1; id <= servers; id++) names.push(`${prefix}srv${id}`);
+  // the ECMP lab's router and director hosts
+  if (directors > 0) names.push(`${prefix}rtr`);
+  for (let id = 1; id <= directors; id++) names.push(`${prefix}dh${id}`);
   return names;
 }
 
@@ -197,4 +261,74 @@ export function check_prefix(prefix: string): string {
     );
   }
   return prefix;
+}
+
+/**
+ * The ECMP lab (--directors M): the lab of describe_lab with the client
+ * moved behind a router (its own subnet, 198.18.1.0/24), the router on the
+ * fabric bridge (198.18.0.254) running BIRD with eBGP to one BIRD per
+ * director host, and M directors, each its own DPDK process on its own
+ * port in the dp namespace (dir0, dir1, ..; 198.18.0.2, .3, ..), with a
+ * host namespace beside it (198.18.0.201, ..) whose BIRD announces the VIPs
+ * via that director's address (BFD to it). Director 1 keeps the single
+ * director's names, MAC and address.
+ *
+ *   ns client: eth0 198.18.1.1 ── eth1 198.18.1.254 ns rtr eth0 198.18.0.254 ── prtr ┐
+ *   ns dp: dir{k-1} (director k, 198.18.0.{1+k}) ── pdir / pdir{k} ─────────────────────┤ br0
+ *   ns dh{k}: eth0 198.18.0.{200+k} (BIRD k) ── pdh{k} ──────────────────────────────────┘
+ *
+ * MACs: director k 02:b7:00:00:00:(1+k), its bridge port 02:b7:00:00:10:(1+k);
+ * director host k eth0 02:b7:00:00:40:0k, its bridge port 02:b7:00:00:41:0k;
+ * router eth0 02:b7:00:00:40:fe (bridge port 41:fe), eth1 02:b7:00:00:42:fe.
+ */
+export function describe_ecmp_lab(prefix: string, servers: number, directors: number): Lab {
+  const lab = describe_lab(prefix, servers);
+  const dir = lab.state_dir;
+  const bird = (ns: string, name: string, as: number): LabBird => ({
+    ns,
+    conf: `${dir}/bird-${name}.conf`,
+    socket: `${dir}/bird-${name}.ctl`,
+    pid_file: `${dir}/bird-${name}.pid`,
+    log: `${dir}/bird-${name}.log`,
+    as,
+  });
+  lab.client.ip = "198.18.1.1";
+  lab.client.switch_port = "";
+  const ecmp: LabEcmp = {
+    client_subnet: LAB_CLIENT_SUBNET,
+    router: {
+      ns: `${prefix}rtr`,
+      fabric_if: "eth0",
+      fabric_ip: "198.18.0.254",
+      fabric_mac: mac(0x40, 0xfe),
+      fabric_peer_if: "prtr",
+      fabric_peer_mac: mac(0x41, 0xfe),
+      client_if: "eth1",
+      client_ip: "198.18.1.254",
+      client_mac: mac(0x42, 0xfe),
+      bird: bird(`${prefix}rtr`, "rtr", 65000),
+    },
+    directors: [],
+    protocol: "baton_vips",
+  };
+  for (let id = 1; id <= directors; id++) {
+    ecmp.directors.push({
+      id,
+      if: `dir${id - 1}`,
+      mac: mac(0x00, 1 + id),
+      ip: `198.18.0.${1 + id}`,
+      peer_if: id === 1 ? lab.director_peer_if : `pdir${id}`,
+      peer_mac: mac(0x10, 1 + id),
+      host_ns: `${prefix}dh${id}`,
+      host_if: "eth0",
+      host_ip: `198.18.0.${200 + id}`,
+      host_mac: mac(0x40, id),
+      host_peer_if: `pdh${id}`,
+      host_peer_mac: mac(0x41, id),
+      bird: bird(`${prefix}dh${id}`, `dh${id}`, 65001),
+      metrics: `${lab.control.dp_ip}:${9110 + id}`,
+    });
+  }
+  lab.ecmp = ecmp;
+  return lab;
 }
