@@ -23,7 +23,10 @@ const USAGE = `usage: deno task bench [--seconds S] [--runs R] [--quick] [--json
   --json FILE   also write the results as JSON
   --only TEXT   only scenarios whose id contains TEXT (e.g. null, ring, rewrite, handoff);
                 several, comma-separated, for any of them
-  --idle-seconds S   length of the idle CPU measurement (default 5)`;
+  --idle-seconds S   length of the idle CPU measurement (default 5)
+       deno task bench -- --lab [...]    baton beside HAProxy in the lab (--help there)
+       deno task bench -- --ecmp [--runs R] [--seconds S]   conn/s with 1 and 2 directors
+                                         behind ECMP (the ECMP lab, BIRD, needs root)`;
 
 const STATS_PERIOD_S = 1;
 const IDLE_TARGET_PERCENT = 5;
@@ -239,6 +242,11 @@ async function write_json(
 if (import.meta.main) {
   // `deno task bench -- ARGS` passes its "--" through: drop it
   const args = Deno.args[0] === "--" ? Deno.args.slice(1) : Deno.args;
+  // --ecmp: connections per second through the ECMP lab with one and two directors.
+  if (args.includes("--ecmp")) {
+    const { ecmp_bench_main } = await import("./ecmp_bench.ts");
+    Deno.exit(await ecmp_bench_main(args.filter((arg) => arg !== "--ecmp")));
+  }
   // --lab: the lab bench instead (baton's director beside HAProxy in namespaces).
   if (args.includes("--lab")) {
     const { lab_bench_main } = await import("./lab_bench.ts");

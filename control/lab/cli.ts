@@ -4,6 +4,8 @@
 import { parseArgs } from "node:util";
 import { lab_down, lab_status, lab_up, type LabStatus } from "./lab.ts";
 import type { Lab } from "./topology.ts";
+import { type LabProcess, write_ecmp_lab_configs } from "./config.ts";
+import { lab_eal_args } from "./baton.ts";
 
 const USAGE = `usage: deno task lab -- <command> [--prefix P] [--json]
   up N      create the lab with N servers (no-op if it is already up with N)
@@ -48,6 +50,7 @@ async function main(args: string[]): Promise<number> {
       }
       const lab = await lab_up(Number(rest[0]), { ...options, directors });
       console.log(values.json ? JSON.stringify(lab, null, 2) : describe(lab));
+      if (lab.ecmp && !values.json) console.log(await ecmp_commands(lab));
       return 0;
     }
     case "down":
@@ -107,6 +110,30 @@ function describe(lab: Lab): string {
   return lines.join("\n");
 }
 
+/**
+ * The ECMP lab's configs (written into its state folder) and the commands
+ * that run its processes, one per terminal: the agents first, then each
+ * director (each as its own host would run it).
+ */
+async function ecmp_commands(lab: Lab): Promise<string> {
+  const dir = `${lab.state_dir}/configs`;
+  await Deno.mkdir(dir, { recursive: true });
+  const processes = await write_ecmp_lab_configs(lab, dir);
+  const command = (process: LabProcess) => {
+    const eal = lab_eal_args({ interfaces: process.interfaces, app: [], name: process.name });
+    return `  ip netns exec ${lab.namespaces.dp} ./native/build/deno run -A control/main.ts ` +
+      `${eal.join(" ")} -- --role=${process.roles.join(",")} --config=${process.config} ` +
+      `--stats-period=1`;
+  };
+  return [
+    `configs in ${dir}; run (as root, from the repository), each in its own terminal:`,
+    command(processes.agents),
+    ...processes.directors.map(command),
+    `then: ip netns exec ${lab.client.ns} curl http://${lab.vip}/ ; ` +
+    `ip netns exec ${lab.ecmp!.router.ns} ip route show ${lab.vip}`,
+  ].join("\n");
+}
+
 /** The fabric bridge's ports: the client's (or the router's and director hosts'), directors', agents'. */
 function switch_ports(lab: Lab): string[] {
   if (!lab.ecmp) {
@@ -142,7 +169,8 @@ function describe_status(status: LabStatus): string {
 
 if (import.meta.main) {
   try {
-    Deno.exit(await main(Deno.args));
+    // `deno task lab -- up 3 --directors 2` passes the "--" along: options after it are options
+    Deno.exit(await main(Deno.args[0] === "--" ? Deno.args.slice(1) : Deno.args));
   } catch (error) {
     console.error((error as Error).message);
     Deno.exit(1);
