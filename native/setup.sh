@@ -8,7 +8,8 @@ root="$(dirname "$here")"
 # dpkg packages baton needs: DPDK (runtime, testpmd, headers), OpenSSL headers (the
 # shim's HMAC), and the lab's real endpoints/tools.
 packages=(dpdk dpdk-dev libdpdk-dev pkg-config build-essential iproute2 ethtool
-  nginx-light curl wrk tcpdump python3-scapy haproxy libpcap-dev libssl-dev nftables prometheus)
+  nginx-light curl wrk tcpdump python3-scapy haproxy libpcap-dev libssl-dev nftables prometheus
+  bird2)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -27,7 +28,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     exit 1
   fi
   # Debian starts the services it installs; baton starts its own, in its own namespaces.
-  for svc in nginx haproxy prometheus; do
+  for svc in nginx haproxy prometheus bird; do
     if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then systemctl stop "$svc" || true; fi
   done
 fi
