@@ -10,14 +10,12 @@
 import { parseArgs } from "node:util";
 import {
   type DpdkProcess,
+  type EcmpSite,
   lab_down,
   lab_up,
   latest_snapshot,
-  router_next_hops,
-  start_lab_process,
-  write_ecmp_lab_configs,
+  start_ecmp_site,
 } from "../control/lab/mod.ts";
-import type { Lab } from "../control/lab/mod.ts";
 import { run_wrk_close, wrk_script } from "./lab_measure.ts";
 import { median } from "./run.ts";
 
@@ -54,33 +52,25 @@ export async function ecmp_bench_main(argv: string[]): Promise<number> {
     return 2;
   }
   const dir = await Deno.makeTempDir({ prefix: "baton-ecmp-bench-" });
-  const running: DpdkProcess[] = [];
   const results: EcmpRun[] = [];
+  let site: EcmpSite | undefined;
   try {
     await lab_down({ prefix: PREFIX });
     const lab = await lab_up(SERVERS, { prefix: PREFIX, directors: 2 });
-    const processes = await write_ecmp_lab_configs(lab, dir, { health_interval_ms: 1000 });
+    site = await start_ecmp_site(lab, {
+      dir,
+      name: "btx",
+      app: ["--stats-period=1"],
+      health_interval_ms: 1000,
+    });
     const script = `${dir}/urls.lua`;
     await Deno.writeTextFile(script, wrk_script());
-    const start = async (process: typeof processes.agents) => {
-      const baton = await start_lab_process(lab, process, {
-        name: "btx",
-        app: ["--stats-period=1"],
-      });
-      running.push(baton);
-      return baton;
-    };
-    await start(processes.agents);
-    const director_1 = await start(processes.directors[0]);
-    await next_hops(lab, 1);
+    const director_1 = await site.start(1);
+    await site.next_hops(1);
     for (let round = 1; round <= runs; round++) {
       for (const m of [1, 2]) {
-        let director_2: DpdkProcess | undefined;
-        if (m === 2) {
-          director_2 = await start(processes.directors[1]);
-          await next_hops(lab, 2);
-        }
-        const batons = m === 1 ? [director_1] : [director_1, director_2!];
+        const batons = m === 1 ? [director_1] : [director_1, await site.start(2)];
+        await site.next_hops(m);
         const before = batons.map(acked);
         const wrk = await run_wrk_close(lab, script, { threads: 2, connections: 64, seconds });
         await new Promise((resolve) => setTimeout(resolve, 1200)); // one more stats line each
@@ -98,21 +88,14 @@ export async function ecmp_bench_main(argv: string[]): Promise<number> {
             `(hand-offs per director ${run.per_director.join(" / ")}, socket errors ` +
             `${run.socket_errors}, non-2xx ${run.non_2xx})`,
         );
-        if (director_2) {
-          director_2.child.kill("SIGINT");
-          await director_2.exited;
-          running.splice(running.indexOf(director_2), 1);
-          await next_hops(lab, 1);
+        if (m === 2) {
+          await site.kill(2);
+          await site.next_hops(1);
         }
       }
     }
   } finally {
-    for (const baton of running) {
-      try {
-        baton.child.kill("SIGKILL");
-      } catch { /* already gone */ }
-      await baton.exited;
-    }
+    await site?.stop_all();
     await lab_down({ prefix: PREFIX });
     await Deno.remove(dir, { recursive: true });
   }
@@ -135,12 +118,4 @@ export async function ecmp_bench_main(argv: string[]): Promise<number> {
 
 function acked(baton: DpdkProcess): number {
   return latest_snapshot(baton)?.director?.dataplane.handoffs_acked ?? 0;
-}
-
-async function next_hops(lab: Lab, count: number): Promise<void> {
-  const deadline = performance.now() + 30_000;
-  while ((await router_next_hops(lab.ecmp!, lab.vip)).length !== count) {
-    if (performance.now() > deadline) throw new Error(`router never got ${count} next hops`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }

@@ -13,7 +13,7 @@
 // host, its kernel table exported with `merge paths` so the VIP becomes one
 // multipath route over the directors.
 
-import { in_namespace, sleep, tool } from "./shell.ts";
+import { in_namespace, sleep, stop_daemon, tool } from "./shell.ts";
 import type { Lab, LabBird, LabEcmp } from "./topology.ts";
 import { type LabState, read_pid_file, write_state } from "./state.ts";
 
@@ -126,28 +126,33 @@ export function bird_alive(pid: number, conf: string): boolean {
 
 /** SIGTERM (BIRD's clean shutdown), SIGKILL after 5 s; only if it is still this lab's bird. */
 export async function stop_bird(pid: number, conf: string): Promise<void> {
-  if (!bird_alive(pid, conf)) return;
-  try {
-    Deno.kill(pid, "SIGTERM");
-  } catch {
-    return;
-  }
-  const deadline = Date.now() + 5000;
-  while (bird_alive(pid, conf)) {
-    if (Date.now() > deadline) {
-      try {
-        Deno.kill(pid, "SIGKILL");
-      } catch { /* already gone */ }
-      break;
-    }
-    await sleep(20);
-  }
+  await stop_daemon(pid, () => bird_alive(pid, conf));
 }
 
 /** `birdc -s SOCKET args...` of one of the lab's BIRDs; its output. */
 export async function birdc(bird: LabBird, args: string[]): Promise<string> {
   const result = await in_namespace(bird.ns, [tool("birdc"), "-s", bird.socket, ...args]);
   return result.stdout + result.stderr;
+}
+
+/**
+ * Polls the router's route to `address` every 20 ms until it has `count`
+ * next hops; resolves with how long that took (ms), rejects after timeout_ms.
+ */
+export async function wait_for_next_hops(
+  ecmp: LabEcmp,
+  address: string,
+  options: { count: number; timeout_ms: number },
+): Promise<number> {
+  const started = performance.now();
+  for (;;) {
+    const hops = await router_next_hops(ecmp, address);
+    if (hops.length === options.count) return performance.now() - started;
+    if (performance.now() - started > options.timeout_ms) {
+      throw new Error(`router: ${hops.length} next hops (${hops}) after ${options.timeout_ms} ms`);
+    }
+    await sleep(20);
+  }
 }
 
 /** The next hops of the router's kernel route to `address` (none: no route). */

@@ -35,5 +35,6 @@ export * from "./capture.ts";
 export * from "./traffic.ts";
 export * from "./dpdk_process.ts";
 export * from "./demo.ts";
-export { birdc, LAB_BFD, router_next_hops } from "./bird.ts";
+export { birdc, LAB_BFD, router_next_hops, wait_for_next_hops } from "./bird.ts";
 export * from "./failover.ts";
+export * from "./ecmp_site.ts";

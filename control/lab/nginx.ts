@@ -4,7 +4,7 @@
 // signalled after /proc shows it is still the nginx started with this lab's
 // config (pids get reused).
 
-import { in_namespace, sleep, tool } from "./shell.ts";
+import { in_namespace, sleep, stop_daemon, tool } from "./shell.ts";
 import type { Lab, LabServer } from "./topology.ts";
 import { big_file_bytes, small_text } from "./content.ts";
 import { type LabState, read_pid_file, write_state } from "./state.ts";
@@ -107,20 +107,5 @@ export function nginx_alive(pid: number, conf: string): boolean {
 }
 
 export async function stop_nginx(pid: number, conf: string): Promise<void> {
-  if (!nginx_alive(pid, conf)) return;
-  try {
-    Deno.kill(pid, "SIGTERM");
-  } catch {
-    return;
-  }
-  const deadline = Date.now() + 5000;
-  while (nginx_alive(pid, conf)) {
-    if (Date.now() > deadline) {
-      try {
-        Deno.kill(pid, "SIGKILL");
-      } catch { /* already gone */ }
-      break;
-    }
-    await sleep(20);
-  }
+  await stop_daemon(pid, () => nginx_alive(pid, conf));
 }

@@ -157,3 +157,26 @@ export async function exists(path: string): Promise<boolean> {
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+/**
+ * Stops a daemon the lab started: SIGTERM (its clean shutdown), SIGKILL
+ * after 5 s; only while `alive` says it is still that daemon (pids get reused).
+ */
+export async function stop_daemon(pid: number, alive: () => boolean): Promise<void> {
+  if (!alive()) return;
+  try {
+    Deno.kill(pid, "SIGTERM");
+  } catch {
+    return;
+  }
+  const deadline = Date.now() + 5000;
+  while (alive()) {
+    if (Date.now() > deadline) {
+      try {
+        Deno.kill(pid, "SIGKILL");
+      } catch { /* already gone */ }
+      break;
+    }
+    await sleep(20);
+  }
+}

@@ -187,14 +187,7 @@ export function handoff_in(
  * hand-off's id.
  */
 function query(state: AgentState, bytes: Uint8Array, d: number): void {
-  const ports = datagram_ports(bytes, d);
-  const index = flow_lookup(
-    state.table,
-    datagram_client_ip(bytes, d),
-    datagram_vip(bytes, d),
-    ports >>> 16,
-    ports & 0xffff,
-  );
+  const index = datagram_flow(state, bytes, d);
   const flow_state = index < 0 ? 0 : state.table.values[index * VALUES_PER_FLOW + V_STATE];
   if (flow_state !== STATE_ESTABLISHED && flow_state !== STATE_CLOSING) {
     state.counters[C.queries_not_here]++;
@@ -249,14 +242,7 @@ function live_here(
   epoch: number,
   id: number,
 ): boolean {
-  const ports = datagram_ports(bytes, d);
-  const index = flow_lookup(
-    state.table,
-    datagram_client_ip(bytes, d),
-    datagram_vip(bytes, d),
-    ports >>> 16,
-    ports & 0xffff,
-  );
+  const index = datagram_flow(state, bytes, d);
   if (index < 0) return false;
   const v = index * VALUES_PER_FLOW;
   return state.table.values[v + V_EPOCH] === epoch && state.table.values[v + V_ID] === id;
@@ -281,13 +267,18 @@ function cancel(state: AgentState, bytes: Uint8Array, d: number, now: number): v
   const id = datagram_id(bytes, d) | 0;
   // a late copy of the HANDOFF is a replay from now on
   replay_finished(state.replays, epoch, id, now, 0);
+  const index = datagram_flow(state, bytes, d);
+  agent_cancel(state, index, epoch, id);
+}
+
+/** The flow the datagram at d names (its key), or −1. */
+function datagram_flow(state: AgentState, bytes: Uint8Array, d: number): number {
   const ports = datagram_ports(bytes, d);
-  const index = flow_lookup(
+  return flow_lookup(
     state.table,
     datagram_client_ip(bytes, d),
     datagram_vip(bytes, d),
     ports >>> 16,
     ports & 0xffff,
   );
-  agent_cancel(state, index, epoch, id);
 }

@@ -23,6 +23,7 @@ import {
   router_next_hops,
   spawn_in_namespace,
   start_lab_process,
+  wait_for_next_hops,
   write_ecmp_lab_configs,
 } from "../../control/lab/mod.ts";
 import type { Snapshot } from "../../control/mod.ts";
@@ -76,17 +77,10 @@ async function eventually(check: () => Promise<void>, timeout_ms = 15_000): Prom
   }
 }
 
-/** Polls the router's route to the VIP until it has `count` next hops. */
+/** Waits until the router's route to the VIP has `count` next hops; which they are. */
 async function until_next_hops(lab: Lab, count: number, timeout_ms: number): Promise<string[]> {
-  const deadline = performance.now() + timeout_ms;
-  for (;;) {
-    const hops = await router_next_hops(lab.ecmp!, lab.vip);
-    if (hops.length === count) return hops;
-    if (performance.now() > deadline) {
-      throw new Error(`router: ${hops.length} next hops (${hops}) after ${timeout_ms} ms`);
-    }
-    await sleep(100);
-  }
+  await wait_for_next_hops(lab.ecmp!, lab.vip, { count, timeout_ms });
+  return await router_next_hops(lab.ecmp!, lab.vip);
 }
 
 /** The metrics address a process's config names (where it listens, in the dp namespace). */

@@ -15,7 +15,7 @@
 import assert from "node:assert/strict";
 import {
   type DpdkProcess,
-  type EcmpLabProcesses,
+  type EcmpSite,
   in_namespace,
   type Lab,
   lab_down,
@@ -24,28 +24,21 @@ import {
   next_snapshot,
   router_next_hops,
   run_failover_traffic,
-  start_lab_process,
-  write_ecmp_lab_configs,
+  start_ecmp_site,
+  wait_for_next_hops,
 } from "../../../control/lab/mod.ts";
 
 const PREFIX = "bte-";
 const APP = ["--stats-period=1"];
 
-/** Polls the router's route to the VIP every ~20 ms until it has `count` next hops. */
+/** Waits until the router's route to the VIP has `count` next hops: how long, and which. */
 async function until_next_hops(
   lab: Lab,
   count: number,
   timeout_ms: number,
 ): Promise<{ ms: number; hops: string[] }> {
-  const started = performance.now();
-  for (;;) {
-    const hops = await router_next_hops(lab.ecmp!, lab.vip);
-    if (hops.length === count) return { ms: performance.now() - started, hops };
-    if (performance.now() - started > timeout_ms) {
-      throw new Error(`router: ${hops.length} next hops (${hops}) after ${timeout_ms} ms`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  const ms = await wait_for_next_hops(lab.ecmp!, lab.vip, { count, timeout_ms });
+  return { ms, hops: await router_next_hops(lab.ecmp!, lab.vip) };
 }
 
 function handoffs(baton: DpdkProcess): number {
@@ -58,25 +51,15 @@ Deno.test({
   sanitizeOps: false,
   async fn(t) {
     await lab_down({ prefix: PREFIX }); // leftovers from an interrupted run
-    const running: DpdkProcess[] = [];
-    let directors: (DpdkProcess | undefined)[] = [];
     const dir = await Deno.makeTempDir({ prefix: "baton-ecmp-" });
+    let site: EcmpSite | undefined;
     try {
       const lab = await lab_up(3, { prefix: PREFIX, directors: 2 });
-      const processes: EcmpLabProcesses = await write_ecmp_lab_configs(lab, dir, {
-        health_interval_ms: 500,
-      });
-      const start = async (k: number) => {
-        const baton = await start_lab_process(lab, processes.directors[k - 1], {
-          name: "bte",
-          app: APP,
-        });
-        running.push(baton);
-        directors[k - 1] = baton;
-        return baton;
-      };
-      running.push(await start_lab_process(lab, processes.agents, { name: "bte", app: APP }));
-      directors = [await start(1), await start(2)];
+      const the_site = site = await start_ecmp_site(lab, { dir, name: "bte", app: APP });
+      const directors = the_site.directors;
+      const start = (k: number) => the_site.start(k);
+      await start(1);
+      await start(2);
 
       await t.step(
         "the router's kernel route to the VIP gets one next hop per director",
@@ -209,12 +192,7 @@ Deno.test({
         assert.ok(report.new_ok / total >= 0.99, `${report.new_ok}/${total} new connections`);
       });
     } finally {
-      for (const baton of running) {
-        try {
-          baton.child.kill("SIGKILL");
-        } catch { /* already gone */ }
-        await baton.exited;
-      }
+      await site?.stop_all();
       await lab_down({ prefix: PREFIX });
       await Deno.remove(dir, { recursive: true });
     }

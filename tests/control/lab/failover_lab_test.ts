@@ -16,33 +16,19 @@
 import assert from "node:assert/strict";
 import {
   type DpdkProcess,
-  type EcmpLabProcesses,
+  type EcmpSite,
   type FailoverReport,
   in_namespace,
   type Lab,
   lab_down,
   lab_up,
   latest_snapshot,
-  router_next_hops,
   run_failover_traffic,
-  start_lab_process,
-  write_ecmp_lab_configs,
+  start_ecmp_site,
 } from "../../../control/lab/mod.ts";
 
 const PREFIX = "btk-";
 const APP = ["--stats-period=1"];
-
-async function until_next_hops(lab: Lab, count: number, timeout_ms: number): Promise<number> {
-  const started = performance.now();
-  for (;;) {
-    const hops = await router_next_hops(lab.ecmp!, lab.vip);
-    if (hops.length === count) return performance.now() - started;
-    if (performance.now() - started > timeout_ms) {
-      throw new Error(`router: ${hops.length} next hops (${hops}) after ${timeout_ms} ms`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 /** A director counter summed over every run of it (each restart starts at 0). */
 class DirectorTally {
@@ -77,49 +63,30 @@ Deno.test({
   sanitizeOps: false,
   async fn(t) {
     await lab_down({ prefix: PREFIX }); // leftovers from an interrupted run
-    const running: DpdkProcess[] = [];
-    const directors: (DpdkProcess | undefined)[] = [];
     const tally = new DirectorTally();
     const dir = await Deno.makeTempDir({ prefix: "baton-failover-" });
     let lab: Lab | undefined;
+    let site: EcmpSite | undefined;
     try {
       lab = await lab_up(3, { prefix: PREFIX, directors: 2 });
       const the_lab = lab;
-      const processes: EcmpLabProcesses = await write_ecmp_lab_configs(lab, dir, {
-        health_interval_ms: 500,
-      });
-      const start = async (k: number) => {
-        const baton = await start_lab_process(the_lab, processes.directors[k - 1], {
-          name: "btk",
-          app: APP,
-        });
-        running.push(baton);
-        directors[k - 1] = baton;
-      };
-      const kill = async (k: number): Promise<number> => {
-        const victim = directors[k - 1]!;
-        tally.add(victim);
-        victim.child.kill("SIGKILL");
-        const ms = await until_next_hops(the_lab, 1, 5000);
-        await victim.exited;
-        directors[k - 1] = undefined;
-        return ms;
-      };
+      const the_site = site = await start_ecmp_site(lab, { dir, name: "btk", app: APP });
+      const directors = the_site.directors;
       /** `kills` times: kill -9 director 2, 1, 2, ... and start it again once the router forgot it. */
       const kill_cycles = (kills: number, converge_ms: number[]) => async () => {
         for (let i = 0; i < kills; i++) {
           const k = 2 - (i % 2);
-          converge_ms.push(await kill(k));
+          tally.add(directors[k - 1]);
+          converge_ms.push(await the_site.kill(k, { next_hops: 1 }));
           await new Promise((resolve) => setTimeout(resolve, 300));
-          await start(k);
-          await until_next_hops(the_lab, 2, 30_000);
+          await the_site.start(k);
+          await the_site.next_hops(2);
           await new Promise((resolve) => setTimeout(resolve, 500));
         }
       };
-      running.push(await start_lab_process(lab, processes.agents, { name: "btk", app: APP }));
-      await start(1);
-      await start(2);
-      await until_next_hops(lab, 2, 30_000);
+      await the_site.start(1);
+      await the_site.start(2);
+      await the_site.next_hops(2);
 
       await t.step(
         "2 directors, clients with timestamps: 14 kills under 20 downloads",
@@ -183,7 +150,7 @@ Deno.test({
         leaving.child.kill("SIGTERM");
         await leaving.exited;
         directors[1] = undefined;
-        await until_next_hops(the_lab, 1, 10_000);
+        await the_site.next_hops(1, 10_000);
         const converge_ms: number[] = [];
         const report = await run_failover_traffic(the_lab, {
           downloads: 1,
@@ -193,15 +160,9 @@ Deno.test({
           action: {
             at_ms: 2500,
             run: async () => {
-              const victim = directors[0]!;
-              const t0 = performance.now();
-              victim.child.kill("SIGKILL");
-              await victim.exited;
-              converge_ms.push(
-                await until_next_hops(the_lab, 0, 5000).then(() => performance.now() - t0),
-              );
-              await start(1);
-              await until_next_hops(the_lab, 1, 30_000);
+              converge_ms.push(await the_site.kill(1, { next_hops: 0 }));
+              await the_site.start(1);
+              await the_site.next_hops(1);
             },
           },
         });
@@ -210,12 +171,7 @@ Deno.test({
         assert.equal(report.downloads_ok, 1, "the download completes intact");
       });
     } finally {
-      for (const baton of running) {
-        try {
-          baton.child.kill("SIGKILL");
-        } catch { /* already gone */ }
-        await baton.exited;
-      }
+      await site?.stop_all();
       if (lab) {
         await in_namespace(lab.client.ns, ["sysctl", "-qw", "net.ipv4.tcp_timestamps=1"])
           .catch(() => {});
