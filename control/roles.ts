@@ -82,6 +82,9 @@ interface ControlWorker<Stats> {
 
 export async function roles_main(eal_args: string[], app: AppOptions): Promise<number> {
   const stop = listen_for_stop();
+  // SIGHUP's default is to end the process: until the reloader listens, one is only noted
+  const early_hup = () => console.warn("SIGHUP while starting: not reloaded (send it again)");
+  Deno.addSignalListener("SIGHUP", early_hup);
   const roles: Role[] = app.roles;
   if (!app.config) throw new SetupError(`--role=${roles.join(",")} needs --config=FILE`);
   const config = await load_config(app.config, { roles });
@@ -238,6 +241,7 @@ export async function roles_main(eal_args: string[], app: AppOptions): Promise<n
         }
         : undefined,
     );
+    Deno.removeSignalListener("SIGHUP", early_hup);
     // names by entry, as the last reload left them (an entry keeps its index for the run)
     const access_log: AccessLogDrain | undefined = director?.access_ring
       ? await start_access_log(director.access_ring, {
@@ -298,6 +302,7 @@ export async function roles_main(eal_args: string[], app: AppOptions): Promise<n
     console.log("Bye...");
     return 0;
   } finally {
+    Deno.removeSignalListener("SIGHUP", early_hup); // a start-up that failed
     native.eal_cleanup();
     remove_runtime_dir(eal_args);
   }
