@@ -124,7 +124,7 @@ import {
   V_TS_ROUTE,
   VALUES_PER_FLOW,
 } from "./state.ts";
-import { answer_adopted, answer_refused, refuse_record } from "./answers.ts";
+import { answer_adopted, answer_refused, refuse_record, take_director } from "./answers.ts";
 import { send_stack_reset } from "./segments.ts";
 import { note_stack_ack } from "./translate.ts";
 
@@ -166,6 +166,23 @@ export function agent_adopt(
       c[C.handoffs_duplicate]++;
       if (state_now === STATE_ESTABLISHED || state_now === STATE_CLOSING) {
         answer_adopted(state, index);
+      }
+      return;
+    }
+    if (
+      table.values[v + V_CLIENT_ISN] === (read_u32(record, R_CLIENT_ISN) | 0) &&
+      table.values[v + V_DIRECTOR_NEXT] === (read_u32(record, R_DIRECTOR_NEXT) | 0)
+    ) {
+      // The same connection, handed off again by another director: the one
+      // that handed it off died before the client heard, and the client's
+      // request reached another, which read it again. It stays here; the
+      // new director hears so and carries it from now on.
+      if (state_now === STATE_ESTABLISHED || state_now === STATE_CLOSING) {
+        c[C.handoffs_taken_over]++;
+        take_director(state, index, epoch, id);
+        answer_adopted(state, index);
+      } else {
+        c[C.handoffs_duplicate]++; // still adopting: the new director's resend is answered
       }
       return;
     }

@@ -289,17 +289,9 @@ export function nack_datagram(
  * that director makes), and it hears FLOW_OWNER.
  */
 export function answer_owner(state: AgentState, bytes: Uint8Array, d: number, index: number): void {
-  const values = state.table.values;
-  const v = index * VALUES_PER_FLOW;
-  const from = state.sender;
-  values[v + V_DIRECTOR_IP] = from[FA_SRC_IP];
-  values[v + V_DIRECTOR_PORT] = from[FA_SRC_PORT];
-  values[v + V_DIRECTOR_MAC_HI] = from[FA_SRC_MAC_HI];
-  values[v + V_DIRECTOR_MAC_LO] = from[FA_SRC_MAC_LO];
   const epoch = datagram_epoch(bytes, d) | 0;
   const id = datagram_id(bytes, d) | 0;
-  values[v + V_EPOCH] = epoch;
-  values[v + V_ID] = id;
+  take_director(state, index, epoch, id);
   director_of_datagram(state);
   const table = state.table;
   if (
@@ -318,6 +310,23 @@ export function answer_owner(state: AgentState, bytes: Uint8Array, d: number, in
   ) {
     state.counters[C.queries_answered]++;
   }
+}
+
+/**
+ * The director the datagram being read came from (state.sender) carries
+ * the flow at `index` from now on: its answers and FLOW_END go there, under
+ * that director's (epoch, id). (Positional: once per answer on the poll loop.)
+ */
+export function take_director(state: AgentState, index: number, epoch: number, id: number): void {
+  const values = state.table.values;
+  const v = index * VALUES_PER_FLOW;
+  const from = state.sender;
+  values[v + V_DIRECTOR_IP] = from[FA_SRC_IP];
+  values[v + V_DIRECTOR_PORT] = from[FA_SRC_PORT];
+  values[v + V_DIRECTOR_MAC_HI] = from[FA_SRC_MAC_HI];
+  values[v + V_DIRECTOR_MAC_LO] = from[FA_SRC_MAC_LO];
+  values[v + V_EPOCH] = epoch;
+  values[v + V_ID] = id;
 }
 
 /** The flow's director into state.answer_address; false (counted) when it has none. */

@@ -151,6 +151,8 @@ export const AGENT_COUNTER_NAMES = [
   "stack_ack_consumed",
   "handoffs_received",
   "handoffs_duplicate",
+  /** A HANDOFF of a connection it holds, from another director (it read the request again). */
+  "handoffs_taken_over",
   "cancelled",
   "adopted",
   "refused_table_full",

@@ -1972,6 +1972,24 @@ function routing_rows(): StepsRow[] {
       counters: { handoff_rx_ok: 1, queries_answered: 1, flow_ends_sent: 1 },
     },
     {
+      description:
+        "a HANDOFF of a connection it holds, from a restarted director (same ISNs, a new epoch): kept, HANDOFF_ACK under the new id, nothing to the stack; its FLOW_END then names that id",
+      flow: live,
+      steps: [
+        {
+          now: 0,
+          handoff: { ...HANDOFF, epoch: 9, id: 5 },
+          answers: [{ type: "handoff_ack", epoch: 9, id: 5 }],
+        },
+        { from_client: [from_client(rst)], to_stack: [from_client(rst)] },
+        {
+          now: 3000,
+          answers: [{ type: "flow_end", reason: FLOW_END_CLIENT_RESET, epoch: 9, id: 5 }],
+        },
+      ],
+      counters: { handoffs_taken_over: 1, syn_sent: 0, adopted: 0, refused_bad_request: 0 },
+    },
+    {
       description: "FLOW_QUERY for a flow it does not hold: no answer",
       flow: null,
       steps: [{ now: 0, handoff: query(9, 5) }],
