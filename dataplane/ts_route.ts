@@ -41,14 +41,24 @@ export const TS_ROUTE_MAX_ID = 0xff;
 /** Added to Δts at adoption: the first routed TSval is above the director's last one. */
 export const TS_ROUTE_HEADROOM = TS_ROUTE_MASK + 1;
 
-/** The flow's 8-bit mask (client_port << 16 | vip_port in `ports`). */
+/** The flow's keyed hash (client_port << 16 | vip_port in `ports`); its low 8 bits are the mask. */
+export function ts_route_hash(
+  key: HalfSipKey,
+  client_ip: number,
+  vip: number,
+  ports: number,
+): number {
+  return hsiphash_3u32(key, client_ip | 0, vip | 0, ports | 0);
+}
+
+/** The flow's 8-bit mask: the low bits of ts_route_hash. */
 export function ts_route_mask(
   key: HalfSipKey,
   client_ip: number,
   vip: number,
   ports: number,
 ): number {
-  return hsiphash_3u32(key, client_ip | 0, vip | 0, ports | 0) & TS_ROUTE_MASK;
+  return ts_route_hash(key, client_ip, vip, ports) & TS_ROUTE_MASK;
 }
 
 /** The code a flow to route_id (1..255) carries; route_id 0 or above 255: −1, none. */

@@ -6,7 +6,7 @@
 // An optional action (kill a director, restart it) runs at a given time in
 // the middle. Reports what completed; asserts nothing (the test does).
 
-import { spawn_in_namespace } from "./shell.ts";
+import { in_namespace } from "./shell.ts";
 import type { Lab } from "./topology.ts";
 
 export interface FailoverOptions {
@@ -48,7 +48,7 @@ export async function run_failover_traffic(
   const downloads = Array.from({ length: options.downloads }, async (_, i) => {
     // a query per download spreads them over the servers (the URL hash keeps the query)
     const url = `http://${lab.vip}${lab.big_file.path}?download=${i}`;
-    const result = await client_command(lab, [
+    const result = await in_namespace(lab.client.ns, [
       "sh",
       "-c",
       `curl -sS --max-time 120 --limit-rate ${rate} '${url}' | sha256sum`,
@@ -83,7 +83,7 @@ export async function run_failover_traffic(
 
 /** One new connection's request, with the retries a client makes (a fresh port each time). */
 async function short_request(lab: Lab, n: number, report: FailoverReport): Promise<void> {
-  const result = await client_command(lab, [
+  const result = await in_namespace(lab.client.ns, [
     "curl",
     "-sS",
     "-o",
@@ -106,17 +106,4 @@ async function short_request(lab: Lab, n: number, report: FailoverReport): Promi
     report.new_failed++;
     report.failures.push(`request ${n}: ${result.stdout.trim()} ${result.stderr.trim()}`);
   }
-}
-
-async function client_command(
-  lab: Lab,
-  command: string[],
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const child = spawn_in_namespace(lab.client.ns, command);
-  const output = await child.output();
-  return {
-    code: output.code,
-    stdout: new TextDecoder().decode(output.stdout),
-    stderr: new TextDecoder().decode(output.stderr),
-  };
 }

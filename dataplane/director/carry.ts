@@ -27,7 +27,6 @@
 // Positional parameters beyond two: per frame on the poll loop (the
 // project's hot-path exception).
 
-import { hsiphash_3u32 } from "../halfsiphash.ts";
 import { flow_insert } from "../flow_table.ts";
 import {
   DST_IP,
@@ -55,7 +54,7 @@ import {
   SELECTION_SERVER_MAC_HI,
   SELECTION_SERVER_MAC_LO,
 } from "../selection_table.ts";
-import { ts_route_id, TS_ROUTE_MASK } from "../ts_route.ts";
+import { ts_route_hash, ts_route_id, TS_ROUTE_MASK } from "../ts_route.ts";
 import { find_routed_server, server_word } from "./agents.ts";
 import { begin_datagram, finish_datagram, take_datagram_id } from "./handoff.ts";
 import {
@@ -91,7 +90,8 @@ export function carried_frame(
   const client_ip = out[SRC_IP];
   const vip = out[DST_IP];
   const ports = (out[SRC_PORT] << 16) | out[DST_PORT];
-  const hash = hsiphash_3u32(state.config.route_key, client_ip | 0, vip | 0, ports);
+  // one hash: its low bits unmask the TSecr, the rest name the flow's "asked lately" slot
+  const hash = ts_route_hash(state.config.route_key, client_ip, vip, ports);
   let tsecr_at = -1;
   if (out[TCP_OPTIONS_LENGTH] > 0) {
     const opts = state.options_out;
@@ -142,7 +142,7 @@ function ask_owner(
   const second = Math.floor(now / 1000);
   if (second !== state.query_second) {
     state.query_second = second;
-    state.query_budget = state.config.query_limit ?? QUERY_LIMIT;
+    state.query_budget = QUERY_LIMIT;
   }
   if (state.query_budget <= 0) {
     c[C.dropped_query_limited]++;

@@ -127,7 +127,7 @@ export function syn_ack_in_place(
     out[SRC_PORT],
     out[DST_PORT],
     client_isn,
-    (now + state.clock_offset_ms) / 1000,
+    wall_ms(state, now) / 1000,
     info,
   );
   // the one scratch segment, as for every other frame the director writes:
@@ -141,12 +141,21 @@ export function syn_ack_in_place(
   f.sack = cookie_info_sack(info);
   f.ts = ts;
   // the option bits ride in the low bits of our TSval and come back as TSecr
-  f.tsval = cookie_tsval(((now + state.clock_offset_ms) | 0) + state.ts_offset, info);
+  f.tsval = cookie_tsval((wall_ms(state, now) | 0) + state.ts_offset, info);
   f.tsecr = tsval;
   f.wscale = cookie_info_wscale(info) !== COOKIE_WSCALE_NONE;
   desc[d + 1] = write_segment(state, bytes, o, f);
   state.counters[C.syn_cookies_sent]++;
   return true;
+}
+
+/**
+ * The poll loop's clock as the wall clock (ms), which every director of a
+ * site shares: the cookies' time slots and TSval are read from it, so a
+ * cookie or a TSval of one director is good at another.
+ */
+function wall_ms(state: DirectorState, now: number): number {
+  return now + state.clock_offset_ms;
 }
 
 /** checked_cookie: the ACK's options cannot be read (counted in dropped_malformed). */
@@ -182,7 +191,7 @@ function checked_cookie(state: DirectorState, bytes: Uint8Array, now: number): n
     (read_u32(bytes, tcp + 4) - 1) >>> 0,
     (read_u32(bytes, tcp + 8) - 1) >>> 0,
     tsecr,
-    (now + state.clock_offset_ms) / 1000,
+    wall_ms(state, now) / 1000,
   );
   return info;
 }
@@ -286,7 +295,7 @@ function create_flow(
   values[v + D_REQUEST_LENGTH] = 0;
   values[v + D_REQUEST_SLOT] = -1; // taken with the first request bytes (reading_frame)
   // the clock now, with the cookie's option bits like the SYN/ACK's TSval (see the header)
-  let director_tsval = cookie_tsval(((now + state.clock_offset_ms) | 0) + state.ts_offset, info) |
+  let director_tsval = cookie_tsval((wall_ms(state, now) | 0) + state.ts_offset, info) |
     0;
   if (cookie_info_ts(info)) {
     // The SYN/ACK may have come from another director whose clock runs a

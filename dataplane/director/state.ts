@@ -338,8 +338,6 @@ export interface DirectorConfig {
   clock_offset_ms?: number;
   /** Added to the wall clock's milliseconds for TSval (the same at every director). */
   ts_offset?: number;
-  /** Packets of flows the director does not know that it asks the agents about, per second. */
-  query_limit?: number;
   /** Announced MSS: fabric MTU − 40. */
   mss: number;
   /** Largest request head; a larger one gets 431. */
