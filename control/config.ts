@@ -272,9 +272,9 @@ export async function parse_config(
     }
     // a file is relative to the config's folder, as key files are
     const log = section.access_log;
-    const access_log = log === undefined || log === "stdout" || log.startsWith("/")
+    const access_log = log === undefined || log === "stdout"
       ? log
-      : options.base_dir + log;
+      : in_config_folder(options.base_dir, log);
     config.director = { ...section, servers, access_log };
     // every director of a site shares it (SYN cookies, TSval routing codes and clock)
     if (director.cookie_key_file !== undefined) {
@@ -288,13 +288,18 @@ export async function parse_config(
   return config;
 }
 
+/** A path the config names: absolute as it is, else relative to the config's folder. */
+function in_config_folder(base_dir: string, path: string): string {
+  return path.startsWith("/") ? path : base_dir + path;
+}
+
 /** Reads key files (each path once), relative to the config's folder. */
 function key_reader(options: { base_dir: string; read_file?: (p: string) => Promise<string> }) {
   const read = options.read_file ?? ((p: string) => Deno.readTextFile(p));
   const cache = new Map<string, Uint8Array>();
   return {
     async read(key_file: string, field: string): Promise<{ key: Uint8Array; key_file: string }> {
-      const path = key_file.startsWith("/") ? key_file : options.base_dir + key_file;
+      const path = in_config_folder(options.base_dir, key_file);
       let key = cache.get(path);
       if (!key) {
         let text: string;

@@ -22,12 +22,16 @@ import {
   type DirectorControlSpec,
   start_bird_driver,
 } from "./director/mod.ts";
-import { create_server_stats, http_response, max_request_bytes } from "../dataplane/wire/mod.ts";
+import {
+  create_access_log_ring,
+  create_server_stats,
+  http_response,
+  max_request_bytes,
+} from "../dataplane/wire/mod.ts";
 import { format_nic_stats, new_stats_display, throughput } from "./console_stats.ts";
 import { serve_metrics, type Snapshot } from "./metrics.ts";
 import { watch_reloads } from "./reload.ts";
 import { type AccessLogDrain, start_access_log } from "./access_log.ts";
-import { create_access_log_ring } from "../dataplane/wire/mod.ts";
 import { cluster_keys } from "./cluster_keys.ts";
 import {
   close_ports,
