@@ -59,6 +59,7 @@ import {
   STATE_FORWARDING,
   STATE_READING,
   STATE_RESPONDING,
+  sync_vips,
   VALUES_PER_FLOW,
 } from "./state.ts";
 import { agent_datagram } from "./answers.ts";
@@ -83,6 +84,7 @@ export function director_burst(
   const out = state.parse_out;
   const port = state.config.port;
   c[C.rx] += n;
+  sync_vips(state); // a reload's VIPs, once per burst
   for (let i = 0; i < n; i++) {
     const d = i * DESC_WORDS;
     const o = desc[d];

@@ -4,7 +4,8 @@
 // Worker publishes ports in the selection table (always, in baton; a
 // reload may change them), copied from the table whenever its version
 // changes: into the spare arrays, then swapped in, so a reader never sees
-// half a set and nothing is allocated. Checking costs one Atomics.load.
+// half a set and nothing is allocated. The burst checks that once
+// (sync_vips: one Atomics.load), before its first lookup.
 // Nothing here allocates per packet or throws.
 
 import {
@@ -73,7 +74,6 @@ export function sync_vips(state: DirectorState): void {
 
 /** Index of (ip, port) among the served VIP ports; −2 if the IP is a VIP but the port is not; −1 otherwise. */
 export function find_vip(state: DirectorState, ip: number, port: number): number {
-  sync_vips(state);
   let is_vip = false;
   for (let i = 0; i < state.vip_count; i++) {
     if (state.vip_ips[i] === (ip | 0)) {
@@ -85,7 +85,6 @@ export function find_vip(state: DirectorState, ip: number, port: number): number
 }
 
 export function is_vip_ip(state: DirectorState, ip: number): boolean {
-  sync_vips(state);
   for (let i = 0; i < state.vip_count; i++) if (state.vip_ips[i] === (ip | 0)) return true;
   return false;
 }
